@@ -1,0 +1,83 @@
+"""Where things live in a formset project, and its parameters.
+
+Paths are fixed by ``dvc.yaml`` (each stage declares them as deps and outs); parameters
+come from ``params.yaml``, grouped by stage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The project root: ``$FORMSET_ROOT``, else the nearest parent holding ``params.yaml``."""
+    if env := os.environ.get("FORMSET_ROOT"):
+        return Path(env).resolve()
+    here = Path(start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "params.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no params.yaml in {here} or its parents: not inside a formset project")
+
+
+@dataclass(frozen=True)
+class Project:
+    """The fixed layout of a project rooted at ``root``."""
+
+    root: Path
+
+    @classmethod
+    def find(cls, start: str | os.PathLike | None = None) -> "Project":
+        return cls(find_root(start))
+
+    @property
+    def params_file(self) -> Path:
+        return self.root / "params.yaml"
+
+    def params(self) -> dict:
+        """All parameters, as a dict of stage name -> dict."""
+        return yaml.safe_load(self.params_file.read_text())
+
+    @property
+    def sets_dir(self) -> Path:
+        return self.root / "data" / "sets"
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.root / "data" / "catalog"
+
+    def quarantine_dir(self, stage: str | None = None) -> Path:
+        base = self.root / "data" / "quarantine"
+        return base / stage if stage else base
+
+    @property
+    def keypoints_dir(self) -> Path:
+        return self.root / "data" / "keypoints"
+
+    @property
+    def features_dir(self) -> Path:
+        return self.root / "data" / "features"
+
+    @property
+    def validation_dir(self) -> Path:
+        return self.root / "data" / "validation"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.root / "data" / "scores"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.root / "plots"

@@ -1,0 +1,143 @@
+"""Arrow schemas of every table formset writes.
+
+Tables are written through these schemas (see ``formset.storage.write_table``): a missing
+column or a value of the wrong type fails loudly instead of landing in Parquet.
+
+Shapes, in named dimensions
+---------------------------
+- catalog tables: one row per set, per sample, per source file;
+- ``KEYPOINTS``: one row per sample x view x frame; per canonical joint ``<joint>_x``,
+  ``<joint>_y``, ``<joint>_z`` (pixels for 2-D views with ``z`` NaN, metres for the kinect
+  view) and ``<joint>_conf`` (0-1; NaN when missing);
+- ``FEATURES``: one row per sample x view x frame, normalized positions, per-frame deltas
+  and joint angles;
+- ``SCORES``: one row per sample x view x joint.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from formset.schemas.skeleton import AXES, JOINTS
+from formset.schemas.vocab import FAULTS
+
+_ID = [pa.field("set_id", pa.string(), nullable=False), pa.field("sample_id", pa.string(), nullable=False)]
+
+SETS = pa.schema(
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("annotator", pa.string()),
+        pa.field("created", pa.string()),
+        pa.field("license", pa.string()),
+        pa.field("notes", pa.string()),
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("kinect_units", pa.string(), nullable=False),
+        pa.field("set_hash", pa.string(), nullable=False),
+        pa.field("n_rows", pa.int32(), nullable=False),
+        pa.field("n_accepted", pa.int32(), nullable=False),
+    ]
+)
+
+SAMPLES = pa.schema(
+    _ID
+    + [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        *[pa.field(f, pa.int8()) for f in FAULTS],
+        pa.field("age", pa.int16()),
+        pa.field("gender", pa.string()),
+        pa.field("height_cm", pa.float32()),
+        pa.field("weight_kg", pa.float32()),
+        pa.field("rep_count", pa.int32()),
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("kinect_units", pa.string(), nullable=False),
+        pa.field("front_video", pa.string()),
+        pa.field("diagonal_video", pa.string()),
+        pa.field("kinect_csv", pa.string()),
+        pa.field("openpose_front", pa.string()),
+        pa.field("openpose_diagonal", pa.string()),
+        pa.field("content_key", pa.string(), nullable=False),
+        pa.field("metadata", pa.string()),
+    ]
+)
+
+FILES = pa.schema(
+    _ID
+    + [
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        pa.field("set_id", pa.string(), nullable=False),
+        pa.field("sample_id", pa.string()),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("value", pa.string()),
+    ]
+)
+
+
+def joint_columns(joints: tuple[str, ...] = JOINTS, suffixes: tuple[str, ...] = (*AXES, "conf")) -> list[str]:
+    """Column names ``<joint>_<suffix>`` in joint-major order."""
+    return [f"{j}_{s}" for j in joints for s in suffixes]
+
+
+KEYPOINTS = pa.schema(
+    _ID
+    + [
+        pa.field("view", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("units", pa.string(), nullable=False),
+        pa.field("derived_joints", pa.string(), nullable=False),
+        pa.field("frame", pa.int32(), nullable=False),
+        pa.field("time_s", pa.float64(), nullable=False),
+        pa.field("image_width", pa.int32()),
+        pa.field("image_height", pa.int32()),
+        *[pa.field(c, pa.float32()) for c in joint_columns()],
+    ]
+)
+
+ANGLES: tuple[str, ...] = (
+    "angle_left_knee",
+    "angle_right_knee",
+    "angle_left_hip",
+    "angle_right_hip",
+    "angle_left_elbow",
+    "angle_right_elbow",
+    "trunk_inclination",
+)
+
+FEATURES = pa.schema(
+    _ID
+    + [
+        pa.field("view", pa.string(), nullable=False),
+        pa.field("frame", pa.int32(), nullable=False),
+        pa.field("time_s", pa.float64(), nullable=False),
+        pa.field("reference_frame", pa.int32(), nullable=False),
+        pa.field("torso_length", pa.float32(), nullable=False),
+        pa.field("interpolated_joints", pa.int16(), nullable=False),
+        *[pa.field(c, pa.float32()) for c in joint_columns(suffixes=AXES)],
+        *[pa.field("d_" + c, pa.float32()) for c in joint_columns(suffixes=AXES)],
+        *[pa.field(a, pa.float32()) for a in ANGLES],
+    ]
+)
+
+SCORES = pa.schema(
+    _ID
+    + [
+        pa.field("view", pa.string(), nullable=False),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("joint", pa.string(), nullable=False),
+        pa.field("score", pa.float32()),
+        pa.field("mean_distance", pa.float32()),
+        pa.field("n_frames", pa.int32(), nullable=False),
+    ]
+)
