@@ -1,0 +1,32 @@
+# formset: `make demo` runs the pipeline on the bundled synthetic sample, `make test` runs the tests.
+# Both bootstrap .venv on first use from requirements.lock (the verified stack, installed with
+# --no-deps: see README "Installing").
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+DEMO_SET := data/sets/synthetic-demo
+
+.PHONY: venv demo test test-fast bench clean-outputs
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or: make PYTHON=/path/to/python3.11 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+demo: venv
+	@test -d $(DEMO_SET) || $(BIN)/formset sample $(DEMO_SET)
+	$(BIN)/formset run
+	$(BIN)/dvc push --quiet
+	$(BIN)/dvc status
+
+test: venv
+	$(BIN)/pytest -q
+
+test-fast: venv
+	$(BIN)/pytest -q -m "not slow"

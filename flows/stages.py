@@ -1,0 +1,207 @@
+"""One Prefect flow per pipeline stage: the wiring, nothing else.
+
+Each stage flow reads the tables an earlier stage declared (``dvc.yaml`` lists the same
+paths as deps and outs), runs the pure functions of ``formset.tasks`` once per labeled set
+(a Prefect task each, so sets run in parallel through the task runner), and writes one
+Parquet partition per set, atomically. ``formset stage <name>`` runs one of them (that is
+what ``dvc repro`` calls); ``flows.build.build_dataset`` runs them all in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from formset import provenance
+from formset.config import Project
+from formset.quarantine import Rejection, to_frame
+from formset.schemas import tables
+from formset.storage import atomic_path, read_table, write_json, write_table
+
+# Stage tasks pass paths and small summaries, never whole tables: Prefect would otherwise
+# hash and hold every DataFrame. Incremental reuse is decided by content keys, not by
+# Prefect's run-scoped cache.
+stage_task = task(cache_policy=NO_CACHE, retries=0)
+
+
+class ValidationFailed(RuntimeError):
+    """A critical expectation failed: nothing downstream runs and nothing is published."""
+
+
+def _write_quarantine(project: Project, stage: str, set_id: str, rejections: list[Rejection]) -> None:
+    write_table(to_frame(rejections), project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE)
+
+
+def _drop_stale_partitions(directory: Path, keep: set[str]) -> list[str]:
+    """Remove ``<set_id>.parquet`` partitions of sets that are no longer in the dataset."""
+    removed = []
+    if directory.is_dir():
+        for part in directory.glob("*.parquet"):
+            if part.stem not in keep:
+                part.unlink()
+                removed.append(part.stem)
+    return removed
+
+
+def _set_ids(project: Project) -> list[str]:
+    return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
+
+
+# ---------------------------------------------------------------- ingest
+@stage_task
+def ingest_one_set(project: Project, set_dir: Path, exercises: list[str]) -> dict:
+    from formset.tasks.ingest import ingest_set
+
+    result = ingest_set(set_dir, exercises)
+    set_id = set_dir.name
+    catalog = project.catalog_dir
+    prov = provenance.record("ingest", {"exercises": exercises}, {"set": result.set_row and result.set_row["set_hash"]})
+    if result.set_row is not None:
+        write_table(pd.DataFrame([result.set_row]), catalog / "sets" / f"{set_id}.parquet", tables.SETS, prov)
+    else:
+        for sub in ("sets", "samples", "files"):
+            (catalog / sub / f"{set_id}.parquet").unlink(missing_ok=True)
+    write_table(result.samples, catalog / "samples" / f"{set_id}.parquet", tables.SAMPLES, prov)
+    write_table(result.files, catalog / "files" / f"{set_id}.parquet", tables.FILES, prov)
+    _write_quarantine(project, "ingest", set_id, result.rejections)
+    return {"set_id": set_id, "accepted": len(result.samples), "quarantined": len(result.rejections)}
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(root: str | None = None) -> list[dict]:
+    """Validate every set under ``data/sets`` against the contract and register it."""
+    project = Project.find(root)
+    params = project.params()
+    set_dirs = sorted(d for d in project.sets_dir.iterdir() if d.is_dir()) if project.sets_dir.is_dir() else []
+    futures = [ingest_one_set.submit(project, d, params["exercises"]) for d in set_dirs]
+    summaries = [f.result() for f in futures]
+    keep = {d.name for d in set_dirs}
+    for sub in ("sets", "samples", "files"):
+        _drop_stale_partitions(project.catalog_dir / sub, keep)
+    _drop_stale_partitions(project.quarantine_dir("ingest"), keep)
+    get_run_logger().info("ingest: %s", summaries)
+    return summaries
+
+
+# ---------------------------------------------------------------- keypoints
+@stage_task
+def keypoints_one_set(project: Project, set_id: str, params: dict) -> dict:
+    from formset.tasks.keypoints import keypoints_for_samples
+    from formset.tasks.pose import get_backend
+
+    samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+    backend = get_backend(params["pose_backend"], params)
+    keypoints, rejections = keypoints_for_samples(samples, project.sets_dir, params, backend)
+    prov = provenance.record("keypoints", params, dict(zip(samples["sample_id"], samples["content_key"])))
+    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, prov)
+    _write_quarantine(project, "keypoints", set_id, rejections)
+    return {"set_id": set_id, "frames": len(keypoints), "quarantined": len(rejections)}
+
+
+@flow(name="keypoints", log_prints=True)
+def keypoints_flow(root: str | None = None) -> list[dict]:
+    """Read every accepted sample's keypoint sources into the canonical skeleton."""
+    project = Project.find(root)
+    params = project.params()["keypoints"]
+    set_ids = _set_ids(project)
+    summaries = [f.result() for f in [keypoints_one_set.submit(project, s, params) for s in set_ids]]
+    _drop_stale_partitions(project.keypoints_dir, set(set_ids))
+    _drop_stale_partitions(project.quarantine_dir("keypoints"), set(set_ids))
+    return summaries
+
+
+# ---------------------------------------------------------------- normalize
+@stage_task
+def normalize_one_set(project: Project, set_id: str, params: dict) -> dict:
+    from formset.tasks.normalize import features_for_samples
+
+    keypoints = read_table(project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS)
+    features, rejections = features_for_samples(keypoints, params)
+    prov = provenance.record("normalize", params, {"keypoints": provenance.file_digest(project.keypoints_dir / f"{set_id}.parquet")})
+    write_table(features, project.features_dir / f"{set_id}.parquet", tables.FEATURES, prov)
+    _write_quarantine(project, "normalize", set_id, rejections)
+    return {"set_id": set_id, "frames": len(features), "quarantined": len(rejections)}
+
+
+@flow(name="normalize", log_prints=True)
+def normalize_flow(root: str | None = None) -> list[dict]:
+    """Normalize keypoints to the torso (seed 003), smooth, and add deltas and angles."""
+    project = Project.find(root)
+    params = project.params()["normalize"]
+    set_ids = _set_ids(project)
+    summaries = [f.result() for f in [normalize_one_set.submit(project, s, params) for s in set_ids]]
+    _drop_stale_partitions(project.features_dir, set(set_ids))
+    _drop_stale_partitions(project.quarantine_dir("normalize"), set(set_ids))
+    return summaries
+
+
+# ---------------------------------------------------------------- validate
+@flow(name="validate", log_prints=True)
+def validate_flow(root: str | None = None) -> dict:
+    """Run the expectation suites; raise ``ValidationFailed`` on a critical failure."""
+    from formset.tasks.validate import sample_warnings, validate_tables
+
+    project = Project.find(root)
+    all_params = project.params()
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    keypoints = read_table(project.keypoints_dir, tables.KEYPOINTS)
+    features = read_table(project.features_dir, tables.FEATURES)
+    report = validate_tables(samples, keypoints, features, all_params["validate"], all_params["exercises"])
+    out = project.validation_dir
+    write_json(report.to_dict(), out / "report.json")
+    write_json(report.summary(), out / "summary.json")
+    write_table(to_frame(sample_warnings(report)), out / "warnings.parquet", tables.QUARANTINE)
+    logger = get_run_logger()
+    for line in report.summary_lines():
+        logger.info(line)
+    if not report.passed_critical:
+        raise ValidationFailed("critical expectations failed:\n" + "\n".join(report.summary_lines()))
+    return report.summary()
+
+
+# ---------------------------------------------------------------- cluster
+@flow(name="cluster", log_prints=True)
+def cluster_flow(root: str | None = None) -> dict:
+    """Fit DBSCAN joint clusters on correct executions; score every sample per joint."""
+    from formset.tasks.cluster import fit_joint_clusters, save_clusters, score_samples
+
+    project = Project.find(root)
+    params = project.params()["cluster"]
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    features = read_table(project.features_dir, tables.FEATURES)
+    clusters = fit_joint_clusters(features, samples, params)
+    save_clusters(clusters, project.models_dir / "clusters.json")
+    scores = score_samples(features, samples, clusters, params)
+    write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, provenance.record("cluster", params, {}))
+    return {"rows": len(scores)}
+
+
+# ---------------------------------------------------------------- train
+@flow(name="train", log_prints=True)
+def train_flow(root: str | None = None) -> dict:
+    """Train the Conv1D + BiLSTM classifier; evaluate on held-out subjects."""
+    from formset.tasks.train import save_model, train_and_evaluate
+
+    project = Project.find(root)
+    params = project.params()["train"]
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    features = read_table(project.features_dir, tables.FEATURES)
+    model, metrics, confusion = train_and_evaluate(features, samples, params)
+    save_model(model, project.models_dir / "classifier.pt", {"params": params, "provenance": provenance.record("train", params, {})})
+    write_json(metrics, project.metrics_dir / "train.json")
+    with atomic_path(project.plots_dir / "confusion.csv") as tmp:
+        confusion.to_csv(tmp, index=False)
+    return metrics
+
+
+STAGES = {
+    "ingest": ingest_flow,
+    "keypoints": keypoints_flow,
+    "normalize": normalize_flow,
+    "validate": validate_flow,
+    "cluster": cluster_flow,
+    "train": train_flow,
+}

@@ -1,0 +1,112 @@
+"""The front door: ``formset <command>``. Commands call flows; flows call tasks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from formset import runtime
+from formset.config import Project
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Labeled workout recordings in, versioned keypoint datasets and models out.")
+console = Console()
+
+
+def _project() -> Project:
+    project = Project.find()
+    runtime.configure(project.root)
+    return project
+
+
+@app.command()
+def sample(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the synthetic labeled set into.")],
+    subjects: Annotated[int, typer.Option(help="Number of synthetic people.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+) -> None:
+    """Write a deterministic SYNTHETIC labeled set in the input contract's format."""
+    from formset.tasks.synthetic import generate_set
+
+    rows = generate_set(out_dir, set_id=out_dir.name, n_subjects=subjects, seed=seed)
+    console.print(f"wrote synthetic set [bold]{out_dir.name}[/] with {len(rows)} samples to {out_dir}")
+
+
+@app.command()
+def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | cluster | train")]) -> None:
+    """Run one stage as its own Prefect flow (what dvc.yaml's stages call)."""
+    project = _project()
+    from formset.flows.stages import STAGES, ValidationFailed
+
+    if name not in STAGES:
+        raise typer.BadParameter(f"unknown stage {name!r}; choose from {', '.join(STAGES)}")
+    try:
+        result = STAGES[name](str(project.root))
+    except ValidationFailed as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
+    console.print_json(json.dumps(result, default=str))
+
+
+@app.command()
+def run() -> None:
+    """Run the whole pipeline (one Prefect flow), record it in DVC and print a summary."""
+    project = _project()
+    from formset.flows.build import build_dataset
+    from formset.flows.stages import ValidationFailed
+    from formset.summary import build_summary
+    from formset.versioning import record_outputs, track_inputs
+
+    track_inputs(project)
+    try:
+        build_dataset(str(project.root))
+    except ValidationFailed as err:
+        console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
+        raise typer.Exit(1)
+    record_outputs(project)
+    print_summary(build_summary(project))
+
+
+def print_summary(summary: dict) -> None:
+    """Render the run summary for people."""
+    console.rule("formset run summary")
+    console.print(
+        f"sets: {summary['sets']}   samples ingested: {summary['samples_ingested']}   "
+        f"with features: {summary['samples_with_features']}   quarantined: {summary['samples_quarantined']}"
+    )
+    if summary["quarantine_by_reason"]:
+        table = Table("stage", "reason", "samples", title="quarantined samples by reason")
+        for row in summary["quarantine_by_reason"]:
+            table.add_row(row["stage"], row["reason"], str(row["samples"]))
+        console.print(table)
+    console.print("frames per view: " + ", ".join(f"{v} {n}" for v, n in summary["frames_by_view"].items()))
+    if summary["validation"]:
+        console.print(f"validation: {summary['validation']}")
+    if metrics := summary["test_metrics"]:
+        console.print(
+            "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
+        )
+    table = Table("table", "path", title="where things are")
+    for name, path in summary["tables"].items():
+        table.add_row(name, path)
+    console.print(table)
+
+
+@app.command()
+def quarantine() -> None:
+    """List every quarantined sample with its stage, reason and what to fix."""
+    from formset.summary import quarantine_listing
+
+    rows = quarantine_listing(_project())
+    table = Table("set", "sample", "stage", "reason", "detail")
+    for r in rows.itertuples():
+        table.add_row(r.set_id, str(r.sample_id or "(whole set)"), r.stage, r.reason, r.detail)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

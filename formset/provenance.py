@@ -1,0 +1,58 @@
+"""Provenance: which code, parameters and inputs made a table.
+
+Stored in each Parquet file's metadata (``formset.provenance``). Deliberately free of
+timestamps: the same code, params and inputs give byte-identical tables, so re-running
+with nothing changed changes nothing that DVC tracks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """``formset <version>`` plus the git commit of the source tree (``+dirty`` if modified)."""
+    try:
+        pkg = version("formset")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    src = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=src, capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "no-git"
+    return f"formset {pkg} ({commit})"
+
+
+def params_digest(params: object) -> str:
+    """sha256 of the canonical JSON of ``params``."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def file_digest(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record(stage: str, params: object, inputs: dict) -> dict:
+    """The provenance record of one stage output."""
+    return {
+        "stage": stage,
+        "code": code_version(),
+        "params": params,
+        "params_sha256": params_digest(params),
+        "inputs": inputs,
+    }

@@ -1,0 +1,132 @@
+"""Joint angles and segment inclinations from keypoint arrays.
+
+Pure numpy functions over arrays whose last dimension is ``space`` (2 for image-plane
+coordinates, 3 for Kinect camera space); every leading dimension (frames, samples, ...)
+broadcasts. Angles are in degrees. A missing keypoint (NaN) or a zero-length segment gives
+a NaN angle, never an error, so one bad frame does not stop a series.
+
+Used by the normalize stage (``compute_angles`` -> the ``ANGLES`` columns of the feature
+table), and by rep counting and reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from formset.schemas.skeleton import AXES, JOINT_INDEX
+from formset.schemas.tables import ANGLES
+
+#: Axis of ``space`` that points up once keypoints are normalized (y, for 2-D and Kinect).
+UP_AXIS: int = AXES.index("y")
+
+#: Angle columns measured at a joint: column -> (end joint, vertex joint, end joint).
+JOINT_ANGLES: dict[str, tuple[str, str, str]] = {
+    "angle_left_knee": ("left_hip", "left_knee", "left_ankle"),
+    "angle_right_knee": ("right_hip", "right_knee", "right_ankle"),
+    "angle_left_hip": ("left_shoulder", "left_hip", "left_knee"),
+    "angle_right_hip": ("right_shoulder", "right_hip", "right_knee"),
+    "angle_left_elbow": ("left_shoulder", "left_elbow", "left_wrist"),
+    "angle_right_elbow": ("right_shoulder", "right_elbow", "right_wrist"),
+}
+
+#: Segment whose lean from vertical is the trunk inclination: (top joint, bottom joint).
+TRUNK: tuple[str, str] = ("neck", "mid_hip")
+
+
+def angle_between(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Unsigned angle between vectors, in degrees.
+
+    Parameters
+    ----------
+    u, v
+        Arrays of shape ``(..., space)``, broadcastable against each other.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(...)``, degrees in [0, 180]; NaN where either vector has a NaN component
+        or zero length.
+
+    Notes
+    -----
+    Uses ``2 * atan2(|u^ - v^|, |u^ + v^|)`` on the unit vectors (Kahan), which stays
+    accurate near 0 and 180 degrees where ``arccos`` of a dot product loses precision, and
+    works in any number of dimensions.
+    """
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    u_len = np.linalg.norm(u, axis=-1, keepdims=True)
+    v_len = np.linalg.norm(v, axis=-1, keepdims=True)
+    # A zero-length vector has no direction: 0/0 -> NaN is the intended result.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u_unit = np.where(u_len > 0, u / u_len, np.nan)
+        v_unit = np.where(v_len > 0, v / v_len, np.nan)
+    half = np.arctan2(np.linalg.norm(u_unit - v_unit, axis=-1), np.linalg.norm(u_unit + v_unit, axis=-1))
+    return np.degrees(2.0 * half)
+
+
+def joint_angle(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Angle at ``b`` between the segments ``b -> a`` and ``b -> c``, in degrees.
+
+    Parameters
+    ----------
+    a, b, c
+        Keypoint positions, arrays of shape ``(..., space)`` in any one unit (broadcastable).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(...)``, degrees in [0, 180]: 180 for a straight limb, 90 for a right
+        angle; NaN where a keypoint is missing or coincides with ``b``.
+    """
+    b = np.asarray(b, dtype=np.float64)
+    return angle_between(np.asarray(a, dtype=np.float64) - b, np.asarray(c, dtype=np.float64) - b)
+
+
+def inclination_from_vertical(top: np.ndarray, bottom: np.ndarray, up_axis: int = UP_AXIS) -> np.ndarray:
+    """Lean of the segment ``bottom -> top`` away from straight up, in degrees.
+
+    Parameters
+    ----------
+    top, bottom
+        Keypoint positions, arrays of shape ``(..., space)`` (broadcastable), in a frame
+        whose axis ``up_axis`` points up (normalized keypoints: y up in every view).
+    up_axis
+        Index into ``space`` of the up direction.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(...)``, degrees in [0, 180]: 0 upright, 90 horizontal, 180 upside down;
+        NaN where a keypoint is missing or the segment has zero length.
+    """
+    segment = np.asarray(top, dtype=np.float64) - np.asarray(bottom, dtype=np.float64)
+    up = np.zeros(segment.shape[-1])
+    up[up_axis] = 1.0
+    return angle_between(segment, up)
+
+
+def compute_angles(points: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``ANGLES`` columns of the feature table for a keypoint series.
+
+    Parameters
+    ----------
+    points
+        Array of shape ``(frame, joint, space)`` over ``schemas.skeleton.JOINTS``, with y
+        pointing up (normalized keypoints); ``space`` is 2 or 3.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        One float64 array of shape ``(frame,)`` per name in ``schemas.tables.ANGLES``, in
+        degrees: knees (hip-knee-ankle), hips (shoulder-hip-knee), elbows
+        (shoulder-elbow-wrist) and ``trunk_inclination`` (neck - mid_hip from vertical).
+    """
+
+    def joint(name: str) -> np.ndarray:
+        return points[:, JOINT_INDEX[name], :]
+
+    angles = {name: joint_angle(*(joint(j) for j in ends)) for name, ends in JOINT_ANGLES.items()}
+    top, bottom = TRUNK
+    angles["trunk_inclination"] = inclination_from_vertical(joint(top), joint(bottom))
+    return {name: angles[name] for name in ANGLES}
