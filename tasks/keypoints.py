@@ -1,0 +1,196 @@
+"""The keypoints stage: every sample's sources read into one canonical keypoints table.
+
+Per sample and view, one source is read: ``kinect_csv`` for the kinect view; for ``front``
+and ``diagonal`` the OpenPose folder when there is one (keypoints already computed), else
+the video through the pose backend. Any bad source rejects the whole sample; the rest of
+the batch proceeds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from formset.quarantine import Rejection, SampleError
+from formset.schemas.series import KeypointSeries
+from formset.schemas.tables import KEYPOINTS, joint_columns
+from formset.schemas.vocab import SOURCE_COLUMNS, VIEWS
+from formset.tasks.kinect import read_kinect_csv
+from formset.tasks.openpose import read_openpose_folder
+from formset.tasks.pose import PoseBackend
+
+STAGE = "keypoints"
+#: samples.csv source columns per view, in reading priority: computed keypoints before video.
+VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "front": ("openpose_front", "front_video"),
+    "diagonal": ("openpose_diagonal", "diagonal_video"),
+    "kinect": ("kinect_csv",),
+}
+SORT_KEYS: list[str] = ["set_id", "sample_id", "view", "frame"]
+#: Axes of ``KeypointSeries.points``.
+JOINT_AXIS, SPACE_AXIS = 1, 2
+
+
+def series_to_frame(series: KeypointSeries, set_id: str, sample_id: str) -> pd.DataFrame:
+    """One view of one sample as rows of the ``KEYPOINTS`` table.
+
+    Parameters
+    ----------
+    series
+        The view's keypoints, ``points`` shape ``(frame, joint, 3)``.
+    set_id, sample_id
+        The sample's identity.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per frame, exactly the ``KEYPOINTS`` columns in order; ``<joint>_x/_y/_z``
+        in the series' units (px or m) and ``<joint>_conf``, float32; ``image_width`` /
+        ``image_height`` nullable Int32 (NA when the size is unknown).
+    """
+    n_frames = series.n_frames
+    per_joint = np.concatenate(
+        [series.points, series.confidence[..., np.newaxis]], axis=SPACE_AXIS
+    )  # (frame, joint, x/y/z/conf), the joint-major order of joint_columns()
+    joints = pd.DataFrame(per_joint.reshape(n_frames, -1).astype(np.float32), columns=joint_columns())
+    width, height = series.image_size or (None, None)
+    identity = pd.DataFrame(
+        {
+            "set_id": [set_id] * n_frames,
+            "sample_id": [sample_id] * n_frames,
+            "view": [series.view] * n_frames,
+            "source": [series.source] * n_frames,
+            "units": [series.units] * n_frames,
+            "derived_joints": [",".join(series.derived_joints)] * n_frames,
+            "frame": series.frame.astype(np.int32),
+            "time_s": series.time_s.astype(np.float64),
+            "image_width": pd.array([width] * n_frames, dtype="Int32"),
+            "image_height": pd.array([height] * n_frames, dtype="Int32"),
+        }
+    )
+    return pd.concat([identity, joints], axis=1)[KEYPOINTS.names]
+
+
+def extract_sample(
+    sample: Mapping, set_dir: Path, params: dict, backend: PoseBackend | None
+) -> list[KeypointSeries]:
+    """Read every view of one sample.
+
+    Parameters
+    ----------
+    sample
+        One row of the catalog ``SAMPLES`` table: the source columns (paths relative to
+        ``set_dir``, None / NaN when absent), ``fps`` and ``kinect_units``.
+    set_dir
+        The set's directory.
+    params
+        The ``keypoints`` group of params.yaml (``openpose_min_confidence``, ``min_frames``).
+    backend
+        The pose backend for videos, None when videos cannot be processed.
+
+    Returns
+    -------
+    list of KeypointSeries
+        One per view that has a source, in ``VIEWS`` order.
+
+    Raises
+    ------
+    SampleError
+        Any source's reader error; ``no_pose_backend`` for a view with only a video and no
+        backend; ``too_few_frames`` for a view where the performer is found in fewer than
+        ``min_frames`` frames; ``no_source`` when the sample names no source at all.
+    """
+    views = []
+    for view in VIEWS:
+        column = next((c for c in VIEW_COLUMNS[view] if _given(sample.get(c))), None)
+        if column is None:
+            continue
+        series = _read_source(column, sample, Path(set_dir), params, backend)
+        _check_found_frames(series, sample[column], params["min_frames"])
+        views.append(series)
+    if not views:
+        raise SampleError(
+            "no_source", f"The sample names no source: give one of {', '.join(SOURCE_COLUMNS)} in samples.csv."
+        )
+    return views
+
+
+def keypoints_for_samples(
+    samples: pd.DataFrame, sets_dir: Path, params: dict, backend: PoseBackend | None = None
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Run ``extract_sample`` over catalog rows; bad samples become rejections.
+
+    Parameters
+    ----------
+    samples
+        Catalog ``SAMPLES`` rows (``set_id``, ``sample_id`` and the columns
+        ``extract_sample`` reads); each sample's files live under ``sets_dir / set_id``.
+    sets_dir
+        The directory of all sets.
+    params
+        The ``keypoints`` group of params.yaml.
+    backend
+        The pose backend for videos, None when videos cannot be processed.
+
+    Returns
+    -------
+    tuple
+        ``(keypoints, rejections)``: the ``KEYPOINTS`` rows of every accepted sample, sorted
+        by set_id, sample_id, view, frame; and one ``Rejection`` (stage ``keypoints``) per
+        rejected sample.
+    """
+    frames, rejections = [], []
+    for sample in samples.to_dict("records"):
+        set_id, sample_id = sample["set_id"], sample["sample_id"]
+        try:
+            views = extract_sample(sample, Path(sets_dir) / set_id, params, backend)
+        except SampleError as error:
+            rejections.append(error.rejection(set_id, sample_id, STAGE))
+            continue
+        frames.extend(series_to_frame(series, set_id, sample_id) for series in views)
+    if not frames:
+        return KEYPOINTS.empty_table().to_pandas(), rejections
+    return pd.concat(frames, ignore_index=True).sort_values(SORT_KEYS, ignore_index=True), rejections
+
+
+def _given(value: object) -> bool:
+    """Whether a catalog path cell names a file (absent cells are None or NaN)."""
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _read_source(
+    column: str, sample: Mapping, set_dir: Path, params: dict, backend: PoseBackend | None
+) -> KeypointSeries:
+    """Read the source named in ``sample[column]`` with the reader of its kind."""
+    view, kind = SOURCE_COLUMNS[column]
+    relative = sample[column]
+    path = set_dir / relative
+    fps = float(sample["fps"])
+    if kind == "kinect_csv":
+        return read_kinect_csv(path, units=sample["kinect_units"], fps=fps)
+    if kind == "openpose":
+        return read_openpose_folder(path, view, fps=fps, min_confidence=params["openpose_min_confidence"])
+    if backend is None:
+        raise SampleError(
+            "no_pose_backend",
+            f"The {view} view has only a video ({relative}) and no pose backend is configured "
+            "(keypoints.pose_backend is none in params.yaml): set it to mediapipe or mmpose, "
+            f"or deliver OpenPose keypoints for the {view} view.",
+            relative,
+        )
+    return backend.extract(path, view)
+
+
+def _check_found_frames(series: KeypointSeries, relative: str, min_frames: int) -> None:
+    """Reject a view whose performer is found in fewer than ``min_frames`` frames."""
+    found = np.isfinite(series.points).any(axis=(JOINT_AXIS, SPACE_AXIS)).sum()
+    if found < min_frames:
+        raise SampleError(
+            "too_few_frames",
+            f"The {series.view} view ({relative}) has the performer in {found} frame(s) of "
+            f"{series.n_frames}; at least {min_frames} are needed.",
+            found,
+        )

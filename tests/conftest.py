@@ -1,0 +1,178 @@
+"""Shared fixtures: a tiny valid labeled set (CONTRACTS.md section 1), written by hand.
+
+``synthetic_set`` is the directory ``<tmp>/sets/synthetic_set`` holding:
+
+- ``set.yaml``: set_id ``synthetic_set``, fps 30, kinect_units m;
+- ``samples.csv`` with every contract column plus one extra column, ``session``:
+
+  ========  ========  ========  ==========================================  =========  ============
+  sample    subject   exercise  sources                                     label      faults
+  ========  ========  ========  ==========================================  =========  ============
+  sq_01     subj_a    squat     kinect_csv, openpose_front                  correct    all 0
+  sq_02     subj_b    squat     openpose_front, openpose_diagonal (fps 25)  incorrect  both knees 1
+  lu_01     subj_a    lunge     kinect_csv                                  (empty)    (empty)
+  ========  ========  ========  ==========================================  =========  ============
+
+- Kinect CSVs (header layout, metres, all joints tracked) and OpenPose BODY_25 folders, each
+  ``SYNTHETIC_FRAMES`` frames of one synthetic performer squatting ``SQUAT_DEPTH_M`` down
+  and back up once (the hips and everything above sink; knees half as much). Both OpenPose
+  views hold the same front-camera pixels (synthetic: no diagonal projection).
+
+``make_synthetic_set(name)`` writes another copy (set_id = name) for tests that need two.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from formset.schemas.skeleton import SOURCES
+
+SYNTHETIC_FRAMES = 12
+SQUAT_DEPTH_M = 0.15
+SYNTHETIC_FPS = 30
+IMAGE_SIZE = (1280, 720)
+#: Front camera of the OpenPose views: pixels per metre and image centre (x right, y down).
+PIXELS_PER_M, IMAGE_CENTRE = 350.0, (640.0, 360.0)
+OPENPOSE_CONFIDENCE = 0.9
+
+#: Standing pose in Kinect camera space (metres; x to the sensor's left, y up, z away),
+#: facing the sensor 2.5 m away, so the performer's left side has negative x.
+_HALF_POSE: dict[str, tuple[float, float, float]] = {
+    "Shoulder": (0.18, 0.50, 2.50),
+    "Elbow": (0.22, 0.22, 2.50),
+    "Wrist": (0.24, -0.02, 2.50),
+    "Hand": (0.25, -0.08, 2.50),
+    "HandTip": (0.25, -0.14, 2.50),
+    "Thumb": (0.22, -0.10, 2.48),
+    "Hip": (0.10, -0.02, 2.50),
+    "Knee": (0.11, -0.45, 2.48),
+    "Ankle": (0.12, -0.85, 2.50),
+    "Foot": (0.12, -0.90, 2.40),
+}
+KINECT_POSE: dict[str, tuple[float, float, float]] = {
+    "SpineBase": (0.0, 0.0, 2.50),
+    "SpineMid": (0.0, 0.28, 2.50),
+    "SpineShoulder": (0.0, 0.52, 2.50),
+    "Neck": (0.0, 0.60, 2.50),
+    "Head": (0.0, 0.75, 2.50),
+    **{f"{part}Left": (-x, y, z) for part, (x, y, z) in _HALF_POSE.items()},
+    **{f"{part}Right": (x, y, z) for part, (x, y, z) in _HALF_POSE.items()},
+}
+#: BODY_25 joint -> Kinect joint it is drawn at (face points offset from the head).
+_OPENPOSE_AT = {
+    "Nose": "Head", "Neck": "SpineShoulder", "MidHip": "SpineBase",
+    "RShoulder": "ShoulderRight", "RElbow": "ElbowRight", "RWrist": "WristRight",
+    "LShoulder": "ShoulderLeft", "LElbow": "ElbowLeft", "LWrist": "WristLeft",
+    "RHip": "HipRight", "RKnee": "KneeRight", "RAnkle": "AnkleRight",
+    "LHip": "HipLeft", "LKnee": "KneeLeft", "LAnkle": "AnkleLeft",
+    "REye": "Head", "LEye": "Head", "REar": "Head", "LEar": "Head",
+    "LBigToe": "FootLeft", "LSmallToe": "FootLeft", "LHeel": "AnkleLeft",
+    "RBigToe": "FootRight", "RSmallToe": "FootRight", "RHeel": "AnkleRight",
+}  # fmt: skip
+_FACE_OFFSET_M = {"REye": (0.03, 0.02), "LEye": (-0.03, 0.02), "REar": (0.07, 0.0), "LEar": (-0.07, 0.0)}
+
+SAMPLE_COLUMNS = (
+    "sample_id", "subject_id", "exercise", "front_video", "diagonal_video", "kinect_csv",
+    "openpose_front", "openpose_diagonal", "label", "fault_base_of_support", "fault_left_knee",
+    "fault_right_knee", "fault_torso", "fault_hip_joint", "fault_neck", "age", "gender",
+    "height_cm", "weight_kg", "rep_count", "fps", "session",
+)  # fmt: skip
+SAMPLE_ROWS = (
+    ("sq_01", "subj_a", "squat", "", "", "kinect/sq_01.csv", "openpose/sq_01_front", "", "correct",
+     "0", "0", "0", "0", "0", "0", "34", "female", "168", "61.5", "1", "", "morning"),
+    ("sq_02", "subj_b", "squat", "", "", "", "openpose/sq_02_front", "openpose/sq_02_diagonal", "incorrect",
+     "0", "1", "1", "0", "0", "0", "27", "male", "181", "80", "1", "25", "evening"),
+    ("lu_01", "subj_a", "lunge", "", "", "kinect/lu_01.csv", "", "", "",
+     "", "", "", "", "", "", "", "", "", "", "", "", ""),
+)  # fmt: skip
+
+
+def synthetic_kinect_points(n_frames: int = SYNTHETIC_FRAMES) -> np.ndarray:
+    """Synthetic squat in Kinect camera space, shape ``(frame, kinect_joint, xyz)``, metres.
+
+    The hips and everything above sink by ``SQUAT_DEPTH_M`` at mid-sequence, the knees by
+    half that (and forward, towards the sensor); ankles and feet stay put.
+    """
+    joints = SOURCES["kinect_v2"].joints
+    pose = np.array([KINECT_POSE[j] for j in joints])
+    phase = np.linspace(0.0, 2.0 * np.pi, n_frames)
+    depth = SQUAT_DEPTH_M * (1.0 - np.cos(phase)) / 2.0  # (frame,)
+    sink = np.array([0.5 if j.startswith("Knee") else 0.0 if j.startswith(("Ankle", "Foot")) else 1.0 for j in joints])
+    points = np.repeat(pose[None], n_frames, axis=0)
+    points[:, :, 1] -= depth[:, None] * sink[None, :]
+    points[:, :, 2] -= depth[:, None] * (sink == 0.5)[None, :]
+    return points
+
+
+def write_kinect_csv(path: Path, points: np.ndarray) -> None:
+    """Header-layout Kinect CSV: ``frame``, ``time_s``, then ``<Joint>_x/_y/_z/_state``."""
+    joints = SOURCES["kinect_v2"].joints
+    header = ["frame", "time_s", *(f"{j}_{f}" for j in joints for f in ("x", "y", "z", "state"))]
+    tracked = np.full(points.shape[:2] + (1,), 2.0)
+    values = np.concatenate([points, tracked], axis=2).reshape(len(points), -1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(header)
+        for frame, row in enumerate(values):
+            writer.writerow([frame, f"{frame / SYNTHETIC_FPS:.6f}", *(f"{v:.4f}" for v in row)])
+
+
+def write_openpose_folder(folder: Path, points: np.ndarray, stem: str) -> None:
+    """One BODY_25 JSON per frame, named ``<stem>_<12-digit frame>_keypoints.json``.
+
+    Pixels of a front camera: ``x_px = centre - x_m * PIXELS_PER_M`` (the performer's left
+    is on the image's right), ``y_px = centre - y_m * PIXELS_PER_M`` (y down).
+    """
+    kinect = SOURCES["kinect_v2"].joints
+    body25 = SOURCES["openpose_body25"].joints
+    at = [kinect.index(_OPENPOSE_AT[j]) for j in body25]
+    offset = np.array([_FACE_OFFSET_M.get(j, (0.0, 0.0)) for j in body25])  # (body25_joint, xy)
+    xy_m = points[:, at, :2] + offset[None]
+    pixels = np.array(IMAGE_CENTRE) + xy_m * np.array([-PIXELS_PER_M, -PIXELS_PER_M])
+    confidence = np.full(pixels.shape[:2] + (1,), OPENPOSE_CONFIDENCE)
+    keypoints = np.concatenate([pixels, confidence], axis=2).reshape(len(points), -1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame, flat in enumerate(keypoints):
+        person = {"pose_keypoints_2d": [round(float(v), 3) for v in flat]}
+        (folder / f"{stem}_{frame:012d}_keypoints.json").write_text(json.dumps({"version": 1.3, "people": [person]}))
+
+
+def write_synthetic_set(set_dir: Path) -> Path:
+    """Write the synthetic set described in this module's docstring into ``set_dir``."""
+    set_dir.mkdir(parents=True)
+    (set_dir / "set.yaml").write_text(
+        f"set_id: {set_dir.name}\ntitle: Synthetic test set\nannotator: pytest\ncreated: 2024-01-15\n"
+        f"license: CC0\nfps: {SYNTHETIC_FPS}\nkinect_units: m\n"
+    )
+    with (set_dir / "samples.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(SAMPLE_COLUMNS)
+        writer.writerows(SAMPLE_ROWS)
+    points = synthetic_kinect_points()
+    for row in SAMPLE_ROWS:
+        named = dict(zip(SAMPLE_COLUMNS, row))
+        if named["kinect_csv"]:
+            write_kinect_csv(set_dir / named["kinect_csv"], points)
+        for column in ("openpose_front", "openpose_diagonal"):
+            if named[column]:
+                write_openpose_folder(set_dir / named[column], points, stem=named["sample_id"])
+    return set_dir
+
+
+@pytest.fixture
+def make_synthetic_set(tmp_path: Path) -> Callable[[str], Path]:
+    """Factory: ``make_synthetic_set(name)`` writes the synthetic set to ``<tmp>/sets/<name>``."""
+    return lambda name="synthetic_set": write_synthetic_set(tmp_path / "sets" / name)
+
+
+@pytest.fixture
+def synthetic_set(make_synthetic_set) -> Path:
+    """The synthetic set's directory, ``<tmp>/sets/synthetic_set``."""
+    return make_synthetic_set("synthetic_set")

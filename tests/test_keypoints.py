@@ -1,0 +1,166 @@
+"""The keypoints stage and the pose-backend seam, on synthetic sets built in tmp_path."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from formset.quarantine import SampleError
+from formset.schemas.series import KeypointSeries
+from formset.schemas.skeleton import JOINT_INDEX, JOINTS
+from formset.schemas.tables import KEYPOINTS
+from formset.storage import to_arrow
+from formset.tasks.keypoints import extract_sample, keypoints_for_samples, series_to_frame
+from formset.tasks.pose import get_backend
+
+PARAMS = {"openpose_min_confidence": 0.0, "min_frames": 3, "pose_backend": "none"}
+N_FRAMES = 4
+
+
+def synthetic_series(view: str = "front", n_frames: int = N_FRAMES, image_size=(640, 480)) -> KeypointSeries:
+    """Synthetic 2-D series: joint j of frame f at (f + j, 100 + j) px, confidence j / 25."""
+    frame, joint = np.meshgrid(np.arange(n_frames), np.arange(len(JOINTS)), indexing="ij")
+    points = np.stack([frame + joint, 100.0 + joint, np.full(frame.shape, np.nan)], axis=-1).astype(np.float32)
+    confidence = (joint / len(JOINTS)).astype(np.float32)
+    return KeypointSeries(
+        points=points,
+        confidence=confidence,
+        frame=np.arange(n_frames) * 2,
+        time_s=np.arange(n_frames) / 15.0,
+        view=view,
+        source="openpose_coco18",
+        units="px",
+        image_size=image_size,
+    )
+
+
+class SyntheticBackend:
+    """Test double of a pose backend: returns a synthetic series and records its calls."""
+
+    name = "synthetic"
+
+    def __init__(self):
+        self.calls = []
+
+    def extract(self, video, view):
+        self.calls.append((video, view))
+        return synthetic_series(view, image_size=(1080, 1920))
+
+
+def write_kinect(path, n_frames: int = N_FRAMES) -> None:
+    rows = ["0.5,0.5,0.5,2"] * 25  # every joint tracked at (0.5, 0.5, 0.5) m
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(",".join(rows) for _ in range(n_frames)) + "\n")
+
+
+def write_openpose(folder, n_frames: int = N_FRAMES) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    person = np.tile([100.0, 200.0, 0.9], 25).tolist()
+    for f in range(n_frames):
+        data = {"people": [{"pose_keypoints_2d": person}]}
+        (folder / f"synthetic_{f:012d}_keypoints.json").write_text(json.dumps(data))
+
+
+def sample_row(sample_id: str = "s1", **sources) -> dict:
+    row = {
+        "set_id": "synthetic-set",
+        "sample_id": sample_id,
+        "fps": 30.0,
+        "kinect_units": "m",
+        **{c: None for c in ("front_video", "diagonal_video", "kinect_csv", "openpose_front", "openpose_diagonal")},
+    }
+    row.update(sources)
+    return row
+
+
+def test_series_to_frame_round_trips_through_the_arrow_schema():
+    series = synthetic_series()
+    frame = series_to_frame(series, "synthetic-set", "s1")
+    assert list(frame.columns) == KEYPOINTS.names
+    table = to_arrow(frame, KEYPOINTS).to_pandas()
+    knee = JOINT_INDEX["left_knee"]
+    np.testing.assert_array_equal(table["left_knee_x"], series.points[:, knee, 0])
+    np.testing.assert_array_equal(table["left_knee_y"], series.points[:, knee, 1])
+    assert table["left_knee_z"].isna().all()
+    np.testing.assert_array_equal(table["left_knee_conf"], series.confidence[:, knee])
+    np.testing.assert_array_equal(table["frame"], [0, 2, 4, 6])
+    assert (table["derived_joints"] == "mid_hip").all()
+    assert (table["image_width"] == 640).all() and (table["image_height"] == 480).all()
+
+
+def test_series_to_frame_without_image_size_has_null_size():
+    series = synthetic_series(image_size=None)
+    table = to_arrow(series_to_frame(series, "synthetic-set", "s1"), KEYPOINTS)
+    assert table["image_width"].null_count == N_FRAMES
+
+
+def test_extract_sample_reads_each_view(tmp_path):
+    write_kinect(tmp_path / "kinect" / "s1.csv")
+    write_openpose(tmp_path / "op" / "front")
+    sample = sample_row(kinect_csv="kinect/s1.csv", openpose_front="op/front", diagonal_video="diag.mp4")
+    backend = SyntheticBackend()
+    views = extract_sample(sample, tmp_path, PARAMS, backend)
+    assert [s.view for s in views] == ["front", "diagonal", "kinect"]
+    assert [s.source for s in views] == ["openpose_body25", "openpose_coco18", "kinect_v2"]
+    assert backend.calls == [(tmp_path / "diag.mp4", "diagonal")]
+    np.testing.assert_allclose(views[2].points[0, JOINT_INDEX["mid_hip"]], [0.5, 0.5, 0.5])
+
+
+def test_openpose_is_preferred_over_video_for_the_same_view(tmp_path):
+    write_openpose(tmp_path / "op" / "front")
+    backend = SyntheticBackend()
+    views = extract_sample(sample_row(openpose_front="op/front", front_video="front.mp4"), tmp_path, PARAMS, backend)
+    assert backend.calls == [] and views[0].source == "openpose_body25"
+
+
+def test_video_without_backend_is_rejected(tmp_path):
+    with pytest.raises(SampleError) as error:
+        extract_sample(sample_row(front_video="front.mp4"), tmp_path, PARAMS, None)
+    assert error.value.reason == "no_pose_backend" and "front.mp4" in error.value.detail
+
+
+def test_view_with_too_few_found_frames_is_rejected(tmp_path):
+    write_openpose(tmp_path / "op" / "front", n_frames=2)
+    (tmp_path / "op" / "front" / "synthetic_000000000009_keypoints.json").write_text('{"people": []}')
+    with pytest.raises(SampleError) as error:
+        extract_sample(sample_row(openpose_front="op/front"), tmp_path, PARAMS, None)
+    assert error.value.reason == "too_few_frames" and error.value.value == "2"
+
+
+def test_sample_without_any_source_is_rejected(tmp_path):
+    with pytest.raises(SampleError) as error:
+        extract_sample(sample_row(kinect_csv=float("nan")), tmp_path, PARAMS, None)
+    assert error.value.reason == "no_source"
+
+
+def test_keypoints_for_samples_keeps_good_samples_and_quarantines_bad_ones(tmp_path):
+    set_dir = tmp_path / "synthetic-set"
+    write_kinect(set_dir / "b.csv")
+    write_openpose(set_dir / "b_front")
+    samples = pd.DataFrame(
+        [
+            sample_row("b", kinect_csv="b.csv", openpose_front="b_front"),
+            sample_row("a", kinect_csv="absent.csv"),
+        ]
+    )
+    table, rejections = keypoints_for_samples(samples, tmp_path, PARAMS)
+    assert [(r.sample_id, r.stage, r.reason) for r in rejections] == [("a", "keypoints", "missing_file")]
+    assert set(table["sample_id"]) == {"b"}
+    assert list(table["view"]) == ["front"] * N_FRAMES + ["kinect"] * N_FRAMES
+    assert list(table["frame"]) == list(range(N_FRAMES)) * 2
+    assert to_arrow(table, KEYPOINTS).num_rows == 2 * N_FRAMES
+
+
+def test_keypoints_for_samples_with_every_sample_rejected_is_an_empty_table(tmp_path):
+    table, rejections = keypoints_for_samples(pd.DataFrame([sample_row("a")]), tmp_path, PARAMS)
+    assert table.empty and list(table.columns) == KEYPOINTS.names
+    assert [r.reason for r in rejections] == ["no_source"]
+
+
+def test_get_backend_none_and_unknown():
+    assert get_backend("none", {}) is None
+    with pytest.raises(ValueError, match="none"):
+        get_backend("no-such-backend", {})

@@ -1,0 +1,182 @@
+"""End to end: a generated set (plus a delivery with every kind of bad row) through every
+stage, recorded in DVC, in a throw-away copy of the project; then a real kill halfway."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from formset.schemas import tables
+from formset.storage import read_table
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
+
+
+def _env(project: Path) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["FORMSET_ROOT"] = str(project)
+    # One warm Prefect database for the whole test session: a cold one costs ~20 s a start.
+    env.setdefault("PREFECT_HOME", str(REPO / ".prefect"))
+    return env
+
+
+def formset(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "formset.cli", *args], cwd=project, env=_env(project), capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"formset {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def dvc(project: Path, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=project, env=_env(project), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def make_project(root: Path, subjects: int = 4) -> Path:
+    """A fresh project (git + DVC) holding this checkout's pipeline and a generated set."""
+    root.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc(root, "init", "-q")
+    dvc(root, "remote", "add", "-d", "local", str(root.parent / f"{root.name}-remote"))
+    formset(root, "sample", "data/sets/synthetic-demo", "--subjects", str(subjects))
+    return root
+
+
+def add_bad_delivery(project: Path) -> dict[str, str]:
+    """A second set copied from the first, with one bad row per failure the contract names.
+
+    Returns sample_id -> the quarantine reason expected for it.
+    """
+    good = project / "data" / "sets" / "synthetic-demo"
+    bad = project / "data" / "sets" / "bad-delivery"
+    shutil.copytree(good, bad)
+    (bad / "set.yaml").write_text((bad / "set.yaml").read_text().replace("synthetic-demo", "bad-delivery"))
+    with open(bad / "samples.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    correct = [r for r in rows if r["label"] == "correct"]
+    expected = {}
+
+    def take(reason: str, pool=rows) -> dict:
+        row = next(r for r in pool if r["sample_id"] not in expected)
+        expected[row["sample_id"]] = reason
+        return row
+
+    take("missing_file")["kinect_csv"] = "kinect/not_there.csv"
+    dup = take("duplicate_sample_id")
+    take("unknown_exercise")["exercise"] = "underwater_basket_weaving"
+    truncated = take("malformed_csv")
+    take("bad_label")["label"] = "corect"
+    take("fault_on_correct", correct)["fault_torso"] = "1"
+    take("path_escape")["openpose_front"] = "../synthetic-demo/openpose"
+    # Cut the Kinect CSV mid-row, as a copy interrupted halfway would.
+    kinect = bad / truncated["kinect_csv"]
+    text = kinect.read_text()
+    kinect.write_text(text[: int(len(text) * 0.6)])
+    rows.append(dict(dup))
+    with open(bad / "samples.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return expected
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, dict[str, str], subprocess.CompletedProcess]:
+    project = make_project(tmp_path_factory.mktemp("e2e") / "project")
+    expected = add_bad_delivery(project)
+    run = formset(project, "run")
+    return project, expected, run
+
+
+def test_every_bad_sample_is_quarantined_with_its_reason_and_the_rest_go_through(built):
+    project, expected, run = built
+    quarantine = read_table(project / "data" / "quarantine", tables.QUARANTINE)
+    bad = quarantine[quarantine["set_id"] == "bad-delivery"]
+    got = dict(zip(bad["sample_id"], bad["reason"]))
+    assert got == expected
+    samples = read_table(project / "data" / "catalog" / "samples", tables.SAMPLES)
+    features = read_table(project / "data" / "features", tables.FEATURES)
+    with_features = set(zip(features["set_id"], features["sample_id"]))
+    good = pd.read_csv(project / "data" / "sets" / "synthetic-demo" / "samples.csv")
+    assert {("synthetic-demo", s) for s in good["sample_id"]} <= with_features
+    n_bad_rows = len(pd.read_csv(project / "data" / "sets" / "bad-delivery" / "samples.csv"))
+    accepted_bad = set(samples.loc[samples["set_id"] == "bad-delivery", "sample_id"])
+    assert len(accepted_bad) == n_bad_rows - len(expected) - 1  # the duplicate id names two rows
+    assert {("bad-delivery", s) for s in accepted_bad if s not in expected} <= with_features
+    for reason in set(expected.values()):
+        assert reason in run.stdout, f"the run summary does not mention {reason}"
+
+
+def test_the_run_is_recorded_in_dvc_and_pushable(built):
+    project, _, run = built
+    assert "quarantined" in run.stdout and "held-out" in run.stdout
+    status = dvc(project, "status")
+    assert "changed" not in status and "modified" not in status, status
+    metrics = json.loads(dvc(project, "metrics", "show", "--json"))
+    assert metrics, "dvc metrics show sees no metrics"
+    dvc(project, "push", "-q")
+    assert any((project.parent / f"{project.name}-remote").rglob("*")), "nothing reached the remote"
+
+
+def test_tables_are_consistent_and_without_duplicates(built):
+    project, _, _ = built
+    keypoints = read_table(project / "data" / "keypoints", tables.KEYPOINTS)
+    features = read_table(project / "data" / "features", tables.FEATURES)
+    assert not keypoints.duplicated(["set_id", "sample_id", "view", "frame"]).any()
+    assert not features.duplicated(["set_id", "sample_id", "view", "frame"]).any()
+    assert set(keypoints["view"]) == {"front", "diagonal", "kinect"}
+    metrics = json.loads((project / "metrics" / "train.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_rerunning_with_nothing_changed_changes_nothing(built):
+    project, _, _ = built
+    lock = (project / "dvc.lock").read_text()
+    formset(project, "run")
+    assert (project / "dvc.lock").read_text() == lock
+
+
+def test_a_run_killed_halfway_is_completed_by_the_next_run(tmp_path):
+    project = make_project(tmp_path / "project", subjects=3)
+    marker = project / "data" / "keypoints" / "synthetic-demo.parquet"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "formset.cli", "run"], cwd=project, env=_env(project),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    formset(project, "run")
+    keypoints = read_table(project / "data" / "keypoints", tables.KEYPOINTS)
+    features = read_table(project / "data" / "features", tables.FEATURES)
+    assert not keypoints.duplicated(["set_id", "sample_id", "view", "frame"]).any()
+    assert not features.duplicated(["set_id", "sample_id", "view", "frame"]).any()
+    n_samples = len(pd.read_csv(project / "data" / "sets" / "synthetic-demo" / "samples.csv"))
+    assert features[["set_id", "sample_id"]].drop_duplicates().shape[0] == n_samples
+    assert "changed" not in dvc(project, "status")
