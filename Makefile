@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
+REAL_SET := data/sets/real-squat
 
 .PHONY: venv demo test test-fast bench clean-outputs
 
@@ -21,6 +22,7 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 demo: venv
 	@test -d $(DEMO_SET) || $(BIN)/formset sample $(DEMO_SET)
+	@test -d $(REAL_SET) || cp -r samples/real-squat $(REAL_SET)
 	$(BIN)/formset run
 	$(BIN)/dvc push --quiet
 	$(BIN)/dvc status

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pickle
+import re
 import sys
 import types
 import warnings
@@ -42,11 +44,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
+import cv2
 import numpy as np
 
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import SOURCES, to_canonical
+from formset.tasks.video import iter_frames
 
 LOG = logging.getLogger(__name__)
 
@@ -54,9 +58,11 @@ LOG = logging.getLogger(__name__)
 SOURCE = "mmpose_coco17"
 COCO17: tuple[str, ...] = SOURCES[SOURCE].joints
 
-#: ``params.yaml: keypoints`` keys read by the backend.
+#: ``params.yaml: keypoints`` keys read by the backend, and the defaults of optional ones.
 CONFIG_PARAM, CHECKPOINT_PARAM, DEVICE_PARAM = "mmpose_config", "mmpose_checkpoint", "mmpose_device"
+STRIDE_PARAM = "video_stride"
 DEFAULT_DEVICE = "cpu"
+DEFAULT_VIDEO_STRIDE = 1
 
 #: Optional imports of mmpose 1.3.2 that fail on this stack -> the names taken from them:
 #: mmdet in ``rtmo_head.py``, mmcv's compiled ops in ``edpose_head.py`` (``mmcv.ops`` fails
@@ -66,6 +72,17 @@ STAND_INS: dict[str, tuple[str, ...]] = {
     "mmcv.ops": ("MultiScaleDeformableAttention",),
     "torchvision.transforms": ("ToPILImage",),
 }
+
+#: numpy's dtype classes (``numpy.dtypes.Float32DType`` ...) of booleans and numbers: the
+#: types a pickled numeric array's dtype is rebuilt as.
+NUMERIC_DTYPE_CLASSES: tuple[type, ...] = tuple(
+    {type(np.dtype(code)) for code in "?" + np.typecodes["AllInteger"] + np.typecodes["AllFloat"]}
+)
+
+#: torch's reason for refusing a file under ``weights_only=True``, in its error message.
+UNPICKLER_REFUSAL = re.compile(r"WeightsUnpickler error:\s*(.+?)(?:\.\s|\n\n|$)", re.DOTALL)
+#: Longest error detail quoted to the user (a state-dict mismatch lists every key).
+MAX_DETAIL_CHARS = 600
 
 #: Box corners ``(x0, y0, x1, y1)`` in pixels: positions of the low and high corner.
 LOW, HIGH = slice(0, 2), slice(2, 4)
@@ -122,8 +139,11 @@ class MmposeBackend:
     params
         The ``keypoints`` group of ``params.yaml``: ``mmpose_config`` (an mmpose 1.x top-down
         config file for the 17 COCO body joints), ``mmpose_checkpoint`` (its weights),
-        ``mmpose_device`` (``cpu`` when absent, or ``cuda``, ``cuda:0`` ...). Relative paths
-        are relative to the working directory.
+        ``mmpose_device`` (``cpu`` when absent, or ``cuda``, ``cuda:0`` ...), and the video
+        backends' ``video_stride`` (process every n-th decoded frame, default 1). Relative
+        paths are relative to the working directory. ``video_max_side`` is not read: the
+        model sees a crop resized to its input size, so smaller frames would only lose
+        detail without saving model time.
 
     Raises
     ------
@@ -137,6 +157,9 @@ class MmposeBackend:
         config_path = _existing_file(params, CONFIG_PARAM)
         checkpoint_path = _existing_file(params, CHECKPOINT_PARAM)
         device = _device(params.get(DEVICE_PARAM) or DEFAULT_DEVICE)
+        self.stride = int(params.get(STRIDE_PARAM) or DEFAULT_VIDEO_STRIDE)
+        if self.stride < 1:
+            raise ValueError(f"keypoints.{STRIDE_PARAM} must be at least 1, got {self.stride}")
         with _quiet_mmpose():
             apis = import_mmpose_apis()
             config = read_config(config_path)
@@ -175,7 +198,7 @@ class MmposeBackend:
         return instances.keypoints[0].astype(np.float32), instances.keypoint_scores[0].astype(np.float32)
 
     def extract(self, video: Path, view: str) -> KeypointSeries:
-        """The performer's keypoints in ``video``, one row per decoded frame.
+        """The performer's keypoints in ``video``, one row per processed frame.
 
         Parameters
         ----------
@@ -187,22 +210,20 @@ class MmposeBackend:
         Returns
         -------
         KeypointSeries
-            ``mmpose_coco17`` in pixels (``y`` down, ``z`` NaN) of the decoded
-            (rotation-corrected) frames, whose size is ``image_size``; confidence is the
-            model's score clipped to 0-1; all-NaN rows where the performer is not found.
+            One row per processed frame (every ``video_stride``-th decoded frame) with the
+            container's frame times; ``mmpose_coco17`` in pixels (``y`` down, ``z`` NaN) of
+            the upright frames, whose size is ``image_size``; confidence is the model's
+            score clipped to 0-1; all-NaN rows where the performer is not found.
 
         Raises
         ------
         SampleError
-            The video cannot be read (from ``formset.tasks.video``), ``no_frames`` or
-            ``no_person_detected``.
+            The reader's reasons (``missing_file``, ``empty_video``, ``unreadable_video``);
+            ``no_person_detected`` when the performer is found in no frame.
         """
-        from formset.tasks.video import iter_frames
-
         video = Path(video)
-        track = track_performer(iter_frames(video), self.estimate_pose, self.detect_people)
-        if not len(track.frame):
-            raise SampleError("no_frames", f"No frame of the video {video.name} could be decoded.", str(video))
+        frames = iter_frames(video, stride=self.stride)
+        track = track_performer(frames, self.estimate_pose, self.detect_people)
         if not track.found.any():
             raise SampleError(
                 "no_person_detected",
@@ -227,9 +248,6 @@ class HogPeopleDetector:
     """OpenCV's HOG + linear SVM people detector (ships inside OpenCV, no download)."""
 
     def __init__(self) -> None:
-        import cv2
-
-        self._cv2 = cv2
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
 
@@ -247,7 +265,7 @@ class HogPeopleDetector:
             float32, shape ``(person, 4)``: ``(x0, y0, x1, y1)`` in pixels of ``image``.
         """
         scale = min(1.0, DETECTOR_MAX_SIDE / max(image.shape[:2]))
-        small = self._cv2.resize(image, None, fx=scale, fy=scale, interpolation=self._cv2.INTER_AREA)
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         found, _ = self._hog.detectMultiScale(small, winStride=(8, 8), padding=(8, 8), scale=1.05)
         xywh = np.asarray(found, dtype=np.float32).reshape(-1, 4) / scale
         return np.concatenate([xywh[:, LOW], xywh[:, LOW] + xywh[:, HIGH]], axis=1)
@@ -340,7 +358,9 @@ def keypoint_box(keypoints: np.ndarray, scores: np.ndarray, image_size: tuple[in
     return np.clip(box, 0, np.tile(image_size, 2)).astype(np.float32)
 
 
-def choose_performer(boxes: np.ndarray, last_box: np.ndarray | None, image_size: tuple[int, int]) -> np.ndarray | None:
+def choose_performer(
+    boxes: np.ndarray, last_box: np.ndarray | None, image_size: tuple[int, int]
+) -> np.ndarray | None:
     """The performer among detected people (rule in the module docstring).
 
     Parameters
@@ -419,7 +439,9 @@ def _unavailable(attribute: str, module: str) -> type:
 
 
 @contextmanager
-def stand_ins_for_missing(stand_ins: Mapping[str, Sequence[str]] = STAND_INS) -> Iterator[dict[str, types.ModuleType]]:
+def stand_ins_for_missing(
+    stand_ins: Mapping[str, Sequence[str]] = STAND_INS,
+) -> Iterator[dict[str, types.ModuleType]]:
     """Register stand-in modules for the imports that fail, for the duration of the block.
 
     Parameters
@@ -452,11 +474,24 @@ def stand_ins_for_missing(stand_ins: Mapping[str, Sequence[str]] = STAND_INS) ->
 
 
 def import_mmpose_apis() -> types.ModuleType:
-    """``mmpose.apis``, imported with stand-ins for its optional imports that fail here."""
+    """``mmpose.apis``, imported with stand-ins for its optional imports that fail here.
+
+    Raises
+    ------
+    ImportError
+        mmpose or one of its needs is not installed; the message says how to install them.
+    """
     if "mmpose.apis" in sys.modules:
         return sys.modules["mmpose.apis"]
-    with stand_ins_for_missing():
-        return importlib.import_module("mmpose.apis")
+    try:
+        with _quiet_mmpose(), stand_ins_for_missing():
+            return importlib.import_module("mmpose.apis")
+    except ImportError as error:
+        raise ImportError(
+            f"The mmpose backend cannot import mmpose ({error}). Install mmengine 0.10.7, "
+            "mmcv-lite 2.1.0 and mmpose 1.3.2 with pip's --no-deps, plus xtcocotools, "
+            "json-tricks, munkres, addict, yapf and termcolor (see the README's stack notes)."
+        ) from error
 
 
 def read_config(path: Path):
@@ -482,7 +517,9 @@ def read_config(path: Path):
     try:
         config = Config.fromfile(str(path))
     except Exception as error:  # mmengine raises whatever the config's own Python raises
-        raise ValueError(f"keypoints.{CONFIG_PARAM} ({path}) cannot be read as an mmpose config: {error}") from error
+        raise ValueError(
+            f"keypoints.{CONFIG_PARAM} ({path}) cannot be read as an mmpose config: {error}"
+        ) from error
     model = config.get("model") or {}
     if model.get("type") != "TopdownPoseEstimator":
         raise ValueError(
@@ -517,7 +554,9 @@ def _device(device: str) -> str:
     try:
         kind = torch.device(device).type
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"keypoints.{DEVICE_PARAM} {device!r} is not a torch device (cpu, cuda, cuda:0 ...): {error}") from None
+        raise ValueError(
+            f"keypoints.{DEVICE_PARAM} {device!r} is not a torch device (cpu, cuda, cuda:0 ...): {error}"
+        ) from None
     if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"keypoints.{DEVICE_PARAM} is {device!r} but this machine has no CUDA GPU: use cpu.")
     return device
@@ -528,21 +567,32 @@ def _load_checkpoint(model, path: Path) -> None:
 
     The checkpoint's ``meta.dataset_meta`` (mmpose 1.x checkpoints carry one) replaces the
     config's. torch loads with ``weights_only=True``; mmpose checkpoints keep numpy arrays in
-    ``meta`` (keypoint sigmas, colours), so exactly the numpy globals that rebuild arrays,
-    dtypes and scalars are allowed; anything else is refused. Every model weight must be in
-    the checkpoint: a checkpoint of another model is an error, not a silently random model.
+    ``meta`` (keypoint sigmas, colours), so exactly the numpy globals that rebuild numeric
+    arrays, their dtypes and scalars are allowed; anything else is refused. Every model
+    weight must be in the checkpoint: a checkpoint of another model is an error, not a
+    silently random model.
     """
     import torch
     from mmengine.runner import load_checkpoint
     from numpy.core.multiarray import _reconstruct, scalar
 
-    torch.serialization.add_safe_globals([_reconstruct, scalar, np.ndarray, np.dtype])
+    torch.serialization.add_safe_globals([_reconstruct, scalar, np.ndarray, np.dtype, *NUMERIC_DTYPE_CLASSES])
     try:
-        checkpoint = load_checkpoint(model, str(path), map_location="cpu", strict=True)
-    except Exception as error:  # unpickling, file format and state-dict errors all mean "wrong file"
+        checkpoint = load_checkpoint(model, str(path), map_location="cpu", strict=True, logger="current")
+    except pickle.UnpicklingError as error:
+        refused = UNPICKLER_REFUSAL.search(str(error))
+        raise ValueError(
+            f"keypoints.{CHECKPOINT_PARAM} ({path}) is not a checkpoint torch loads safely "
+            f"({refused.group(1) if refused else 'not a PyTorch file'}): formset accepts tensors, "
+            "numpy arrays and plain values only; re-save it as {'state_dict': ..., 'meta': ...}."
+        ) from error
+    except Exception as error:  # file format and state-dict errors all mean "wrong file"
+        detail = str(error)
+        if len(detail) > MAX_DETAIL_CHARS:
+            detail = detail[:MAX_DETAIL_CHARS] + " ..."
         raise ValueError(
             f"keypoints.{CHECKPOINT_PARAM} ({path}) cannot be loaded into the model of "
-            f"keypoints.{CONFIG_PARAM}: {error}"
+            f"keypoints.{CONFIG_PARAM}: {detail}"
         ) from error
     meta = checkpoint.get("meta") or {}
     if "dataset_meta" in meta:

@@ -26,14 +26,15 @@ How a sample is made
    what a 2-D detector does: pixel noise, confidences, joints not found (``0, 0, 0``).
 
 Same seed, same bytes: all randomness comes from ``numpy.random.default_rng`` streams keyed
-by (seed, subject, exercise, execution), and nothing depends on the clock or the machine.
+by (seed, purpose, subject, exercise, execution) (see ``random_stream``), and nothing depends
+on the clock.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,11 +98,10 @@ SEGMENT: dict[str, float] = {
 # Cameras and image
 # ---------------------------------------------------------------------------------------------
 
-#: Kinect camera space axes: x to the sensor's left, y up, z away from the sensor.
-X, Y, Z = 0, 1, 2
+#: Kinect camera space: x to the sensor's left, y up, z away from the sensor.
 WORLD_UP = np.array([0.0, 1.0, 0.0])
-#: Image axes: u to the right, v down (pixels).
-U_AXIS, V_AXIS = 0, 1
+#: Camera-frame axis along the viewing direction (the others: image right, image down).
+VIEWING_AXIS = 2
 IMAGE_SIZE: tuple[int, int] = (1280, 720)
 #: The diagonal camera's bearing from the performer: 45 degrees from straight ahead, to
 #: their right.
@@ -121,7 +121,9 @@ KINECT_POINTS: dict[str, str] = {
     "ThumbLeft": "left_thumb", "ThumbRight": "right_thumb",
 }  # fmt: skip
 #: Kinect joints the SDK often only infers (hands and feet); TrackingState values.
-KINECT_EXTREMITIES = frozenset({"HandLeft", "HandRight", "HandTipLeft", "HandTipRight", "ThumbLeft", "ThumbRight", "FootLeft", "FootRight"})
+KINECT_EXTREMITIES = frozenset(
+    {"HandLeft", "HandRight", "HandTipLeft", "HandTipRight", "ThumbLeft", "ThumbRight", "FootLeft", "FootRight"}
+)
 NOT_TRACKED, INFERRED, TRACKED = 0, 1, 2
 #: Kinect CSV layouts, cycled over samples: (a) with a header (with or without ``frame`` and
 #: ``_state`` columns) and (b) raw rows (plain, or blank lines first and a trailing comma).
@@ -193,7 +195,9 @@ def sagittal(angle_from_vertical: object, length: object = 1.0) -> np.ndarray:
     return body_vector(0.0, length * np.cos(angle), length * np.sin(angle))
 
 
-def bend_joint(root: np.ndarray, end: np.ndarray, root_length: float, end_length: float, pole: np.ndarray) -> np.ndarray:
+def bend_joint(
+    root: np.ndarray, end: np.ndarray, root_length: float, end_length: float, pole: np.ndarray
+) -> np.ndarray:
     """The middle joint of a two-bone chain (hip-knee-ankle, shoulder-elbow-wrist).
 
     Parameters
@@ -231,13 +235,14 @@ def _head_points(neck: np.ndarray, head_angle: np.ndarray, height_m: float) -> d
     up = sagittal(head_angle)
     face = sagittal(head_angle + np.pi / 2)
     head = neck + SEGMENT["head"] * height_m * up
-    lateral = body_vector(left=height_m)
+    left = body_vector(left=1.0)
+    # Face points around the head's centre, in fractions of height (the head is ~0.13 of it).
     return {
         "upper_neck": neck + SEGMENT["upper_neck"] * height_m * up,
         "head": head,
         "nose": head + height_m * (0.055 * face - 0.005 * up),
-        **{f"{side}_eye": head + height_m * (0.045 * face + 0.015 * up) + 0.02 * sign * lateral for side, sign in SIDES},
-        **{f"{side}_ear": head + height_m * 0.005 * up + 0.045 * sign * lateral for side, sign in SIDES},
+        **{f"{side}_eye": head + height_m * (0.045 * face + 0.015 * up + 0.02 * sign * left) for side, sign in SIDES},
+        **{f"{side}_ear": head + height_m * (0.005 * up + 0.045 * sign * left) for side, sign in SIDES},
     }
 
 
@@ -273,8 +278,6 @@ class SquatForm:
         Sideways shift of the hips, towards the performer's left when positive.
     arm_raise_rad
         Arms raised forward from hanging.
-    depth
-        Squat depth of the execution: 1 = thighs about parallel to the floor.
     """
 
     stance_half_width_m: float
@@ -286,7 +289,6 @@ class SquatForm:
     heel_lift_rad: float
     hip_shift_m: float
     arm_raise_rad: float
-    depth: float
 
 
 def squat_pose(phase: np.ndarray, height_m: float, form: SquatForm) -> np.ndarray:
@@ -295,8 +297,8 @@ def squat_pose(phase: np.ndarray, height_m: float, form: SquatForm) -> np.ndarra
     Parameters
     ----------
     phase
-        Shape ``(frame,)``: 0 standing, 1 at full depth (``form.depth`` scales the hip drop;
-        ``depth_phase`` already holds each rep's own depth).
+        Shape ``(frame,)``: 0 standing, 1 with the thighs about parallel to the floor (a
+        rep's depth is its peak phase, see ``depth_phase``).
     height_m
         The performer's height; every segment scales with it.
     form
@@ -317,11 +319,11 @@ def squat_pose(phase: np.ndarray, height_m: float, form: SquatForm) -> np.ndarra
     # Hips: standing with the legs all but straight, then down and back.
     lateral_reach = form.stance_half_width_m - SEGMENT["hip_half_width"] * h
     hip_standing = ankle_height + np.sqrt((0.995 * (thigh + shank)) ** 2 - lateral_reach**2)
-    hip_drop = form.depth * (hip_standing - ankle_height - 0.85 * shank)  # thighs ~parallel at depth 1
+    hip_drop = hip_standing - ankle_height - 0.85 * shank  # thighs about parallel at phase 1
     points["mid_hip"] = body_vector(form.hip_shift_m * s, hip_standing - hip_drop * s, -form.hip_back * h * s)
 
     lift = (form.heel_lift_rad * s)[:, None]  # (frame, 1): broadcasts against xyz
-    for side, sign in SIDES:
+    for side_index, (side, sign) in enumerate(SIDES):
         outward = body_vector(left=sign)
         toe_direction = body_vector(sign * np.sin(form.toe_out_rad), 0.0, np.cos(form.toe_out_rad))
         toe = form.stance_half_width_m * outward + SEGMENT["foot"] * h * toe_direction
@@ -340,7 +342,7 @@ def squat_pose(phase: np.ndarray, height_m: float, form: SquatForm) -> np.ndarra
         points[f"{side}_ankle"] = on_foot(-SEGMENT["foot"] * h, ankle_height)
         points[f"{side}_heel"] = on_foot(-(SEGMENT["foot"] + SEGMENT["heel_back"]) * h, 0.015 * h)
         points[f"{side}_hip"] = points["mid_hip"] + SEGMENT["hip_half_width"] * h * outward
-        knee_heading = form.toe_out_rad - form.knee_in_rad[side == "right"] * np.minimum(s, 1.0)
+        knee_heading = form.toe_out_rad - form.knee_in_rad[side_index] * np.minimum(s, 1.0)
         knee_pole = body_vector(sign * np.sin(knee_heading), 0.0, np.cos(knee_heading))
         points[f"{side}_knee"] = bend_joint(points[f"{side}_hip"], points[f"{side}_ankle"], thigh, shank, knee_pole)
 
@@ -356,28 +358,30 @@ def squat_pose(phase: np.ndarray, height_m: float, form: SquatForm) -> np.ndarra
     # Arms raised forward for balance as the squat deepens, nearly straight.
     arm_angle = np.pi - (0.1 + form.arm_raise_rad * np.minimum(s, 1.0))
     for side, sign in SIDES:
-        shoulder = points["neck"] - SEGMENT["shoulder_drop"] * h * unit(torso) + SEGMENT["shoulder_half_width"] * h * sign * body_vector(left=1.0)
+        lateral = SEGMENT["shoulder_half_width"] * h * body_vector(left=sign)
+        shoulder = points["neck"] - SEGMENT["shoulder_drop"] * h * unit(torso) + lateral
         arm = unit(sagittal(arm_angle) + body_vector(left=0.12 * sign))
         forearm = unit(sagittal(arm_angle - 0.15) + body_vector(left=0.05 * sign))
         elbow = shoulder + SEGMENT["upper_arm"] * h * arm
         wrist = elbow + SEGMENT["forearm"] * h * forearm
-        points.update(_hand_points(side, sign, shoulder, elbow, wrist, forearm, body_vector(up=1.0), h))
+        points.update(_hand_points(side, sign, shoulder, elbow, wrist, forearm, h))
     return _stack_points(points, len(s))
 
 
 def _hand_points(
     side: str, sign: float, shoulder: np.ndarray, elbow: np.ndarray, wrist: np.ndarray,
-    pointing: np.ndarray, back_of_hand: np.ndarray, height_m: float,
+    pointing: np.ndarray, height_m: float,
 ) -> dict[str, np.ndarray]:  # fmt: skip
-    """Arm and hand points of one side; the fingers along ``pointing`` (shape ``(..., 3)``)."""
-    medial = body_vector(left=-sign)
+    """Arm and hand points of one side (``sign``: +1 left, -1 right); the fingers along
+    ``pointing`` (shape ``(..., 3)``), the thumb inward and a little up."""
+    medial, up = body_vector(left=-sign), body_vector(up=1.0)
     return {
         f"{side}_shoulder": shoulder,
         f"{side}_elbow": elbow,
         f"{side}_wrist": wrist,
         f"{side}_hand": wrist + SEGMENT["hand"] * height_m * pointing,
         f"{side}_hand_tip": wrist + SEGMENT["hand_tip"] * height_m * pointing,
-        f"{side}_thumb": wrist + height_m * (SEGMENT["thumb"] * pointing + 0.025 * medial + 0.01 * back_of_hand),
+        f"{side}_thumb": wrist + height_m * (SEGMENT["thumb"] * pointing + 0.025 * medial + 0.01 * up),
     }
 
 
@@ -440,11 +444,14 @@ def push_up_pose(phase: np.ndarray, height_m: float, form: PushUpForm) -> np.nda
     s = np.asarray(phase, dtype=float)
     thigh, shank, torso_length = SEGMENT["thigh"] * h, SEGMENT["shank"] * h, SEGMENT["torso"] * h
     upper_arm, forearm = SEGMENT["upper_arm"] * h, SEGMENT["forearm"] * h
+    # On the toes the ankles are well off the floor; the wrists just above it.
     ankle_height, wrist_height, feet_half_width = 0.09 * h, 0.03 * h, 0.07 * h
     hip_half_width, shoulder_half_width = SEGMENT["hip_half_width"] * h, SEGMENT["shoulder_half_width"] * h
 
-    # Ankle-to-hip length of each leg with its knee bend (law of cosines), and their mean.
+    # Ankle-to-hip length of each leg with its knee bend (law of cosines); the body pivots
+    # on their mean.
     legs = np.sqrt(thigh**2 + shank**2 + 2 * thigh * shank * np.cos(np.asarray(form.knee_bend_rad)))
+    mean_leg = float(legs.mean())
     # Top: arms straight below the shoulders; bottom: chest near the floor.
     arm_reach = np.sqrt((0.97 * (upper_arm + forearm)) ** 2 - (form.hand_half_width_m - shoulder_half_width) ** 2)
     neck_top = wrist_height + arm_reach
@@ -452,8 +459,9 @@ def push_up_pose(phase: np.ndarray, height_m: float, form: PushUpForm) -> np.nda
     points: dict[str, np.ndarray] = {}
 
     def plank(height: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        leg_angle, torso_angle = _plank_angles(height - ankle_height, legs.mean(), torso_length, form.hip_bend_rad)
-        mid_hip = body_vector(0.0, ankle_height, 0.0) + legs.mean() * sagittal(np.pi / 2 - leg_angle)
+        # (mid-hip, torso angle, base of the neck) with the neck base at ``height``.
+        leg_angle, torso_angle = _plank_angles(height - ankle_height, mean_leg, torso_length, form.hip_bend_rad)
+        mid_hip = body_vector(0.0, ankle_height, 0.0) + mean_leg * sagittal(np.pi / 2 - leg_angle)
         return mid_hip, torso_angle, mid_hip + sagittal(np.pi / 2 - torso_angle, torso_length)
 
     points["mid_hip"], torso_angle, points["neck"] = plank(neck_height)
@@ -477,16 +485,16 @@ def push_up_pose(phase: np.ndarray, height_m: float, form: PushUpForm) -> np.nda
         points[f"{side}_heel"] = ankle + h * body_vector(0.0, 0.03, -0.03)
 
     # Hands planted on the floor below where the shoulders are at the top.
-    top_neck = plank(np.array([neck_top]))[2]
-    top_torso = top_neck - plank(np.array([neck_top]))[0]
+    top_hip, _, top_neck = plank(np.array([neck_top]))
+    top_torso = top_neck - top_hip
     for side, sign in SIDES:
-        lateral = SEGMENT["shoulder_half_width"] * h * sign * body_vector(left=1.0)
+        lateral = shoulder_half_width * body_vector(left=sign)
         shoulder = points["neck"] - SEGMENT["shoulder_drop"] * h * unit(torso) + lateral
         top_shoulder = top_neck - SEGMENT["shoulder_drop"] * h * unit(top_torso) + lateral
         wrist = body_vector(sign * form.hand_half_width_m, wrist_height, top_shoulder[:, FORWARD])
         elbow = bend_joint(shoulder, wrist, upper_arm, forearm, unit(body_vector(0.8 * sign, 0.3, -0.5)))
         fingers = unit(body_vector(0.1 * sign, -0.2, 1.0))
-        points.update(_hand_points(side, sign, shoulder, elbow, wrist, fingers, body_vector(up=1.0), h))
+        points.update(_hand_points(side, sign, shoulder, elbow, wrist, fingers, h))
     return _stack_points(points, len(s))
 
 
@@ -656,7 +664,9 @@ class Camera:
     image_size: tuple[int, int] = IMAGE_SIZE
 
 
-def look_at(position: np.ndarray, target: np.ndarray, focal_px: float, image_size: tuple[int, int] = IMAGE_SIZE) -> Camera:
+def look_at(
+    position: np.ndarray, target: np.ndarray, focal_px: float, image_size: tuple[int, int] = IMAGE_SIZE
+) -> Camera:
     """A level (no roll) camera at ``position`` looking at ``target`` (both shape ``(3,)``,
     metres), principal point at the image centre."""
     forward = unit(np.asarray(target, float) - np.asarray(position, float))
@@ -684,9 +694,9 @@ def project_points(points: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.n
         ``(...)``, metres.
     """
     in_camera = (np.asarray(points, float) - camera.position) @ camera.rotation.T
-    depth = in_camera[..., Z]
+    depth = in_camera[..., VIEWING_AXIS]
     in_front = np.where(depth > 0, depth, np.nan)[..., None]
-    uv = camera.focal_px * in_camera[..., :Z] / in_front + np.asarray(camera.principal_point_px)
+    uv = camera.focal_px * in_camera[..., :VIEWING_AXIS] / in_front + np.asarray(camera.principal_point_px)
     return uv, depth
 
 
@@ -730,6 +740,9 @@ def track_kinect(world_points: np.ndarray, rng: np.random.Generator) -> tuple[np
 #: of the body turned away from a camera.
 CONFIDENCE_BASE = {"default": 0.85, "face": 0.75, "extremity": 0.65}
 FAR_SIDE_PENALTY = 0.3
+#: The side of the performer turned away from each camera: the diagonal camera stands at
+#: their right, so their left side is partly hidden.
+FAR_SIDE: dict[str, str | None] = {"front": None, "diagonal": "left"}
 CONFIDENCE_RANGE = (0.3, 0.95)
 CONFIDENCE_NOISE = 0.07
 #: Pixel noise (standard deviation) at confidence 1, and added per unit of confidence lost.
@@ -742,19 +755,17 @@ def confidence_base(far_side: str | None) -> np.ndarray:
     """Mean detector confidence per point, shape ``(point,)``; ``far_side`` (``left`` /
     ``right`` / None) is the side of the body turned away from the camera."""
     face = {"nose", "left_eye", "right_eye", "left_ear", "right_ear"}
-    extremity = ("hand", "thumb", "toe", "heel")
-    base = np.array(
-        [
-            CONFIDENCE_BASE["face"] if p in face else CONFIDENCE_BASE["extremity"] if p.endswith(extremity) else CONFIDENCE_BASE["default"]
-            for p in POINTS
-        ]
-    )
+    extremity = ("hand", "hand_tip", "thumb", "toe", "heel")
+    region = ["face" if p in face else "extremity" if p.endswith(extremity) else "default" for p in POINTS]
+    base = np.array([CONFIDENCE_BASE[r] for r in region])
     if far_side is not None:
         base = base - FAR_SIDE_PENALTY * np.array([p.startswith(far_side + "_") for p in POINTS])
     return base
 
 
-def detect_2d(uv: np.ndarray, base_confidence: np.ndarray, image_size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+def detect_2d(
+    uv: np.ndarray, base_confidence: np.ndarray, image_size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """What a 2-D pose detector reports for projected points.
 
     Parameters
@@ -844,8 +855,11 @@ class Execution:
     dropped_frames
         Some frame files are missing from the OpenPose folders (and rows from a Kinect CSV
         that has a ``frame`` column).
-    noise_seed
-        Entropy of the random stream of the sensors.
+    key
+        ``(subject, exercise, execution)`` indices: with the seed, the key of the sample's
+        random streams.
+    seed
+        The set's seed.
     """
 
     sample_id: str
@@ -862,7 +876,19 @@ class Execution:
     bystander: bool
     empty_frames: bool
     dropped_frames: bool
-    noise_seed: tuple[int, ...] = field(default=())
+    key: tuple[int, int, int]
+    seed: int
+
+
+#: Purposes of the random streams: each draws from its own, so changing how one is used
+#: leaves the others' numbers as they were.
+STREAMS: tuple[str, ...] = ("heights", "subject", "session", "execution", "sway", "bystander", "sensors")
+
+
+def random_stream(seed: int, purpose: str, *key: int) -> np.random.Generator:
+    """The random stream of one purpose (one of ``STREAMS``) for one subject, session or
+    sample (``key``: non-negative indices), under the set's ``seed``."""
+    return np.random.default_rng([seed, STREAMS.index(purpose), *key])
 
 
 #: Subject heights are spread over this range (metres); ages over this one.
@@ -872,19 +898,24 @@ SUBJECTS_PER_SESSION = 3
 #: Fault pairs that cannot happen together (hips cannot sag and pike at once).
 CONFLICTING_FAULTS = {"push_up": {frozenset({"fault_torso", "fault_hip_joint"})}}
 SECOND_FAULT_RATE = 0.3
-REPS_RANGE, REP_DURATION_RANGE_S, REST_RANGE_S = (2, 3), (1.2, 2.5), (0.7, 1.2)
+REPS_RANGE, REP_DURATION_RANGE_S, REST_RANGE_S = (2, 3), (1.2, 2.5), (0.7, 1.0)
+#: Per exercise: the body-frame ``forward`` coordinate (fraction of height) put at the
+#: performer's spot (for push-ups, about the hips), and the height above the floor the
+#: cameras aim at (metres).
+BODY_CENTRE_FORWARD = {"squat": 0.0, "push_up": 0.45}
+CAMERA_AIM_HEIGHT_M = {"squat": 0.9, "push_up": 0.35}
 
 
 def _subject(index: int, height_stratum: int, n_subjects: int, seed: int) -> Subject:
     """Subject ``index``: its height drawn within its stratum of ``HEIGHT_RANGE_M`` so the
     set spans the range."""
-    rng = np.random.default_rng([seed, index])
+    rng = random_stream(seed, "subject", index)
     low, high = HEIGHT_RANGE_M
     height = low + (high - low) * (height_stratum + rng.uniform(0.1, 0.9)) / n_subjects
     style = Style(
         stance_half_width=rng.uniform(0.11, 0.15),
         toe_out_rad=rng.uniform(0.15, 0.45),
-        torso_lean_rad=rng.uniform(0.40, 0.62),
+        torso_lean_rad=rng.uniform(0.5, 0.7),
         squat_depth=rng.uniform(0.85, 1.05),
         hip_back=rng.uniform(0.10, 0.14),
         arm_raise_rad=rng.uniform(1.1, 1.5),
@@ -903,8 +934,11 @@ def _subject(index: int, height_stratum: int, n_subjects: int, seed: int) -> Sub
     )
 
 
-def _squat_form(style: Style, height_m: float, faults: tuple[str, ...], rng: np.random.Generator) -> SquatForm:
-    """A squat form: the subject's style, changed by each fault (variant chosen at random)."""
+def _squat_form(
+    style: Style, height_m: float, faults: tuple[str, ...], rng: np.random.Generator
+) -> tuple[SquatForm, float]:
+    """A squat's form and depth (1 = thighs parallel): the subject's style, changed by each
+    fault (a variant chosen at random where a fault has two)."""
     knee_in = [rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1)]
     for side, column in enumerate(("fault_left_knee", "fault_right_knee")):
         if column in faults:
@@ -925,18 +959,22 @@ def _squat_form(style: Style, height_m: float, faults: tuple[str, ...], rng: np.
         stance_half_width_m=stance * height_m,
         toe_out_rad=style.toe_out_rad,
         hip_back=style.hip_back,
-        torso_lean_rad=rng.uniform(0.95, 1.2) if "fault_torso" in faults else style.torso_lean_rad + rng.uniform(-0.04, 0.04),
+        torso_lean_rad=(
+            rng.uniform(1.15, 1.35) if "fault_torso" in faults else style.torso_lean_rad + rng.uniform(-0.04, 0.04)
+        ),
         head_flexion_rad=rng.uniform(0.7, 1.0) if "fault_neck" in faults else rng.uniform(0.0, 0.1),
         knee_in_rad=(float(knee_in[0]), float(knee_in[1])),
         heel_lift_rad=heel_lift,
         hip_shift_m=float(hip_shift),
         arm_raise_rad=style.arm_raise_rad,
-        depth=depth,
-    )
+    ), depth
 
 
-def _push_up_form(style: Style, height_m: float, faults: tuple[str, ...], rng: np.random.Generator) -> PushUpForm:
-    """A push-up form: the subject's style, changed by each fault."""
+def _push_up_form(
+    style: Style, height_m: float, faults: tuple[str, ...], rng: np.random.Generator
+) -> tuple[PushUpForm, float]:
+    """A push-up's form and depth (1 = down to ``bottom_height``): the subject's style,
+    changed by each fault."""
     hip_bend = rng.uniform(-0.05, 0.05)
     if "fault_torso" in faults:
         hip_bend = rng.uniform(0.22, 0.32)  # hips sag
@@ -946,20 +984,22 @@ def _push_up_form(style: Style, height_m: float, faults: tuple[str, ...], rng: n
     for side, column in enumerate(("fault_left_knee", "fault_right_knee")):
         if column in faults:
             knee_bend[side] = rng.uniform(0.5, 0.8)
+    hand_half_width = rng.uniform(0.04, 0.06) if "fault_base_of_support" in faults else style.hand_half_width
     return PushUpForm(
-        hand_half_width_m=(rng.uniform(0.04, 0.06) if "fault_base_of_support" in faults else style.hand_half_width) * height_m,
+        hand_half_width_m=hand_half_width * height_m,
         hip_bend_rad=float(hip_bend),
         head_raise_rad=-rng.uniform(0.6, 0.9) if "fault_neck" in faults else rng.uniform(0.0, 0.2),
         knee_bend_rad=(float(knee_bend[0]), float(knee_bend[1])),
         bottom_height=style.push_up_bottom,
-    )
+    ), 1.0
 
 
 FORMS = {"squat": _squat_form, "push_up": _push_up_form}
 
 
 def _reps(style: Style, depth: float, rng: np.random.Generator) -> Reps:
-    """Rep timing: 2-3 reps of 1.2-2.5 s at the subject's tempo, rest before and after."""
+    """Rep timing: 2-3 reps of 1.2-2.5 s at the subject's tempo, rest before and after;
+    each rep's depth varies a little around the execution's ``depth``."""
     count = int(rng.integers(REPS_RANGE[0], REPS_RANGE[1] + 1))
     durations = np.clip(rng.uniform(*REP_DURATION_RANGE_S, count) * style.tempo, *REP_DURATION_RANGE_S)
     return Reps(
@@ -967,7 +1007,7 @@ def _reps(style: Style, depth: float, rng: np.random.Generator) -> Reps:
         durations_s=tuple(np.round(durations, 3).tolist()),
         depths=tuple((depth * rng.uniform(0.93, 1.05, count)).tolist()),
         descent_fractions=tuple(rng.uniform(0.45, 0.6, count).tolist()),
-        pauses_s=tuple(rng.uniform(0.0, 0.4, count - 1).tolist()),
+        pauses_s=tuple(rng.uniform(0.0, 0.3, count - 1).tolist()),
         rest_end_s=float(rng.uniform(*REST_RANGE_S)),
     )
 
@@ -975,11 +1015,10 @@ def _reps(style: Style, depth: float, rng: np.random.Generator) -> Reps:
 def _session_cameras(session_index: int, exercise: str, seed: int) -> tuple[float, dict[str, Camera]]:
     """The floor height and the front and diagonal cameras of one session, aimed for one
     exercise (lower for push-ups)."""
-    rng = np.random.default_rng([seed, 1_000 + session_index])
+    rng = random_stream(seed, "session", session_index)
     floor_y = -rng.uniform(0.75, 0.95)  # the Kinect stands this high
     nominal_distance = 2.75
-    aim_height = 0.35 if exercise == "push_up" else 1.0
-    target = np.array([0.0, floor_y + aim_height, nominal_distance])
+    target = np.array([0.0, floor_y + CAMERA_AIM_HEIGHT_M[exercise], nominal_distance])
     front = look_at(
         np.array([rng.uniform(-0.05, 0.05), floor_y + rng.uniform(1.0, 1.2), -rng.uniform(0.3, 0.5)]),
         target,
@@ -988,7 +1027,9 @@ def _session_cameras(session_index: int, exercise: str, seed: int) -> tuple[floa
     bearing = DIAGONAL_BEARING_RAD + rng.uniform(-0.08, 0.08)
     radius = rng.uniform(2.9, 3.2)
     # The performer faces -z, so their right-front is +x, -z.
-    diagonal_position = np.array([radius * np.sin(bearing), floor_y + rng.uniform(1.1, 1.3), nominal_distance - radius * np.cos(bearing)])
+    diagonal_position = np.array(
+        [radius * np.sin(bearing), floor_y + rng.uniform(1.1, 1.3), nominal_distance - radius * np.cos(bearing)]
+    )
     diagonal = look_at(diagonal_position, target, focal_px=rng.uniform(880, 920))
     return floor_y, {"front": front, "diagonal": diagonal}
 
@@ -1026,7 +1067,7 @@ def plan_set(
     unknown = [e for e in exercises if e not in POSES]
     if unknown:
         raise ValueError(f"the synthetic generator knows {sorted(POSES)}, not {unknown}")
-    height_strata = np.random.default_rng(seed).permutation(n_subjects)
+    height_strata = random_stream(seed, "heights").permutation(n_subjects)
     subjects = [_subject(i, int(height_strata[i]), n_subjects, seed) for i in range(n_subjects)]
     incorrect_seen = dict.fromkeys(exercises, 0)
     plan: list[Execution] = []
@@ -1035,18 +1076,19 @@ def plan_set(
             floor_y, cameras = _session_cameras(subject_index // SUBJECTS_PER_SESSION, exercise, seed)
             for execution_index in range(executions_per_exercise):
                 k = len(plan)
-                rng = np.random.default_rng([seed, subject_index, exercise_index, execution_index])
+                key = (subject_index, exercise_index, execution_index)
+                rng = random_stream(seed, "execution", *key)
                 faults: tuple[str, ...] = ()
                 if execution_index % 2:
                     faults = _faults_of(exercise, incorrect_seen[exercise], rng)
                     incorrect_seen[exercise] += 1
-                form = FORMS[exercise](subject.style, subject.height_m, faults, rng)
+                form, depth = FORMS[exercise](subject.style, subject.height_m, faults, rng)
                 placement = Placement(
                     distance_m=rng.uniform(2.5, 3.0),
                     lateral_m=rng.uniform(-0.15, 0.15),
                     floor_y_m=floor_y,
                     yaw_rad=rng.uniform(-0.1, 0.1),
-                    centre_forward_m=0.45 * subject.height_m if exercise == "push_up" else 0.0,
+                    centre_forward_m=BODY_CENTRE_FORWARD[exercise] * subject.height_m,
                 )
                 plan.append(
                     Execution(
@@ -1056,7 +1098,7 @@ def plan_set(
                         label="incorrect" if faults else "correct",
                         faults=faults,
                         form=form,
-                        reps=_reps(subject.style, getattr(form, "depth", 1.0), rng),
+                        reps=_reps(subject.style, depth, rng),
                         placement=placement,
                         cameras=cameras,
                         kinect_layout=KINECT_LAYOUTS[k % len(KINECT_LAYOUTS)],
@@ -1064,7 +1106,8 @@ def plan_set(
                         bystander=k % 3 == 1,
                         empty_frames=k % 3 == 2,
                         dropped_frames=k % 2 == 0,
-                        noise_seed=(seed, subject_index, exercise_index, execution_index, 1),
+                        key=key,
+                        seed=seed,
                     )
                 )
     return plan
@@ -1100,13 +1143,17 @@ def samples_table(plan: list[Execution]) -> pd.DataFrame:
 
 #: Sway of a standing body: amplitude (metres), frequency range (Hz).
 SWAY_AMPLITUDE_M, SWAY_FREQUENCY_HZ = 0.008, (0.15, 0.4)
-#: The bystander: height range (metres), position relative to the performer's centre
-#: (x towards the performer's right, z further from the sensor), turned partly sideways.
+#: The bystander: height range (metres), position relative to the performer's centre in
+#: Kinect camera space (negative x: towards the performer's left; z: further from the
+#: sensor), turned partly sideways. There both cameras see them whole, clear of the
+#: performer, at about half the performer's size.
 BYSTANDER_HEIGHT_M = (1.55, 1.75)
-BYSTANDER_OFFSET_X_M, BYSTANDER_OFFSET_Z_M, BYSTANDER_YAW_RAD = (0.75, 0.95), (1.7, 2.0), (0.5, 1.0)
+BYSTANDER_OFFSET_X_M, BYSTANDER_OFFSET_Z_M, BYSTANDER_YAW_RAD = (-1.5, -1.25), (2.75, 3.25), (0.5, 1.0)
 #: Share of frames (of the samples that have them) with an empty people list or dropped;
 #: share of a bystander's frames in which they are listed first.
 EMPTY_FRAME_RATE, DROPPED_FRAME_RATE, BYSTANDER_FIRST_RATE = 0.03, 0.03, 0.5
+#: The bystander is farther away and smaller, so the detector is less sure of them.
+BYSTANDER_CONFIDENCE_PENALTY = 0.15
 
 
 def frame_times(reps: Reps, fps: float) -> np.ndarray:
@@ -1125,7 +1172,7 @@ def execution_motion(execution: Execution, fps: float) -> tuple[np.ndarray, np.n
     """
     time_s = frame_times(execution.reps, fps)
     body = POSES[execution.exercise](depth_phase(execution.reps, time_s), execution.subject.height_m, execution.form)
-    rng = np.random.default_rng([*execution.noise_seed, 0])
+    rng = random_stream(execution.seed, "sway", *execution.key)
     body = body + _standing_sway(body, time_s, execution.subject.height_m, rng)
     return time_s, place_in_room(body, execution.placement)
 
@@ -1138,11 +1185,21 @@ def _standing_sway(body: np.ndarray, time_s: np.ndarray, height_m: float, rng: n
 
 
 def bystander_motion(execution: Execution, time_s: np.ndarray) -> np.ndarray:
-    """A person standing behind and to the performer's right, swaying: shape
+    """A person standing well behind the performer, to their left, swaying: shape
     ``(frame, point, 3)``, Kinect camera space, metres."""
-    rng = np.random.default_rng([*execution.noise_seed, 2])
+    rng = random_stream(execution.seed, "bystander", *execution.key)
     height = rng.uniform(*BYSTANDER_HEIGHT_M)
-    standing = SquatForm(0.12 * height, 0.3, 0.0, 0.0, 0.1, (0.0, 0.0), 0.0, 0.0, 0.0, 0.0)
+    standing = SquatForm(
+        stance_half_width_m=0.12 * height,
+        toe_out_rad=0.3,
+        hip_back=0.0,
+        torso_lean_rad=0.0,
+        head_flexion_rad=0.1,
+        knee_in_rad=(0.0, 0.0),
+        heel_lift_rad=0.0,
+        hip_shift_m=0.0,
+        arm_raise_rad=0.0,
+    )
     body = squat_pose(np.zeros_like(time_s), height, standing)
     body = body + _standing_sway(body, time_s, height, rng)
     performer = execution.placement
@@ -1181,19 +1238,18 @@ def kinect_csv_text(xyz: np.ndarray, state: np.ndarray, frame: np.ndarray, fps: 
         ``raw``: 100 numbers a row; ``raw_padded``: the same after blank lines, each row
         ending with a comma.
     """
-    coordinates = np.where(np.isnan(xyz), "", np.char.mod("%.4f", xyz))
-    if layout == "header_no_state":
-        cells = coordinates.reshape(len(xyz), -1)
-    else:
-        cells = np.concatenate([coordinates, np.char.mod("%d", state)[..., None]], axis=-1).reshape(len(xyz), -1)
-    lines = [",".join(row) for row in cells.tolist()]
-    time_s = np.char.mod("%.4f", frame / fps)
+    fields = ("x", "y", "z") if layout == "header_no_state" else ("x", "y", "z", "state")
+    values = xyz if layout == "header_no_state" else np.concatenate([xyz, state[..., None]], axis=-1)
+    # One %-format per row; NaN prints as "nan", which becomes the empty cell of a missing value.
+    row_format = ",".join(["%.4f", "%.4f", "%.4f", "%d"][: len(fields)] * len(KINECT_JOINTS))
+    lines = [(row_format % tuple(row)).replace("nan", "") for row in values.reshape(len(values), -1).tolist()]
+    time_s = [f"{t:.4f}" for t in (frame / fps).tolist()]
+    header = [f"{j}_{f}" for j in KINECT_JOINTS for f in fields]
     if layout == "header":
-        header = ["frame", "time_s", *(f"{j}_{f}" for j in KINECT_JOINTS for f in ("x", "y", "z", "state"))]
-        lines = [",".join(header)] + [f"{f},{t},{line}" for f, t, line in zip(frame.tolist(), time_s, lines)]
+        rows = [f"{f},{t},{line}" for f, t, line in zip(frame.tolist(), time_s, lines)]
+        lines = [",".join(["frame", "time_s", *header]), *rows]
     elif layout == "header_no_state":
-        header = ["time_s", *(f"{j}_{f}" for j in KINECT_JOINTS for f in ("x", "y", "z"))]
-        lines = [",".join(header)] + [f"{t},{line}" for t, line in zip(time_s, lines)]
+        lines = [",".join(["time_s", *header])] + [f"{t},{line}" for t, line in zip(time_s, lines)]
     elif layout == "raw_padded":
         lines = [""] * RAW_PADDING_LINES + [line + "," for line in lines]
     return "\n".join(lines) + "\n"
@@ -1223,19 +1279,24 @@ def openpose_documents(
     """
     model, key, version = openpose_format
     keep = [POINT_INDEX[p] for p in OPENPOSE_POINTS[model]]
+    # Written with one %-format per person (compact, "0" for a joint not found); values are
+    # rounded to 3 decimals first, so 7 significant digits print them exactly.
+    number_format = ",".join(["%.7g"] * (3 * len(keep)))
+    person_format = '{"%s":[%s]}' % (key, number_format)
 
-    def people_lists(detections: np.ndarray | None) -> list[list | None]:
-        # Per frame, the person's flat keypoint list, or None where nothing of them was found.
+    def people_lists(detections: np.ndarray | None) -> list[str | None]:
+        # Per frame, the person's JSON object, or None where nothing of them was found.
         if detections is None:
             return [None] * len(nobody)
         flat = np.round(detections[:, keep], 3).reshape(len(detections), -1)
         found = np.any(flat != 0, axis=1)
-        return [row if seen else None for row, seen in zip(flat.tolist(), found.tolist())]
+        return [person_format % tuple(row) if seen else None for row, seen in zip(flat.tolist(), found.tolist())]
 
     documents = []
-    for main, other, other_first, empty in zip(people_lists(performer), people_lists(bystander), bystander_first, nobody):
-        people = [] if empty else [{key: p} for p in ((other, main) if other_first else (main, other)) if p is not None]
-        documents.append(json.dumps({"version": version, "people": people}, separators=(",", ":")))
+    frames = zip(people_lists(performer), people_lists(bystander), bystander_first, nobody)
+    for main, other, other_first, empty in frames:
+        people = [] if empty else [p for p in ((other, main) if other_first else (main, other)) if p is not None]
+        documents.append('{"version":%s,"people":[%s]}' % (version, ",".join(people)))
     return documents
 
 
@@ -1253,7 +1314,7 @@ def write_sample(set_dir: Path, execution: Execution, fps: float) -> None:
     time_s, world = execution_motion(execution, fps)
     n_frames = len(time_s)
     frame = np.arange(n_frames)
-    rng = np.random.default_rng(execution.noise_seed)
+    rng = random_stream(execution.seed, "sensors", *execution.key)
 
     xyz, state = track_kinect(world, rng)
     rows = np.ones(n_frames, dtype=bool)
@@ -1264,17 +1325,19 @@ def write_sample(set_dir: Path, execution: Execution, fps: float) -> None:
     kinect_path.write_text(kinect_csv_text(xyz[rows], state[rows], frame[rows], fps, execution.kinect_layout))
 
     bystander = bystander_motion(execution, time_s) if execution.bystander else None
+    bystander_arrives = rng.integers(0, n_frames // 3 + 1)  # and stays to the end
     for view in VIEWS:
         camera = execution.cameras[view]
-        performer = detect_2d(project_points(world, camera)[0], confidence_base("left" if view == "diagonal" else None), camera.image_size, rng)
-        other = other_first = None
+        performer = detect_2d(project_points(world, camera)[0], confidence_base(FAR_SIDE[view]), camera.image_size, rng)
+        other = None
         if bystander is not None:
-            # Farther and smaller: found less surely; arrives after the start and stays.
-            other = detect_2d(project_points(bystander, camera)[0], confidence_base(None) - 0.15, camera.image_size, rng)
-            other[frame < rng.integers(0, n_frames // 3 + 1)] = 0.0
+            other_confidence = confidence_base(None) - BYSTANDER_CONFIDENCE_PENALTY
+            other = detect_2d(project_points(bystander, camera)[0], other_confidence, camera.image_size, rng)
+            other[frame < bystander_arrives] = 0.0
         other_first = rng.random(n_frames) < BYSTANDER_FIRST_RATE
-        nobody = _pick_frames(n_frames, EMPTY_FRAME_RATE, rng) if execution.empty_frames else np.zeros(n_frames, bool)
-        dropped = _pick_frames(n_frames, DROPPED_FRAME_RATE, rng) if execution.dropped_frames else np.zeros(n_frames, bool)
+        no_frames = np.zeros(n_frames, dtype=bool)
+        nobody = _pick_frames(n_frames, EMPTY_FRAME_RATE, rng) if execution.empty_frames else no_frames
+        dropped = _pick_frames(n_frames, DROPPED_FRAME_RATE, rng) if execution.dropped_frames else no_frames
         documents = openpose_documents(performer, other, other_first, nobody, execution.openpose_format)
         folder = set_dir / "openpose" / execution.sample_id / view
         folder.mkdir(parents=True)
@@ -1284,9 +1347,10 @@ def write_sample(set_dir: Path, execution: Execution, fps: float) -> None:
 
 def set_description(set_id: str, n_subjects: int, exercises: tuple[str, ...], fps: float, seed: int) -> dict:
     """The ``set.yaml`` content of a synthetic set."""
+    names = [e.replace("_", "-") for e in exercises]
     return {
         "set_id": set_id,
-        "title": f"{TITLE_PREFIX} {' and '.join(e.replace('_', '-') for e in exercises)} executions (generated, no real people)",
+        "title": f"{TITLE_PREFIX} {' and '.join(names)} executions (generated, no real people)",
         "annotator": "formset.tasks.synthetic (labels are the generator's own parameters)",
         "created": CREATED,
         "license": "CC0-1.0",

@@ -553,7 +553,9 @@ def load_model(path: str | os.PathLike) -> tuple[FormClassifier, dict]:
     return model.eval(), json.loads(payload["meta"])
 
 
-def train_and_evaluate(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> tuple[FormClassifier, dict, pd.DataFrame]:
+def train_and_evaluate(
+    features: pd.DataFrame, samples: pd.DataFrame, params: dict
+) -> tuple[FormClassifier, dict, pd.DataFrame]:
     """Build sequences, hold out ``test_subject_fraction`` of the subjects, train, evaluate.
 
     Returns

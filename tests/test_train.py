@@ -79,9 +79,10 @@ def synthetic_set(n_subjects: int = 20, samples_per_subject: int = 1, seed: int 
     frames, catalog = [], []
     for subject in range(n_subjects):
         incorrect = subject % 2 == 1
+        label = "incorrect" if incorrect else "correct"
         for k in range(samples_per_subject):
             sample_id = f"p{subject:02d}_{k}"
-            catalog.append(("synthetic", sample_id, f"p{subject:02d}", "squat", "incorrect" if incorrect else "correct"))
+            catalog.append(("synthetic", sample_id, f"p{subject:02d}", "squat", label))
             for view in PARAMS["views"]:
                 points = synthetic_squat(rng, int(rng.integers(16, 32)), incorrect)
                 flat = points.reshape(len(points), -1)  # joint-major (x, y), as POSITION_COLUMNS
