@@ -39,8 +39,21 @@ class PoseBackend(Protocol):
         ...
 
 
-#: Backend name -> factory building it from the backend's parameters.
-BACKENDS: dict[str, Callable[[dict], PoseBackend]] = {}
+def _mediapipe(params: dict) -> PoseBackend:
+    from formset.tasks.pose_mediapipe import MediaPipeBackend
+
+    return MediaPipeBackend(params)
+
+
+def _mmpose(params: dict) -> PoseBackend:
+    from formset.tasks.pose_mmpose import MmposeBackend
+
+    return MmposeBackend(params)
+
+
+#: Backend name -> factory building it from the backend's parameters. Factories import
+#: their model library lazily, so choosing one backend never loads the other.
+BACKENDS: dict[str, Callable[[dict], PoseBackend]] = {"mediapipe": _mediapipe, "mmpose": _mmpose}
 
 
 def get_backend(name: str, params: dict) -> PoseBackend | None:

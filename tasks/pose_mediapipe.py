@@ -135,7 +135,7 @@ class MediaPipeBackend:
         ------
         SampleError
             The reader's reasons (``empty_video``, ``unreadable_video``, ...);
-            ``no_person`` when nobody is found in any frame; ``too_few_frames`` when the
+            ``no_person_detected`` when nobody is found in any frame; ``too_few_frames`` when the
             performer is found in fewer than ``min_frames`` processed frames.
         """
         video = Path(video)
@@ -203,14 +203,14 @@ def check_detections(normalized: np.ndarray, min_frames: int, video_name: str) -
     Raises
     ------
     SampleError
-        ``no_person`` when no frame has a person; ``too_few_frames`` when fewer than
+        ``no_person_detected`` when no frame has a person; ``too_few_frames`` when fewer than
         ``min_frames`` do.
     """
     found = int(np.isfinite(normalized[:, :, X]).any(axis=1).sum())
     processed = len(normalized)
     if found == 0:
         raise SampleError(
-            "no_person",
+            "no_person_detected",
             f"MediaPipe found nobody in any of the {processed} processed frames of {video_name}. "
             "Check that the performer is in view and lit.",
             video_name,

@@ -38,9 +38,17 @@ CORRECT, INCORRECT = 0, 1
 CLASS_LABELS: tuple[str, ...] = ("correct", "incorrect")
 N_CLASSES = len(CLASS_LABELS)
 
-#: The seed-003 input: planar positions of the core joints and their per-frame deltas.
-POSITION_COLUMNS: tuple[str, ...] = tuple(f"{joint}_{axis}" for joint in CORE_JOINTS for axis in ("x", "y"))
-DELTA_COLUMNS: tuple[str, ...] = tuple(f"d_{column}" for column in POSITION_COLUMNS)
+def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
+    """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
+
+    ``params["joints"]`` (default ``CORE_JOINTS``, the seed-003 input) picks the joints whose
+    planar x, y and deltas are used; ``params["angles"]`` (default none) adds joint angles.
+    Seed 003's ten joints leave out the head and wrists, so neck faults and hand placement
+    are invisible to it; params.yaml adds them.
+    """
+    joints = params.get("joints") or CORE_JOINTS
+    positions = [f"{joint}_{axis}" for joint in joints for axis in ("x", "y")]
+    return positions, [f"d_{c}" for c in positions], list(params.get("angles") or [])
 
 #: Sequences per forward pass when predicting (memory, not results, depends on it).
 PREDICT_BATCH = 256
@@ -77,9 +85,11 @@ class Sequences:
     feature_names: tuple[str, ...]
 
 
-def feature_names(views: list[str]) -> tuple[str, ...]:
-    """Names of the per-frame features: positions, deltas, then one ``view_<name>`` per view."""
-    return (*POSITION_COLUMNS, *DELTA_COLUMNS, *(f"view_{view}" for view in views))
+def feature_names(params: dict) -> tuple[str, ...]:
+    """Names of the per-frame features: positions, angles, deltas, then one ``view_<name>``
+    per view."""
+    positions, deltas, angles = input_columns(params)
+    return (*positions, *angles, *deltas, *(f"view_{view}" for view in params["views"]))
 
 
 def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +138,8 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
         The ``train`` group: ``views`` (also the one-hot order), ``max_frames``.
     """
     views = list(params["views"])
-    needed = [*SEQUENCE_KEY, "frame", *POSITION_COLUMNS, *DELTA_COLUMNS]
+    position_columns, delta_columns, angle_columns = input_columns(params)
+    needed = [*SEQUENCE_KEY, "frame", *position_columns, *delta_columns, *angle_columns]
     missing = [c for c in needed if c not in features.columns]
     if missing:
         raise ValueError(f"the features table lacks the columns {missing}")
@@ -141,13 +152,14 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
     if rows.empty:
         raise ValueError(f"no frames of labeled samples in the views {views}: nothing to train on")
     sequence_of_row = rows.groupby(SEQUENCE_KEY, sort=False).ngroup().to_numpy()
-    positions = rows[list(POSITION_COLUMNS)].groupby(sequence_of_row).ffill()
+    # Positions and angles are states: carry them over gaps. Deltas are changes: 0 when unknown.
+    positions = rows[position_columns + angle_columns].groupby(sequence_of_row).ffill()
     positions = positions.groupby(sequence_of_row).bfill()
     view_one_hot = np.eye(len(views), dtype=np.float32)[pd.Categorical(rows["view"], categories=views).codes]
     frame_features = np.hstack(
         [
             positions.fillna(0.0).to_numpy(np.float32),
-            rows[list(DELTA_COLUMNS)].fillna(0.0).to_numpy(np.float32),
+            rows[delta_columns].fillna(0.0).to_numpy(np.float32),
             view_one_hot,
         ]
     )
@@ -167,7 +179,7 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
         set_id=first["set_id"].to_numpy(object),
         sample_id=first["sample_id"].to_numpy(object),
         view=first["view"].to_numpy(object),
-        feature_names=feature_names(views),
+        feature_names=feature_names(params),
     )
 
 

@@ -30,7 +30,7 @@ from formset.tasks.video import iter_frames
 
 pytest.importorskip("mediapipe")
 
-REAL_VIDEO = Path(__file__).parent / "data" / "squat_side.mp4"
+REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 REAL_SIZE, REAL_FRAMES, REAL_FPS = (608, 1080), 614, 30000 / 1001
 REAL_PARAMS = {"video_stride": 2, "video_max_side": 480, "min_detection_confidence": 0.5, "min_frames": 10}
 #: data/README.md: two squats, bottoms near 10.5 s and 17.5 s, the hip dropping by about
@@ -78,14 +78,14 @@ def test_mid_hip_height_shows_exactly_two_squats(real_series):
     np.testing.assert_allclose(shape["prominences"], HIP_DROP, atol=0.04)
 
 
-def test_video_with_nobody_in_it_is_no_person(backend, tmp_path):
+def test_video_with_nobody_in_it_is_no_person_detected(backend, tmp_path):
     # Synthetic: 3 s of plain frames slowly changing colour, nobody in view.
     levels = np.linspace(40, 200, 45).astype(np.uint8)
     frames = np.broadcast_to(levels[:, None, None, None], (45, 240, 320, 3)).copy()
     video = _write(tmp_path / "nobody.mp4", frames, fps=15)
     with pytest.raises(SampleError) as raised:
         backend.extract(video, "front")
-    assert raised.value.reason == "no_person"
+    assert raised.value.reason == "no_person_detected"
     assert "nobody.mp4" in raised.value.detail
 
 
@@ -151,7 +151,7 @@ def test_check_detections_counts_frames_with_a_person():
     nobody = np.full((12, LANDMARK_COUNT, 3), np.nan)
     with pytest.raises(SampleError, match="nobody in any of the 12") as raised:
         check_detections(nobody, min_frames=10, video_name="v.mp4")
-    assert raised.value.reason == "no_person"
+    assert raised.value.reason == "no_person_detected"
 
     some = nobody.copy()
     some[:9] = 0.5

@@ -36,7 +36,7 @@ from formset.tasks.pose_mmpose import (
 )
 
 N_JOINTS = len(COCO17)
-SQUAT_VIDEO = Path("/work/shared/data/videos/squat_side.mp4")
+SQUAT_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 #: Synthetic image size for the tracking tests, (width, height) in pixels.
 IMAGE_SIZE = (400, 200)
 

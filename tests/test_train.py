@@ -9,8 +9,6 @@ import torch
 
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.tasks.train import (
-    DELTA_COLUMNS,
-    POSITION_COLUMNS,
     FormClassifier,
     build_sequences,
     class_weights,
@@ -21,8 +19,12 @@ from formset.tasks.train import (
     save_model,
     split_by_subject,
     standardization,
+    input_columns,
     train_and_evaluate,
 )
+
+#: The seed-003 input: the core joints' x, y and their deltas (no extra joints, no angles).
+POSITION_COLUMNS, DELTA_COLUMNS, _ = input_columns({})
 
 #: A small, fast architecture; the real one comes from params.yaml.
 PARAMS = {

@@ -17,8 +17,7 @@ import pytest
 from formset.quarantine import SampleError
 from formset.tasks.video import fit_within, iter_frames, probe
 
-DATA = Path(__file__).parent / "data"
-REAL_VIDEO = DATA / "squat_side.mp4"
+REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 #: The bundled video: portrait 608 x 1080 stored upright, 30000/1001 fps, 614 frames.
 REAL_SIZE, REAL_FRAMES, REAL_FPS = (608, 1080), 614, 30000 / 1001
 
