@@ -26,7 +26,7 @@ def _project() -> Project:
 @app.command()
 def sample(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write the synthetic labeled set into.")],
-    subjects: Annotated[int, typer.Option(help="Number of synthetic people.")] = 8,
+    subjects: Annotated[int, typer.Option(help="Number of synthetic people (12 executions each).")] = 16,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
 ) -> None:
     """Write a deterministic SYNTHETIC labeled set in the input contract's format."""
