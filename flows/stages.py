@@ -50,6 +50,17 @@ def _set_ids(project: Project) -> list[str]:
     return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
 
 
+def _run_per_set(project: Project, stage: str, one_set, out_dir: Path) -> list[dict]:
+    """Submit ``one_set`` for every registered set (in parallel through the task runner),
+    then drop the partitions of sets no longer in the catalog."""
+    params = project.params()[stage]
+    set_ids = _set_ids(project)
+    summaries = [f.result() for f in [one_set.submit(project, s, params) for s in set_ids]]
+    _drop_stale_partitions(out_dir, set(set_ids))
+    _drop_stale_partitions(project.quarantine_dir(stage), set(set_ids))
+    return summaries
+
+
 # ---------------------------------------------------------------- ingest
 @stage_task
 def ingest_one_set(project: Project, set_dir: Path, exercises: list[str]) -> dict:
@@ -105,12 +116,7 @@ def keypoints_one_set(project: Project, set_id: str, params: dict) -> dict:
 def keypoints_flow(root: str | None = None) -> list[dict]:
     """Read every accepted sample's keypoint sources into the canonical skeleton."""
     project = Project.find(root)
-    params = project.params()["keypoints"]
-    set_ids = _set_ids(project)
-    summaries = [f.result() for f in [keypoints_one_set.submit(project, s, params) for s in set_ids]]
-    _drop_stale_partitions(project.keypoints_dir, set(set_ids))
-    _drop_stale_partitions(project.quarantine_dir("keypoints"), set(set_ids))
-    return summaries
+    return _run_per_set(project, "keypoints", keypoints_one_set, project.keypoints_dir)
 
 
 # ---------------------------------------------------------------- normalize
@@ -130,12 +136,7 @@ def normalize_one_set(project: Project, set_id: str, params: dict) -> dict:
 def normalize_flow(root: str | None = None) -> list[dict]:
     """Normalize keypoints to the torso (seed 003), smooth, and add deltas and angles."""
     project = Project.find(root)
-    params = project.params()["normalize"]
-    set_ids = _set_ids(project)
-    summaries = [f.result() for f in [normalize_one_set.submit(project, s, params) for s in set_ids]]
-    _drop_stale_partitions(project.features_dir, set(set_ids))
-    _drop_stale_partitions(project.quarantine_dir("normalize"), set(set_ids))
-    return summaries
+    return _run_per_set(project, "normalize", normalize_one_set, project.features_dir)
 
 
 # ---------------------------------------------------------------- validate

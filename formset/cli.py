@@ -84,8 +84,13 @@ def print_summary(summary: dict) -> None:
             table.add_row(row["stage"], row["reason"], str(row["samples"]))
         console.print(table)
     console.print("frames per view: " + ", ".join(f"{v} {n}" for v, n in summary["frames_by_view"].items()))
-    if summary["validation"]:
-        console.print(f"validation: {summary['validation']}")
+    if validation := summary["validation"]:
+        verdict = "[green]passed[/]" if validation["passed_critical"] else "[red]FAILED[/]"
+        console.print(
+            f"validation: {verdict} — {validation['n_expectations']} expectations, "
+            f"{validation['n_failed_critical']} critical failures, {validation['n_failed_warning']} warnings "
+            "(data/validation/report.json)"
+        )
     if metrics := summary["test_metrics"]:
         console.print(
             "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
