@@ -113,5 +113,57 @@ def quarantine() -> None:
     console.print(table)
 
 
+@app.command()
+def overlay(
+    sample: Annotated[str, typer.Argument(help="The sample, as <set_id>/<sample_id>.")],
+    view: Annotated[str | None, typer.Option(help="front | diagonal (default: whichever video view the sample has).")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .mp4 (default: <set_id>_<sample_id>_<view>_overlay.mp4 here, unless --frame is given).")] = None,
+    frame: Annotated[int | None, typer.Option(help="Also save this frame (0-based decoded index) as a PNG.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Where to save --frame (default: <set_id>_<sample_id>_<view>_<frame>.png here).")] = None,
+    max_side: Annotated[int | None, typer.Option(help="Downscale frames so their longer side is at most this many pixels.")] = None,
+) -> None:
+    """Draw a sample's keypoints and joint angles on its video (an MP4 and/or one PNG frame)."""
+    import pandas as pd
+
+    from formset.quarantine import SampleError
+    from formset.tasks.overlay import choose_view, save_frame_png, write_overlay
+
+    project = _project()
+    set_id, _, sample_id = sample.partition("/")
+    if not set_id or not sample_id:
+        raise typer.BadParameter(f"give the sample as <set_id>/<sample_id>, got {sample!r}")
+    catalog = project.catalog_dir / "samples" / f"{set_id}.parquet"
+    keypoints_file = project.keypoints_dir / f"{set_id}.parquet"
+    try:
+        for needed in (catalog, keypoints_file):
+            if not needed.is_file():
+                raise SampleError("not_built", f"{needed} does not exist: run `formset run` first.", needed)
+        rows = pd.read_parquet(catalog)
+        rows = rows[rows["sample_id"] == sample_id]
+        if rows.empty:
+            raise SampleError("unknown_sample", f"Set {set_id} has no sample {sample_id} in its catalog ({catalog}).", sample)
+        chosen_view, video = choose_view(rows.iloc[0], view)
+        keypoints = pd.read_parquet(keypoints_file, filters=[("sample_id", "==", sample_id), ("view", "==", chosen_view)])
+        if keypoints.empty:
+            raise SampleError(
+                "no_keypoints",
+                f"No {chosen_view} keypoints for {sample}: run `formset run` first, "
+                "and see `formset quarantine` in case the sample was rejected.",
+                sample,
+            )
+        video_path = project.sets_dir / set_id / video
+        stem = f"{set_id}_{sample_id}_{chosen_view}"
+        if frame is not None:
+            png_path = save_frame_png(video_path, keypoints, frame, png or Path(f"{stem}_{frame}.png"), max_side)
+            console.print(f"wrote frame {frame} of {sample} ({chosen_view}) to {png_path}")
+        if out is not None or frame is None:
+            out_path = out or Path(f"{stem}_overlay.mp4")
+            n_frames = write_overlay(video_path, keypoints, out_path, max_side)
+            console.print(f"wrote {n_frames} frames of {sample} ({chosen_view}) with its skeleton to {out_path}")
+    except SampleError as err:
+        console.print(f"[red]{err.detail}[/]")
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()
