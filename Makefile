@@ -32,3 +32,6 @@ test: venv
 
 test-fast: venv
 	$(BIN)/pytest -q -m "not slow"
+
+bench: venv
+	$(BIN)/python bench/pose_throughput.py

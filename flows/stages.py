@@ -2,7 +2,8 @@
 
 Each stage flow reads the tables an earlier stage declared (``dvc.yaml`` lists the same
 paths as deps and outs), runs the pure functions of ``formset.tasks`` once per labeled set
-(a Prefect task each, so sets run in parallel through the task runner), and writes one
+(a Prefect task each, so sets run in parallel through the task runner; the keypoints stage
+also runs one task per video, on the runner of ``params.yaml: runner``), and writes one
 Parquet partition per set, atomically. ``formset stage <name>`` runs one of them (that is
 what ``dvc repro`` calls); ``flows.build.build_dataset`` runs them all in order.
 """
@@ -98,25 +99,86 @@ def ingest_flow(root: str | None = None) -> list[dict]:
 
 
 # ---------------------------------------------------------------- keypoints
+# One task per video (the costly unit: seconds to minutes of pose model each) and one per set
+# for its file sources (Kinect / OpenPose, fast), all through the task runner of params.yaml
+# ``runner``; each set's partition is assembled in the flow from the tasks' outcomes.
 @stage_task
-def keypoints_one_set(project: Project, set_id: str, params: dict) -> dict:
-    from formset.tasks.keypoints import keypoints_for_samples
+def keypoints_one_video(project: Project, sample: dict, column: str, params: dict):
+    """One video view of one sample through the pose backend: ``KeypointSeries`` or ``Rejection``."""
+    from formset.tasks.keypoints import read_view_outcome
     from formset.tasks.pose import get_backend
 
-    samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
     backend = get_backend(params["pose_backend"], params)
-    keypoints, rejections = keypoints_for_samples(samples, project.sets_dir, params, backend)
+    return read_view_outcome(sample, column, project.sets_dir / sample["set_id"], params, backend)
+
+
+@stage_task
+def keypoints_one_set(project: Project, samples: list[dict], params: dict) -> dict:
+    """The file-sourced views of a set's samples: sample_id -> view -> series or ``Rejection``."""
+    from formset.tasks.keypoints import is_video_column, read_view_outcome, source_columns
+
+    return {
+        sample["sample_id"]: {
+            view: read_view_outcome(sample, column, project.sets_dir / sample["set_id"], params, None)
+            for view, column in source_columns(sample).items()
+            if not is_video_column(column)
+        }
+        for sample in samples
+    }
+
+
+def _write_keypoints_set(project: Project, set_id: str, samples: pd.DataFrame, outcomes: dict, params: dict) -> dict:
+    from formset.tasks.keypoints import assemble_samples
+
+    keypoints, rejections = assemble_samples(samples, outcomes)
     prov = provenance.record("keypoints", params, dict(zip(samples["sample_id"], samples["content_key"])))
     write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, prov)
     _write_quarantine(project, "keypoints", set_id, rejections)
     return {"set_id": set_id, "frames": len(keypoints), "quarantined": len(rejections)}
 
 
+def _video_views(samples: dict[str, pd.DataFrame]):
+    """``(set_id, sample, view, column)`` of every view read from a video, sample as a dict."""
+    from formset.tasks.keypoints import is_video_column, source_columns
+
+    for set_id, set_samples in samples.items():
+        for sample in set_samples.to_dict("records"):
+            for view, column in source_columns(sample).items():
+                if is_video_column(column):
+                    yield set_id, sample, view, column
+
+
 @flow(name="keypoints", log_prints=True)
 def keypoints_flow(root: str | None = None) -> list[dict]:
     """Read every accepted sample's keypoint sources into the canonical skeleton."""
+    from formset.flows.runner import task_runner
+
     project = Project.find(root)
-    return _run_per_set(project, "keypoints", keypoints_one_set, project.keypoints_dir)
+    all_params = project.params()
+    params = all_params["keypoints"]
+    set_ids = _set_ids(project)
+    samples = {s: read_table(project.catalog_dir / "samples" / f"{s}.parquet", tables.SAMPLES) for s in set_ids}
+    with task_runner(all_params.get("runner")) as runner:
+        # Videos first: they are the long tasks, so every worker starts on one at once.
+        videos = [
+            (set_id, sample["sample_id"], view, runner.submit(
+                keypoints_one_video, {"project": project, "sample": sample, "column": column, "params": params}
+            ))
+            for set_id, sample, view, column in _video_views(samples)
+        ]
+        files = {
+            s: runner.submit(
+                keypoints_one_set, {"project": project, "samples": samples[s].to_dict("records"), "params": params}
+            )
+            for s in set_ids
+        }
+        outcomes = {set_id: future.result() for set_id, future in files.items()}
+        for set_id, sample_id, view, future in videos:
+            outcomes[set_id][sample_id][view] = future.result()
+    summaries = [_write_keypoints_set(project, s, samples[s], outcomes[s], params) for s in set_ids]
+    _drop_stale_partitions(project.keypoints_dir, set(set_ids))
+    _drop_stale_partitions(project.quarantine_dir("keypoints"), set(set_ids))
+    return summaries
 
 
 # ---------------------------------------------------------------- normalize

@@ -4,6 +4,12 @@ Per sample and view, one source is read: ``kinect_csv`` for the kinect view; for
 and ``diagonal`` the OpenPose folder when there is one (keypoints already computed), else
 the video through the pose backend. Any bad source rejects the whole sample; the rest of
 the batch proceeds.
+
+``keypoints_for_samples`` reads a batch one view after the other. For parallel runs the
+same steps are exposed one view at a time: ``source_columns`` names what to read,
+``read_view_outcome`` reads one view (a video is the unit worth a task of its own), and
+``assemble_samples`` turns the per-view outcomes into the table and the rejections with the
+same rule: any failing view rejects the whole sample.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "kinect": ("kinect_csv",),
 }
 SORT_KEYS: list[str] = ["set_id", "sample_id", "view", "frame"]
+#: The ``SOURCE_COLUMNS`` kind of a video column.
+VIDEO_KIND = "video"
 #: Axes of ``KeypointSeries.points``.
 JOINT_AXIS, SPACE_AXIS = 1, 2
 
@@ -103,19 +111,114 @@ def extract_sample(
         backend; ``too_few_frames`` for a view where the performer is found in fewer than
         ``min_frames`` frames; ``no_source`` when the sample names no source at all.
     """
-    views = []
-    for view in VIEWS:
-        column = next((c for c in VIEW_COLUMNS[view] if _given(sample.get(c))), None)
-        if column is None:
-            continue
-        series = _read_source(column, sample, Path(set_dir), params, backend)
-        _check_found_frames(series, sample[column], params["min_frames"])
-        views.append(series)
+    views = [read_view(sample, column, set_dir, params, backend) for column in source_columns(sample).values()]
     if not views:
-        raise SampleError(
-            "no_source", f"The sample names no source: give one of {', '.join(SOURCE_COLUMNS)} in samples.csv."
-        )
+        raise _no_source_error()
     return views
+
+
+def source_columns(sample: Mapping) -> dict[str, str]:
+    """The source column read for each view the sample has, in ``VIEWS`` order.
+
+    Parameters
+    ----------
+    sample
+        One row of the catalog ``SAMPLES`` table.
+
+    Returns
+    -------
+    dict
+        view -> samples.csv column (``VIEW_COLUMNS`` priority: computed keypoints before
+        video); views without any source are absent.
+    """
+    columns = {view: next((c for c in VIEW_COLUMNS[view] if _given(sample.get(c))), None) for view in VIEWS}
+    return {view: column for view, column in columns.items() if column is not None}
+
+
+def is_video_column(column: str) -> bool:
+    """Whether a samples.csv source column names a video (read through a pose backend)."""
+    return SOURCE_COLUMNS[column][1] == VIDEO_KIND
+
+
+def read_view(
+    sample: Mapping, column: str, set_dir: Path, params: dict, backend: PoseBackend | None
+) -> KeypointSeries:
+    """Read one view of one sample from the source in ``sample[column]``.
+
+    Parameters
+    ----------
+    sample
+        One row of the catalog ``SAMPLES`` table.
+    column
+        The source column to read (a value of ``source_columns(sample)``).
+    set_dir
+        The set's directory.
+    params
+        The ``keypoints`` group of params.yaml.
+    backend
+        The pose backend for videos, None when videos cannot be processed.
+
+    Returns
+    -------
+    KeypointSeries
+        The view's keypoints, ``points`` shape ``(frame, joint, 3)``.
+
+    Raises
+    ------
+    SampleError
+        The reader's error, ``no_pose_backend`` or ``too_few_frames`` (see ``extract_sample``).
+    """
+    series = _read_source(column, sample, Path(set_dir), params, backend)
+    _check_found_frames(series, sample[column], params["min_frames"])
+    return series
+
+
+def read_view_outcome(
+    sample: Mapping, column: str, set_dir: Path, params: dict, backend: PoseBackend | None
+) -> KeypointSeries | Rejection:
+    """``read_view``, with a bad source returned as the sample's ``Rejection``.
+
+    A ``Rejection`` is a plain dataclass, so the outcome can cross a process boundary
+    (``SampleError`` cannot be unpickled with its reason).
+    """
+    try:
+        return read_view(sample, column, set_dir, params, backend)
+    except SampleError as error:
+        return error.rejection(sample["set_id"], sample["sample_id"], STAGE)
+
+
+def assemble_samples(
+    samples: pd.DataFrame, outcomes: Mapping[str, Mapping[str, KeypointSeries | Rejection]]
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """The keypoints table and rejections of a batch from its per-view outcomes.
+
+    Parameters
+    ----------
+    samples
+        Catalog ``SAMPLES`` rows (``set_id``, ``sample_id``).
+    outcomes
+        sample_id -> view -> what ``read_view_outcome`` gave for every view of
+        ``source_columns(sample)``; a sample with no views is rejected as ``no_source``.
+
+    Returns
+    -------
+    tuple
+        ``(keypoints, rejections)`` as ``keypoints_for_samples`` returns them: a sample with
+        any rejected view is rejected as a whole, with the rejection of its first failing view
+        in ``VIEWS`` order.
+    """
+    frames, rejections = [], []
+    for set_id, sample_id in zip(samples["set_id"], samples["sample_id"]):
+        views = outcomes.get(sample_id, {})
+        ordered = [views[view] for view in VIEWS if view in views]
+        rejected = [outcome for outcome in ordered if isinstance(outcome, Rejection)]
+        if not ordered:
+            rejected = [_no_source_error().rejection(set_id, sample_id, STAGE)]
+        if rejected:
+            rejections.append(rejected[0])
+            continue
+        frames.extend(series_to_frame(series, set_id, sample_id) for series in ordered)
+    return _keypoints_table(frames), rejections
 
 
 def keypoints_for_samples(
@@ -151,9 +254,20 @@ def keypoints_for_samples(
             rejections.append(error.rejection(set_id, sample_id, STAGE))
             continue
         frames.extend(series_to_frame(series, set_id, sample_id) for series in views)
+    return _keypoints_table(frames), rejections
+
+
+def _keypoints_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``series_to_frame`` results as one table sorted by ``SORT_KEYS`` (empty: no rows)."""
     if not frames:
-        return KEYPOINTS.empty_table().to_pandas(), rejections
-    return pd.concat(frames, ignore_index=True).sort_values(SORT_KEYS, ignore_index=True), rejections
+        return KEYPOINTS.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True).sort_values(SORT_KEYS, ignore_index=True)
+
+
+def _no_source_error() -> SampleError:
+    return SampleError(
+        "no_source", f"The sample names no source: give one of {', '.join(SOURCE_COLUMNS)} in samples.csv."
+    )
 
 
 def _given(value: object) -> bool:

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from formset.quarantine import SampleError
+from formset.quarantine import Rejection, SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import KEYPOINTS
 from formset.storage import to_arrow
-from formset.tasks.keypoints import extract_sample, keypoints_for_samples, series_to_frame
+from formset.tasks.keypoints import (
+    assemble_samples,
+    extract_sample,
+    is_video_column,
+    keypoints_for_samples,
+    read_view_outcome,
+    series_to_frame,
+    source_columns,
+)
 from formset.tasks.pose import get_backend
 
 PARAMS = {"openpose_min_confidence": 0.0, "min_frames": 3, "pose_backend": "none"}
@@ -164,3 +173,56 @@ def test_get_backend_none_and_unknown():
     assert get_backend("none", {}) is None
     with pytest.raises(ValueError, match="none"):
         get_backend("no-such-backend", {})
+
+
+def test_source_columns_name_one_column_per_view_and_which_are_videos():
+    sample = sample_row(openpose_front="op/front", front_video="front.mp4", diagonal_video="diag.mp4")
+    columns = source_columns(sample)
+    assert columns == {"front": "openpose_front", "diagonal": "diagonal_video"}
+    assert [is_video_column(c) for c in columns.values()] == [False, True]
+    assert source_columns(sample_row(kinect_csv=float("nan"))) == {}
+
+
+def test_read_view_outcome_returns_a_picklable_rejection(tmp_path):
+    outcome = read_view_outcome(sample_row("a", kinect_csv="absent.csv"), "kinect_csv", tmp_path, PARAMS, None)
+    assert isinstance(outcome, Rejection)
+    assert (outcome.set_id, outcome.sample_id, outcome.stage, outcome.reason) == (
+        "synthetic-set", "a", "keypoints", "missing_file"
+    )
+    assert pickle.loads(pickle.dumps(outcome)) == outcome
+
+
+def test_assemble_samples_matches_the_serial_reading(tmp_path):
+    set_dir = tmp_path / "synthetic-set"
+    write_kinect(set_dir / "b.csv")
+    write_openpose(set_dir / "b_front")
+    rows = [
+        sample_row("b", kinect_csv="b.csv", openpose_front="b_front", diagonal_video="b.mp4"),
+        sample_row("a", kinect_csv="absent.csv", diagonal_video="a.mp4"),
+    ]
+    samples = pd.DataFrame(rows)
+    backend = SyntheticBackend()
+    outcomes = {
+        row["sample_id"]: {
+            view: read_view_outcome(row, column, set_dir, PARAMS, backend)
+            for view, column in reversed(source_columns(row).items())  # arrival order must not matter
+        }
+        for row in rows
+    }
+    table, rejections = assemble_samples(samples, outcomes)
+    serial_table, serial_rejections = keypoints_for_samples(samples, tmp_path, PARAMS, SyntheticBackend())
+    pd.testing.assert_frame_equal(table, serial_table)
+    assert rejections == serial_rejections == [
+        Rejection("synthetic-set", "a", "keypoints", "missing_file", rejections[0].detail, rejections[0].value)
+    ]
+
+
+def test_assemble_samples_rejects_the_whole_sample_with_its_first_failing_view():
+    good = synthetic_series("front")
+    diagonal_error = Rejection("synthetic-set", "s1", "keypoints", "unreadable_video", "diagonal is damaged")
+    kinect_error = Rejection("synthetic-set", "s1", "keypoints", "missing_file", "kinect is missing")
+    samples = pd.DataFrame([sample_row("s1"), sample_row("s2")])
+    outcomes = {"s1": {"kinect": kinect_error, "front": good, "diagonal": diagonal_error}}
+    table, rejections = assemble_samples(samples, outcomes)
+    assert table.empty
+    assert [(r.sample_id, r.reason) for r in rejections] == [("s1", "unreadable_video"), ("s2", "no_source")]
