@@ -49,7 +49,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import to_canonical
-from formset.tasks.video import iter_frames, probe
+from formset.tasks.video import iter_frames, prefetch, probe
 
 SOURCE = "mediapipe_blazepose33"
 #: The only BlazePose landmark model the mediapipe 0.10.21 wheel ships (full).
@@ -147,7 +147,7 @@ class MediaPipeBackend:
             smooth_landmarks=False,
             min_detection_confidence=self.min_detection_confidence,
         ) as pose:
-            for frame in iter_frames(video, stride=self.stride, max_side=self.max_side):
+            for frame in prefetch(iter_frames(video, stride=self.stride, max_side=self.max_side)):
                 result = pose.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
                 frames.append(frame.index)
                 times.append(frame.time_s)

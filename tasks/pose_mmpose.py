@@ -50,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import SOURCES, to_canonical
-from formset.tasks.video import iter_frames
+from formset.tasks.video import iter_frames, prefetch
 
 LOG = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class MmposeBackend:
             ``no_person_detected`` when the performer is found in no frame.
         """
         video = Path(video)
-        frames = iter_frames(video, stride=self.stride)
+        frames = prefetch(iter_frames(video, stride=self.stride))
         track = track_performer(frames, self.estimate_pose, self.detect_people)
         if not track.found.any():
             raise SampleError(

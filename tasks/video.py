@@ -24,6 +24,9 @@ rate is assumed.
 
 from __future__ import annotations
 
+import queue
+import threading
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple
@@ -184,6 +187,60 @@ def iter_frames(path: Path, stride: int = 1, max_side: int | None = None) -> Ite
             raise _no_frame_error(path, info)
     finally:
         capture.release()
+
+
+def prefetch(frames: Iterator[Frame], depth: int = 4) -> Iterator[Frame]:
+    """Decode ahead in a background thread while the caller runs its model on this frame.
+
+    OpenCV decodes without holding Python's GIL, so decoding overlaps with inference and a
+    worker's throughput approaches the model's alone. At most ``depth`` frames wait in the
+    queue, so memory stays flat with video length. An exception of ``frames`` (a
+    ``SampleError`` for a damaged video) is raised here, in the caller's thread.
+
+    Parameters
+    ----------
+    frames
+        An iterator of frames, e.g. ``iter_frames(...)``.
+    depth
+        Frames decoded ahead, at least 1.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not offer(frame):
+                    return
+            offer(done)
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(error)
+        finally:
+            if hasattr(frames, "close"):
+                frames.close()
+
+    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int]:

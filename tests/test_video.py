@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from formset.quarantine import SampleError
-from formset.tasks.video import fit_within, iter_frames, probe
+from formset.tasks.video import fit_within, iter_frames, prefetch, probe
 
 REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 #: The bundled video: portrait 608 x 1080 stored upright, 30000/1001 fps, 614 frames.
@@ -212,3 +212,26 @@ def test_bad_stride_or_size_is_a_configuration_error():
         next(iter_frames(REAL_VIDEO, stride=0))
     with pytest.raises(ValueError, match="max_side"):
         next(iter_frames(REAL_VIDEO, max_side=0))
+
+
+def test_prefetch_yields_the_same_frames_in_order():
+    direct = [(f.index, f.time_s) for f in iter_frames(REAL_VIDEO, stride=20, max_side=160)]
+    ahead = [(f.index, f.time_s) for f in prefetch(iter_frames(REAL_VIDEO, stride=20, max_side=160), depth=2)]
+    assert ahead == direct and len(direct) > 10
+
+
+def test_prefetch_raises_the_readers_error_in_the_caller(tmp_path):
+    bad = tmp_path / "not_a_video.mp4"
+    bad.write_text("hello, I am text")
+    with pytest.raises(SampleError) as raised:
+        list(prefetch(iter_frames(bad)))
+    assert raised.value.reason == "unreadable_video"
+
+
+def test_prefetch_stops_its_thread_when_the_caller_stops_early():
+    import threading
+
+    frames = prefetch(iter_frames(REAL_VIDEO, max_side=160), depth=2)
+    assert next(frames).index == 0
+    frames.close()
+    assert not any(t.name == "frame-prefetch" for t in threading.enumerate())
