@@ -1,17 +1,71 @@
 """The whole pipeline as one Prefect flow: the same stages, in the order of dvc.yaml.
 
 Each stage is a subflow, so the Prefect UI shows one run with a child per stage, and a
-critical validation failure stops the run before ``cluster`` and ``train``.
+critical validation failure stops the run before ``cluster`` and ``train``. A stage runs
+only when DVC finds it out of date (``formset.incremental``), and per-set stages recompute
+only the sets whose inputs, params or code changed.
 """
 
 from __future__ import annotations
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
+from formset.config import Project
 from formset.flows.stages import STAGES
+from formset.incremental import stale_stages
+from formset.storage import write_json
+from formset.versioning import record_outputs, track_inputs
+
+UP_TO_DATE = "up to date"
 
 
 @flow(name="build-dataset", log_prints=True)
-def build_dataset(root: str | None = None) -> dict:
-    """Run every stage in order; return each stage's summary by name."""
-    return {name: stage_flow(root) for name, stage_flow in STAGES.items()}
+def build_dataset(root: str | None = None, stale: list[str] | None = None) -> dict:
+    """Run the out-of-date stages in order; return each stage's summary by name.
+
+    Parameters
+    ----------
+    root
+        The project root (default: found from the working directory).
+    stale
+        The stages already known to be out of date (``formset.incremental.stale_stages``);
+        asked from DVC when None. A stage after one that ran is asked again, as its inputs
+        may just have changed.
+    """
+    project = Project.find(root)
+    names = list(STAGES)
+    out_of_date = set(stale_stages(project, names) if stale is None else stale)
+    results, upstream_ran = {}, False
+    for name in names:
+        if upstream_ran and name not in out_of_date:
+            out_of_date |= stale_stages(project, [name])
+        if name in out_of_date:
+            results[name] = STAGES[name](str(project.root))
+            upstream_ran = True
+        else:
+            results[name] = UP_TO_DATE
+            get_run_logger().info("%s: %s", name, UP_TO_DATE)
+    return results
+
+
+def build_and_record(project: Project) -> dict:
+    """Record the sets as an input version, run what is out of date, record the outputs.
+
+    What ``formset run`` and the nightly flow do. With nothing out of date no flow starts
+    at all. Each stage's summary (per-set stages: which sets were computed, which reused)
+    is also written to ``.formset/last-build.json``.
+
+    Raises
+    ------
+    formset.flows.stages.ValidationFailed
+        A critical expectation failed; ``dvc.lock`` keeps the last good version.
+    """
+    track_inputs(project)
+    stale = stale_stages(project, list(STAGES))
+    if stale:
+        results = build_dataset(str(project.root), sorted(stale))
+        record_outputs(project)
+    else:
+        results = {name: UP_TO_DATE for name in STAGES}
+    write_json(results, project.state_dir / "last-build.json")
+    return results

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from formset import provenance
 from formset.config import Project
+from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, to_frame
 from formset.schemas import tables
 from formset.storage import atomic_path, read_table, write_json, write_table
@@ -51,51 +52,104 @@ def _set_ids(project: Project) -> list[str]:
     return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
 
 
-def _run_per_set(project: Project, stage: str, one_set, out_dir: Path) -> list[dict]:
-    """Submit ``one_set`` for every registered set (in parallel through the task runner),
-    then drop the partitions of sets no longer in the catalog."""
+def _plan_sets(project: Project, stage: str, params: dict, inputs: dict[str, dict], out_dir: Path) -> tuple[dict[str, dict], list[str]]:
+    """The provenance record each set's partition gets, and the sets whose partition is
+    already current (same key: same params, code and inputs) and is not recomputed."""
+    code = code_digest(project, stage)
+    records = {s: provenance.record(stage, params, set_inputs, code) for s, set_inputs in inputs.items()}
+    current = [
+        s for s, rec in records.items()
+        if is_current(out_dir / f"{s}.parquet", rec["key"], project.quarantine_dir(stage) / f"{s}.parquet")
+    ]
+    return records, current
+
+
+def _partition_digests(directory: Path) -> dict[str, str]:
+    """sha256 of every partition of a table directory, by file name: a global stage's inputs."""
+    return {p.name: provenance.file_digest(p) for p in sorted(directory.glob("*.parquet"))}
+
+
+def _work(summaries: list[dict], reused: list[str]) -> dict:
+    """A per-set stage's summary: what it computed (per set) and which sets it reused."""
+    return {"computed": summaries, "reused": sorted(reused)}
+
+
+def _run_per_set(project: Project, stage: str, one_set, input_dir: Path, out_dir: Path) -> dict:
+    """Submit ``one_set`` for every registered set whose ``out_dir`` partition is not current
+    (in parallel through the task runner), then drop the partitions of sets no longer in
+    the catalog. A set's input is its ``input_dir`` partition, identified by its sha256."""
     params = project.params()[stage]
     set_ids = _set_ids(project)
-    summaries = [f.result() for f in [one_set.submit(project, s, params) for s in set_ids]]
+    inputs = {s: {input_dir.name: provenance.file_digest(input_dir / f"{s}.parquet")} for s in set_ids}
+    records, current = _plan_sets(project, stage, params, inputs, out_dir)
+    todo = [s for s in set_ids if s not in current]
+    summaries = [f.result() for f in [one_set.submit(project, s, params, records[s]) for s in todo]]
     _drop_stale_partitions(out_dir, set(set_ids))
     _drop_stale_partitions(project.quarantine_dir(stage), set(set_ids))
-    return summaries
+    return _work(summaries, current)
 
 
 # ---------------------------------------------------------------- ingest
-@stage_task
-def ingest_one_set(project: Project, set_dir: Path, exercises: list[str]) -> dict:
+def listing_fingerprint(set_dir: Path) -> str:
+    """sha256 over the relative path, size and modification time of every file in a set.
+
+    Ingest hashes every file's content; this cheap stand-in decides whether it must: an
+    unchanged listing means unchanged content, so the set's catalog partitions are reused.
+    """
+    lines = sorted(
+        f"{p.relative_to(set_dir).as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n"
+        for p in set_dir.rglob("*")
+        if (st := p.lstat()) and not p.is_dir()
+    )
+    return provenance.params_digest(lines)
+
+
+def register_set(project: Project, set_dir: Path, exercises: list[str], prov: dict) -> dict:
+    """Ingest one set and write its catalog and quarantine partitions (``sets`` last, as it
+    carries the key that says the others are complete)."""
     from formset.tasks.ingest import ingest_set
 
     result = ingest_set(set_dir, exercises)
     set_id = set_dir.name
     catalog = project.catalog_dir
-    prov = provenance.record("ingest", {"exercises": exercises}, {"set": result.set_row and result.set_row["set_hash"]})
-    if result.set_row is not None:
-        write_table(pd.DataFrame([result.set_row]), catalog / "sets" / f"{set_id}.parquet", tables.SETS, prov)
-    else:
+    _write_quarantine(project, "ingest", set_id, result.rejections)
+    if result.set_row is None:
         for sub in ("sets", "samples", "files"):
             (catalog / sub / f"{set_id}.parquet").unlink(missing_ok=True)
-    write_table(result.samples, catalog / "samples" / f"{set_id}.parquet", tables.SAMPLES, prov)
-    write_table(result.files, catalog / "files" / f"{set_id}.parquet", tables.FILES, prov)
-    _write_quarantine(project, "ingest", set_id, result.rejections)
+    else:
+        write_table(result.samples, catalog / "samples" / f"{set_id}.parquet", tables.SAMPLES, prov)
+        write_table(result.files, catalog / "files" / f"{set_id}.parquet", tables.FILES, prov)
+        write_table(pd.DataFrame([result.set_row]), catalog / "sets" / f"{set_id}.parquet", tables.SETS, prov)
     return {"set_id": set_id, "accepted": len(result.samples), "quarantined": len(result.rejections)}
 
 
+def ingest_records(project: Project, set_dirs: list[Path], exercises: list[str]) -> tuple[dict[str, dict], list[str]]:
+    """Provenance record per set dir name, and the sets whose catalog partitions are current."""
+    inputs = {d.name: {"listing": listing_fingerprint(d)} for d in set_dirs}
+    records, current = _plan_sets(project, "ingest", {"exercises": exercises}, inputs, project.catalog_dir / "sets")
+    return records, [s for s in current if all((project.catalog_dir / sub / f"{s}.parquet").is_file() for sub in ("samples", "files"))]
+
+
+@stage_task
+def ingest_one_set(project: Project, set_dir: Path, exercises: list[str], prov: dict) -> dict:
+    return register_set(project, set_dir, exercises, prov)
+
+
 @flow(name="ingest", log_prints=True)
-def ingest_flow(root: str | None = None) -> list[dict]:
+def ingest_flow(root: str | None = None) -> dict:
     """Validate every set under ``data/sets`` against the contract and register it."""
     project = Project.find(root)
-    params = project.params()
+    exercises = project.params()["exercises"]
     set_dirs = sorted(d for d in project.sets_dir.iterdir() if d.is_dir()) if project.sets_dir.is_dir() else []
-    futures = [ingest_one_set.submit(project, d, params["exercises"]) for d in set_dirs]
+    records, current = ingest_records(project, set_dirs, exercises)
+    futures = [ingest_one_set.submit(project, d, exercises, records[d.name]) for d in set_dirs if d.name not in current]
     summaries = [f.result() for f in futures]
     keep = {d.name for d in set_dirs}
     for sub in ("sets", "samples", "files"):
         _drop_stale_partitions(project.catalog_dir / sub, keep)
     _drop_stale_partitions(project.quarantine_dir("ingest"), keep)
     get_run_logger().info("ingest: %s", summaries)
-    return summaries
+    return _work(summaries, current)
 
 
 # ---------------------------------------------------------------- keypoints
@@ -127,14 +181,21 @@ def keypoints_one_set(project: Project, samples: list[dict], params: dict) -> di
     }
 
 
-def _write_keypoints_set(project: Project, set_id: str, samples: pd.DataFrame, outcomes: dict, params: dict) -> dict:
+def _write_keypoints_set(project: Project, set_id: str, samples: pd.DataFrame, outcomes: dict, prov: dict) -> dict:
     from formset.tasks.keypoints import assemble_samples
 
     keypoints, rejections = assemble_samples(samples, outcomes)
-    prov = provenance.record("keypoints", params, dict(zip(samples["sample_id"], samples["content_key"])))
-    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, prov)
     _write_quarantine(project, "keypoints", set_id, rejections)
+    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, prov)
     return {"set_id": set_id, "frames": len(keypoints), "quarantined": len(rejections)}
+
+
+def keypoints_inputs(samples: pd.DataFrame) -> dict[str, str]:
+    """What a set's keypoints are made from: per sample, its files' content key and the
+    frame rate and Kinect units they are read with (labels are not inputs: a relabel
+    does not redo pose extraction)."""
+    made_from = samples["content_key"] + " fps=" + samples["fps"].astype(str) + " units=" + samples["kinect_units"]
+    return dict(zip(samples["sample_id"], made_from))
 
 
 def _video_views(samples: dict[str, pd.DataFrame]):
@@ -149,7 +210,7 @@ def _video_views(samples: dict[str, pd.DataFrame]):
 
 
 @flow(name="keypoints", log_prints=True)
-def keypoints_flow(root: str | None = None) -> list[dict]:
+def keypoints_flow(root: str | None = None) -> dict:
     """Read every accepted sample's keypoint sources into the canonical skeleton."""
     from formset.flows.runner import task_runner
 
@@ -158,47 +219,50 @@ def keypoints_flow(root: str | None = None) -> list[dict]:
     params = all_params["keypoints"]
     set_ids = _set_ids(project)
     samples = {s: read_table(project.catalog_dir / "samples" / f"{s}.parquet", tables.SAMPLES) for s in set_ids}
+    records, current = _plan_sets(
+        project, "keypoints", params, {s: keypoints_inputs(samples[s]) for s in set_ids}, project.keypoints_dir
+    )
+    todo = {s: samples[s] for s in set_ids if s not in current}
     with task_runner(all_params.get("runner")) as runner:
         # Videos first: they are the long tasks, so every worker starts on one at once.
         videos = [
             (set_id, sample["sample_id"], view, runner.submit(
                 keypoints_one_video, {"project": project, "sample": sample, "column": column, "params": params}
             ))
-            for set_id, sample, view, column in _video_views(samples)
+            for set_id, sample, view, column in _video_views(todo)
         ]
         files = {
             s: runner.submit(
-                keypoints_one_set, {"project": project, "samples": samples[s].to_dict("records"), "params": params}
+                keypoints_one_set, {"project": project, "samples": todo[s].to_dict("records"), "params": params}
             )
-            for s in set_ids
+            for s in todo
         }
         outcomes = {set_id: future.result() for set_id, future in files.items()}
         for set_id, sample_id, view, future in videos:
             outcomes[set_id][sample_id][view] = future.result()
-    summaries = [_write_keypoints_set(project, s, samples[s], outcomes[s], params) for s in set_ids]
+    summaries = [_write_keypoints_set(project, s, todo[s], outcomes[s], records[s]) for s in todo]
     _drop_stale_partitions(project.keypoints_dir, set(set_ids))
     _drop_stale_partitions(project.quarantine_dir("keypoints"), set(set_ids))
-    return summaries
+    return _work(summaries, current)
 
 
 # ---------------------------------------------------------------- normalize
 @stage_task
-def normalize_one_set(project: Project, set_id: str, params: dict) -> dict:
+def normalize_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
     from formset.tasks.normalize import features_for_samples
 
     keypoints = read_table(project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS)
     features, rejections = features_for_samples(keypoints, params)
-    prov = provenance.record("normalize", params, {"keypoints": provenance.file_digest(project.keypoints_dir / f"{set_id}.parquet")})
-    write_table(features, project.features_dir / f"{set_id}.parquet", tables.FEATURES, prov)
     _write_quarantine(project, "normalize", set_id, rejections)
+    write_table(features, project.features_dir / f"{set_id}.parquet", tables.FEATURES, prov)
     return {"set_id": set_id, "frames": len(features), "quarantined": len(rejections)}
 
 
 @flow(name="normalize", log_prints=True)
-def normalize_flow(root: str | None = None) -> list[dict]:
+def normalize_flow(root: str | None = None) -> dict:
     """Normalize keypoints to the torso (seed 003), smooth, and add deltas and angles."""
     project = Project.find(root)
-    return _run_per_set(project, "normalize", normalize_one_set, project.features_dir)
+    return _run_per_set(project, "normalize", normalize_one_set, project.keypoints_dir, project.features_dir)
 
 
 # ---------------------------------------------------------------- validate
@@ -238,7 +302,8 @@ def cluster_flow(root: str | None = None) -> dict:
     clusters = fit_joint_clusters(features, samples, params)
     save_clusters(clusters, project.models_dir / "clusters.json")
     scores = score_samples(features, samples, clusters, params)
-    write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, provenance.record("cluster", params, {}))
+    prov = provenance.record("cluster", params, _partition_digests(project.features_dir), code_digest(project, "cluster"))
+    write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, prov)
     return {"rows": len(scores)}
 
 
@@ -253,7 +318,8 @@ def train_flow(root: str | None = None) -> dict:
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
     features = read_table(project.features_dir, tables.FEATURES)
     model, metrics, confusion = train_and_evaluate(features, samples, params)
-    save_model(model, project.models_dir / "classifier.pt", {"params": params, "provenance": provenance.record("train", params, {})})
+    prov = provenance.record("train", params, _partition_digests(project.features_dir), code_digest(project, "train"))
+    save_model(model, project.models_dir / "classifier.pt", {"params": params, "provenance": prov})
     write_json(metrics, project.metrics_dir / "train.json")
     with atomic_path(project.plots_dir / "confusion.csv") as tmp:
         confusion.to_csv(tmp, index=False)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Iterator
 
 import typer
 from rich.console import Console
@@ -23,6 +24,22 @@ def _project() -> Project:
     return project
 
 
+@contextmanager
+def _locked(project: Project, command: str, wait_s: float) -> Iterator[None]:
+    """The project lock for a command that changes the dataset; a clear exit if busy."""
+    from formset.locking import ProjectBusy, project_lock
+
+    try:
+        with project_lock(project, command, wait_s):
+            yield
+    except ProjectBusy as busy:
+        console.print(f"[red]{busy}[/]")
+        raise typer.Exit(75)  # EX_TEMPFAIL: try again later
+
+
+WaitOption = Annotated[float, typer.Option("--wait", help="Seconds to wait for another formset command that is changing the project.")]
+
+
 @app.command()
 def sample(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write the synthetic labeled set into.")],
@@ -37,38 +54,55 @@ def sample(
 
 
 @app.command()
-def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | cluster | train")]) -> None:
+def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | cluster | train")], wait: WaitOption = 0.0) -> None:
     """Run one stage as its own Prefect flow (what dvc.yaml's stages call)."""
     project = _project()
     from formset.flows.stages import STAGES, ValidationFailed
 
     if name not in STAGES:
         raise typer.BadParameter(f"unknown stage {name!r}; choose from {', '.join(STAGES)}")
-    try:
-        result = STAGES[name](str(project.root))
-    except ValidationFailed as err:
-        console.print(f"[red]{err}[/]")
-        raise typer.Exit(1)
+    with _locked(project, f"formset stage {name}", wait):
+        try:
+            result = STAGES[name](str(project.root))
+        except ValidationFailed as err:
+            console.print(f"[red]{err}[/]")
+            raise typer.Exit(1)
     console.print_json(json.dumps(result, default=str))
 
 
 @app.command()
-def run() -> None:
-    """Run the whole pipeline (one Prefect flow), record it in DVC and print a summary."""
+def run(wait: WaitOption = 0.0) -> None:
+    """Run the whole pipeline (one Prefect flow), record it in DVC and print a summary.
+
+    Only what changed is recomputed: stages DVC finds out of date, and in them the sets
+    whose inputs, params or code changed.
+    """
     project = _project()
-    from formset.flows.build import build_dataset
+    from formset.flows.build import build_and_record
     from formset.flows.stages import ValidationFailed
     from formset.summary import build_summary
-    from formset.versioning import record_outputs, track_inputs
 
-    track_inputs(project)
-    try:
-        build_dataset(str(project.root))
-    except ValidationFailed as err:
-        console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
-        raise typer.Exit(1)
-    record_outputs(project)
+    with _locked(project, "formset run", wait):
+        try:
+            work = build_and_record(project)
+        except ValidationFailed as err:
+            console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
+            raise typer.Exit(1)
+    print_work(work)
     print_summary(build_summary(project))
+
+
+def print_work(work: dict) -> None:
+    """What this run computed, per stage."""
+    table = Table("stage", "this run", title="work done")
+    for name, result in work.items():
+        if isinstance(result, dict) and "computed" in result:
+            computed = [s["set_id"] for s in result["computed"]]
+            text = f"computed {len(computed)} set(s) {', '.join(computed)}".rstrip() + f"; reused {len(result['reused'])}"
+        else:
+            text = result if isinstance(result, str) else "ran"
+        table.add_row(name, text)
+    console.print(table)
 
 
 def print_summary(summary: dict) -> None:

@@ -43,6 +43,16 @@ class Project:
         return yaml.safe_load(self.params_file.read_text())
 
     @property
+    def state_dir(self) -> Path:
+        """Local run state, never versioned: the project lock and the last build's record."""
+        return self.root / ".formset"
+
+    @property
+    def registry_file(self) -> Path:
+        """Versions of every set added with ``formset add-set`` (git-tracked)."""
+        return self.root / "data" / "registry.json"
+
+    @property
     def sets_dir(self) -> Path:
         return self.root / "data" / "sets"
 

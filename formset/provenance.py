@@ -14,6 +14,9 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+#: Key of the provenance record in a Parquet file's key-value metadata.
+PARQUET_KEY = b"formset.provenance"
+
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
@@ -47,12 +50,24 @@ def file_digest(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def record(stage: str, params: object, inputs: dict) -> dict:
-    """The provenance record of one stage output."""
-    return {
-        "stage": stage,
-        "code": code_version(),
-        "params": params,
-        "params_sha256": params_digest(params),
-        "inputs": inputs,
-    }
+def record(stage: str, params: object, inputs: dict, code_sha256: str | None = None) -> dict:
+    """The provenance record of one stage output.
+
+    ``key`` identifies what the output was made from: the stage, its params, the content of
+    its code (``code_sha256``, see ``formset.incremental.code_digest``) and its inputs, but
+    not the git version, so that a commit that leaves a stage's code alone does not redo it.
+    """
+    made_from = {"stage": stage, "params_sha256": params_digest(params), "code_sha256": code_sha256, "inputs": inputs}
+    return {**made_from, "code": code_version(), "params": params, "key": params_digest(made_from)}
+
+
+def read_record(path: str | Path) -> dict | None:
+    """The provenance record stored in a Parquet file's metadata; None if absent or unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return None
+    raw = metadata.get(PARQUET_KEY)
+    return json.loads(raw) if raw else None

@@ -18,6 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from formset.provenance import PARQUET_KEY
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
@@ -82,7 +84,7 @@ def write_table(
     table = to_arrow(data, schema)
     if provenance is not None:
         meta = dict(table.schema.metadata or {})
-        meta[b"formset.provenance"] = json.dumps(provenance, sort_keys=True, default=str).encode()
+        meta[PARQUET_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
         table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
