@@ -10,6 +10,7 @@ what ``dvc repro`` calls); ``flows.build.build_dataset`` runs them all in order.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -209,7 +210,8 @@ def normalize_flow(root: str | None = None) -> list[dict]:
 def validate_and_report(project: Project) -> ValidationReport:
     """Run the expectation suites; write their report, the per-sample warnings and the quality
     report (Data Docs and dataset card), all of them also when a critical expectation fails,
-    so whoever reads them sees why the build was refused."""
+    so whoever reads them sees why the build was refused. The Data Docs are kept as they are
+    when their ``provenance.json`` matches this build's inputs, params and code."""
     from formset.tasks.quality import build_data_docs, card_markdown, dataset_card
     from formset.tasks.validate import ephemeral_context, sample_warnings, validate_tables
 
@@ -225,8 +227,22 @@ def validate_and_report(project: Project) -> ValidationReport:
     write_json(report.summary(), out / "summary.json")
     write_table(warnings, out / "warnings.parquet", tables.QUARANTINE)
 
-    with atomic_path(project.data_docs_dir) as docs:
-        build_data_docs(context, docs)
+    # GX stamps its pages with the run time: rebuilt only when what they show can have changed,
+    # so re-running with nothing changed leaves the DVC-tracked docs (and dvc.lock) as they were.
+    docs_provenance = provenance.record(
+        "validate",
+        {name: all_params[name] for name in ("exercises", "validate")},
+        {
+            str(path.relative_to(project.root)): provenance.file_digest(path)
+            for directory in (project.catalog_dir / "samples", project.keypoints_dir, project.features_dir)
+            for path in sorted(directory.rglob("*.parquet"))
+        },
+    )
+    recorded = project.data_docs_dir / "provenance.json"
+    if not recorded.is_file() or json.loads(recorded.read_text()) != docs_provenance:
+        with atomic_path(project.data_docs_dir) as docs:
+            build_data_docs(context, docs)
+            write_json(docs_provenance, docs / recorded.name)
     card = dataset_card(
         samples,
         keypoints,

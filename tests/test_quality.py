@@ -231,20 +231,27 @@ def test_data_docs_show_every_suite_and_its_validation_result(tmp_path, monkeypa
     assert "angle_left_knee" in features_page.read_text()
 
 
-def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
+def small_project(root: Path, samples: pd.DataFrame):
+    """A project at ``root`` holding the small validation tables, one set, one ingest rejection."""
     from formset.config import Project
-    from formset.flows.stages import validate_and_report
 
-    project = Project(tmp_path)
+    project = Project(root)
     shutil.copy(REPO / "params.yaml", project.params_file)
-    samples = synthetic_samples()
-    samples.loc[0, "label"] = "maybe"  # critical: not a label
     set_id = samples.loc[0, "set_id"]
     write_table(samples, project.catalog_dir / "samples" / f"{set_id}.parquet", SAMPLES)
     write_table(synthetic_keypoints(), project.keypoints_dir / f"{set_id}.parquet", KEYPOINTS)
     write_table(synthetic_features(), project.features_dir / f"{set_id}.parquet", FEATURES)
     rejected = records((set_id, "s003", "ingest", "missing_file"))
     write_table(rejected, project.quarantine_dir("ingest") / f"{set_id}.parquet", QUARANTINE)
+    return project
+
+
+def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
+    from formset.flows.stages import validate_and_report
+
+    samples = synthetic_samples()
+    samples.loc[0, "label"] = "maybe"  # critical: not a label
+    project = small_project(tmp_path, samples)
 
     report = validate_and_report(project)
 
@@ -256,3 +263,20 @@ def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
     assert "Validation FAILED" in project.dataset_card.read_text()
     assert "samples" in project.data_docs_index.read_text()
     assert sorted(p.name for p in project.quality_dir.iterdir()) == ["dataset_card.json", "dataset_card.md", "docs"]
+
+
+def test_data_docs_are_rebuilt_only_when_the_validated_tables_change(tmp_path):
+    from formset.flows.stages import validate_and_report
+
+    project = small_project(tmp_path, synthetic_samples())
+    validate_and_report(project)
+    first = {p: p.read_bytes() for p in project.quality_dir.rglob("*") if p.is_file()}
+
+    validate_and_report(project)  # nothing changed: GX would stamp new run times
+    assert {p: p.read_bytes() for p in project.quality_dir.rglob("*") if p.is_file()} == first
+
+    features = synthetic_features()
+    features.loc[features.index[0], "angle_left_knee"] = 200.0
+    write_table(features, project.features_dir / "synthetic_set.parquet", FEATURES)
+    validate_and_report(project)
+    assert project.data_docs_index.read_bytes() != first[project.data_docs_index]
