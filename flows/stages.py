@@ -10,7 +10,9 @@ what ``dvc repro`` calls); ``flows.build.build_dataset`` runs them all in order.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -22,6 +24,9 @@ from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, to_frame
 from formset.schemas import tables
 from formset.storage import atomic_path, read_table, write_json, write_table
+
+if TYPE_CHECKING:
+    from formset.tasks.validate import ValidationReport
 
 # Stage tasks pass paths and small summaries, never whole tables: Prefect would otherwise
 # hash and hold every DataFrame. Incremental reuse is decided by content keys, not by
@@ -266,26 +271,73 @@ def normalize_flow(root: str | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- validate
-@flow(name="validate", log_prints=True)
-def validate_flow(root: str | None = None) -> dict:
-    """Run the expectation suites; raise ``ValidationFailed`` on a critical failure."""
-    from formset.tasks.validate import sample_warnings, validate_tables
+def validate_and_report(project: Project) -> ValidationReport:
+    """Run the expectation suites; write their report, the per-sample warnings and the quality
+    report (Data Docs and dataset card), all of them also when a critical expectation fails,
+    so whoever reads them sees why the build was refused. The Data Docs are kept as they are
+    when their ``provenance.json`` matches this build's inputs, params and code."""
+    from formset.tasks.quality import build_data_docs, card_markdown, dataset_card
+    from formset.tasks.validate import ephemeral_context, sample_warnings, validate_tables
 
-    project = Project.find(root)
     all_params = project.params()
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
     keypoints = read_table(project.keypoints_dir, tables.KEYPOINTS)
     features = read_table(project.features_dir, tables.FEATURES)
-    report = validate_tables(samples, keypoints, features, all_params["validate"], all_params["exercises"])
+    context = ephemeral_context()
+    report = validate_tables(samples, keypoints, features, all_params["validate"], all_params["exercises"], context)
+    warnings = to_frame(sample_warnings(report))
     out = project.validation_dir
     write_json(report.to_dict(), out / "report.json")
     write_json(report.summary(), out / "summary.json")
-    write_table(to_frame(sample_warnings(report)), out / "warnings.parquet", tables.QUARANTINE)
+    write_table(warnings, out / "warnings.parquet", tables.QUARANTINE)
+
+    # GX stamps its pages with the run time: rebuilt only when what they show can have changed,
+    # so re-running with nothing changed leaves the DVC-tracked docs (and dvc.lock) as they were.
+    docs_provenance = provenance.record(
+        "validate",
+        {name: all_params[name] for name in ("exercises", "validate")},
+        {
+            str(path.relative_to(project.root)): provenance.file_digest(path)
+            for directory in (project.catalog_dir / "samples", project.keypoints_dir, project.features_dir)
+            for path in sorted(directory.rglob("*.parquet"))
+        },
+    )
+    recorded = project.data_docs_dir / "provenance.json"
+    if not recorded.is_file() or json.loads(recorded.read_text()) != docs_provenance:
+        with atomic_path(project.data_docs_dir) as docs:
+            build_data_docs(context, docs)
+            write_json(docs_provenance, docs / recorded.name)
+    card = dataset_card(
+        samples,
+        keypoints,
+        features,
+        read_table(project.quarantine_dir(), tables.QUARANTINE),
+        warnings,
+        report.summary(),
+        data_docs=str(project.data_docs_index.relative_to(project.dataset_card.parent)),
+    )
+    write_json(card, project.dataset_card.with_suffix(".json"))
+    with atomic_path(project.dataset_card) as tmp:
+        tmp.write_text(card_markdown(card))
+    return report
+
+
+@flow(name="validate", log_prints=True)
+def validate_flow(root: str | None = None) -> dict:
+    """Run the expectation suites and write the quality report; raise ``ValidationFailed`` on a
+    critical failure."""
+    project = Project.find(root)
+    report = validate_and_report(project)
+    lines = [
+        *report.summary_lines(),
+        f"quality report: {project.dataset_card.relative_to(project.root)} (formset card), "
+        f"Data Docs: {project.data_docs_index.relative_to(project.root)}",
+    ]
     logger = get_run_logger()
-    for line in report.summary_lines():
+    for line in lines:
         logger.info(line)
     if not report.passed_critical:
-        raise ValidationFailed("critical expectations failed:\n" + "\n".join(report.summary_lines()))
+        raise ValidationFailed("critical expectations failed:\n" + "\n".join(lines))
     return report.summary()
 
 

@@ -125,6 +125,11 @@ def print_summary(summary: dict) -> None:
             f"{validation['n_failed_critical']} critical failures, {validation['n_failed_warning']} warnings "
             "(data/validation/report.json)"
         )
+    tables = summary["tables"]
+    console.print(
+        f"data quality report: {tables['dataset_card']} (or `formset card`), "
+        f"great-expectations Data Docs: {tables['data_docs']}"
+    )
     if metrics := summary["test_metrics"]:
         console.print(
             "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
@@ -133,6 +138,20 @@ def print_summary(summary: dict) -> None:
     for name, path in summary["tables"].items():
         table.add_row(name, path)
     console.print(table)
+
+
+@app.command()
+def card() -> None:
+    """Show the dataset card of the last build: samples, subjects, frames, missing keypoints,
+    quarantine and validation."""
+    from rich.markdown import Markdown
+
+    project = _project()
+    if not project.dataset_card.is_file():
+        console.print(f"[red]{project.dataset_card.relative_to(project.root)} does not exist: run `formset run` first.[/]")
+        raise typer.Exit(1)
+    console.print(Markdown(project.dataset_card.read_text()))
+    console.print(f"Data Docs: {project.data_docs_index.relative_to(project.root)}")
 
 
 @app.command()

@@ -77,6 +77,25 @@ class Project:
         return self.root / "data" / "validation"
 
     @property
+    def quality_dir(self) -> Path:
+        """The per-build data quality report: the dataset card and the Data Docs."""
+        return self.root / "data" / "quality"
+
+    @property
+    def data_docs_dir(self) -> Path:
+        """great-expectations Data Docs of the build's validation (a static HTML site)."""
+        return self.quality_dir / "docs"
+
+    @property
+    def data_docs_index(self) -> Path:
+        return self.data_docs_dir / "index.html"
+
+    @property
+    def dataset_card(self) -> Path:
+        """The dataset card for people (Markdown); the same with suffix ``.json`` for machines."""
+        return self.quality_dir / "dataset_card.md"
+
+    @property
     def scores_dir(self) -> Path:
         return self.root / "data" / "scores"
 

@@ -40,6 +40,8 @@ def build_summary(project: Project) -> dict:
             "keypoints": str(project.keypoints_dir.relative_to(project.root)),
             "features": str(project.features_dir.relative_to(project.root)),
             "validation": str(project.validation_dir.relative_to(project.root)),
+            "dataset_card": str(project.dataset_card.relative_to(project.root)),
+            "data_docs": str(project.data_docs_index.relative_to(project.root)),
             "joint_scores": str(project.scores_dir.relative_to(project.root)),
             "model": str((project.models_dir / "classifier.pt").relative_to(project.root)),
             "metrics": str(metrics.relative_to(project.root)),

@@ -1,8 +1,10 @@
 """The validate stage: run the expectation suites of ``schemas/expectations.py`` with GX.
 
 Great Expectations takes seconds to import, so it is imported only inside the functions that
-run validation. Nothing here writes files: the flow writes the report
-(``ValidationReport.to_dict``) and lists the per-sample warnings (``sample_warnings``).
+run validation. Each suite runs as a GX validation definition, so the GX context keeps the
+suite and its result in memory for Data Docs (``tasks/quality.py: build_data_docs``). Nothing
+here writes files: the flow writes the report (``ValidationReport.to_dict``), lists the
+per-sample warnings (``sample_warnings``) and writes the quality report.
 """
 
 from __future__ import annotations
@@ -32,9 +34,13 @@ from formset.schemas.tables import joint_columns
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context import AbstractDataContext
 
 STAGE = "validate"
+
+#: GX run name of every validation of one build (Data Docs group results by run).
+RUN_NAME = "formset-validate"
 
 #: Offending rows GX returns per failed expectation of a per-frame table (all are counted);
 #: per-sample and per-sample-view tables list every offending row.
@@ -215,13 +221,17 @@ def validate_tables(
     exercises
         The exercise names of ``params.yaml: exercises``.
     context
-        A GX context from ``ephemeral_context``; a new one when None.
+        A GX context from ``ephemeral_context``; a new one when None. It keeps every suite and
+        its validation result (for ``tasks.quality.build_data_docs``).
 
     Returns
     -------
     ValidationReport
     """
+    from great_expectations.core.run_identifier import RunIdentifier
+
     context = context if context is not None else ephemeral_context()
+    run_id = RunIdentifier(run_name=RUN_NAME)
     samples_suite, keypoints_suite, features_suite, sample_views_suite = all_suites(params, exercises)
     tables = (
         (samples_suite, samples),
@@ -229,7 +239,7 @@ def validate_tables(
         (features_suite, features),
         (sample_views_suite, sample_view_summary(features)),
     )
-    suites = {suite.name: _run_suite(context, suite, table) for suite, table in tables}
+    suites = {suite.name: _run_suite(context, suite, table, run_id) for suite, table in tables}
     passed = all(o.success for outcomes in suites.values() for o in outcomes if o.critical)
     return ValidationReport(passed_critical=passed, suites=suites)
 
@@ -253,15 +263,13 @@ def sample_warnings(report: ValidationReport) -> list[Rejection]:
     ]
 
 
-def _run_suite(context: AbstractDataContext, suite: Suite, table: pd.DataFrame) -> list[ExpectationOutcome]:
+def _run_suite(
+    context: AbstractDataContext, suite: Suite, table: pd.DataFrame, run_id: RunIdentifier
+) -> list[ExpectationOutcome]:
     import great_expectations as gx
 
     data_source = context.data_sources.add_or_update_pandas(f"formset_{suite.name}")
-    batch = (
-        data_source.add_dataframe_asset(suite.name)
-        .add_batch_definition_whole_dataframe("whole_table")
-        .get_batch(batch_parameters={"dataframe": table})
-    )
+    batch_definition = data_source.add_dataframe_asset(suite.name).add_batch_definition_whole_dataframe("whole_table")
     # GX returns results in its own order: each expectation carries its check's position.
     expectations = [
         getattr(gx.expectations, _class_name(check.expectation))(
@@ -271,9 +279,17 @@ def _run_suite(context: AbstractDataContext, suite: Suite, table: pd.DataFrame) 
         )
         for position, check in enumerate(suite.checks)
     ]
-    result = batch.validate(
-        gx.ExpectationSuite(name=suite.name, expectations=expectations),
-        result_format=_result_format(suite, table),
+    # A validation definition, unlike ``batch.validate``, stores the suite and its result in
+    # the context: Data Docs render from there.
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(
+            name=suite.name,
+            data=batch_definition,
+            suite=context.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations)),
+        )
+    )
+    result = definition.run(
+        batch_parameters={"dataframe": table}, result_format=_result_format(suite, table), run_id=run_id
     )
     by_position = {r.expectation_config.meta["check"]: r for r in result.results}
     return [_outcome(suite, check, by_position[p]) for p, check in enumerate(suite.checks)]
