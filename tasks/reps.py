@@ -17,10 +17,11 @@ exercise from the keypoints it already has. Per sample x view:
    excursion on both sides before a deeper peak (so noise and a wobble at the bottom do not
    count twice), at least ``min_rep_s`` apart.
 5. **Boundaries**: between two bottoms, the frame of least excursion splits them. A rep
-   starts at the last frame before its bottom (after the split) where ``e`` is at most
-   ``rest_fraction`` (the moment it leaves rest; the split itself when it never rests) and
-   ends at the first such frame after it. A standing or resting start and end, and pauses
-   between reps, thus belong to no rep.
+   starts where its descent starts: the last frame before its fastest descent (after the
+   split) that moves slower than ``rest_speed_fraction`` of that speed; it ends at the first
+   such frame after its fastest ascent. A standing or resting start and end, pauses between
+   reps and a slow drift while standing (a real person shifting their weight) thus belong to
+   no rep.
 6. **Checks that refuse to invent reps** (the recording's ``status``): ``no_person`` (the
    signal is missing in most frames), ``too_short`` (shorter than ``min_rep_s``),
    ``wrong_exercise`` (the trunk posture contradicts the exercise: an upright exercise done
@@ -182,33 +183,39 @@ def excursion(signal: np.ndarray, direction: str, rest_percentile: float) -> tup
     return share, float(rest_level), float(far_level)
 
 
-def rep_bounds(share: np.ndarray, bottoms: np.ndarray, rest_fraction: float) -> list[Rep]:
+def rep_bounds(share: np.ndarray, time_s: np.ndarray, bottoms: np.ndarray, rest_speed_fraction: float) -> list[Rep]:
     """Start and end of each rep around its bottom (module docstring, step 5).
 
     Parameters
     ----------
     share
-        float, shape ``(frame,)``: the excursion; NaN counts as not at rest.
+        float, shape ``(frame,)``: the excursion; NaN where unknown (counts as still).
+    time_s
+        float, shape ``(frame,)``, increasing.
     bottoms
         int, sorted rows of the reps' bottoms.
-    rest_fraction
-        Excursion at or below which the performer is at rest.
+    rest_speed_fraction
+        A rep starts at the last frame before its fastest descent that moves slower than this
+        share of that speed, and ends at the first such frame after its fastest ascent.
 
     Returns
     -------
     list of Rep
     """
-    resting = np.flatnonzero(share <= rest_fraction)
+    speed = np.nan_to_num(np.gradient(share, time_s), nan=0.0)  # excursion per second, + going deeper
     filled = np.where(np.isnan(share), np.inf, share)
     splits = [int(a + np.argmin(filled[a : b + 1])) for a, b in zip(bottoms[:-1], bottoms[1:])]
-    first = int(np.flatnonzero(np.isfinite(share))[0])
-    last = int(np.flatnonzero(np.isfinite(share))[-1])
-    lower, upper = [first, *splits], [*splits, last]
+    known = np.flatnonzero(np.isfinite(share))
+    lower, upper = [int(known[0]), *splits], [*splits, int(known[-1])]
     reps = []
     for bottom, low, high in zip(bottoms.tolist(), lower, upper):
-        before = resting[(resting >= low) & (resting < bottom)]
-        after = resting[(resting > bottom) & (resting <= high)]
-        reps.append(Rep(int(before[-1]) if before.size else low, bottom, int(after[0]) if after.size else high))
+        fastest_down = low + int(np.argmax(speed[low : bottom + 1]))
+        fastest_up = bottom + int(np.argmin(speed[bottom : high + 1]))
+        slow_before = np.flatnonzero(speed[low:fastest_down] <= rest_speed_fraction * speed[fastest_down])
+        slow_after = np.flatnonzero(-speed[fastest_up : high + 1] <= rest_speed_fraction * -speed[fastest_up])
+        start = low + int(slow_before[-1]) if slow_before.size else low
+        end = fastest_up + int(slow_after[0]) if slow_after.size else high
+        reps.append(Rep(start, bottom, end))
     return reps
 
 
@@ -273,7 +280,7 @@ def find_reps(
     )
     reps = [
         rep
-        for rep in rep_bounds(share, bottoms, params["rest_fraction"])
+        for rep in rep_bounds(share, time_s, bottoms, params["rest_speed_fraction"])
         if time_s[rep.end] - time_s[rep.start] >= params["min_rep_s"]
     ]
     if not reps:
