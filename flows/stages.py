@@ -260,11 +260,72 @@ def train_flow(root: str | None = None) -> dict:
     return metrics
 
 
+# ================================================================ coaching: reps and comparison
+# What a coach sees (tasks/reps.py, tasks/compare.py): reps, tempo and per-frame kinematics
+# per set after validation; DTW comparison with correct executions and per-rep joint scores
+# over the whole dataset after clustering.
+REP_TABLES = {"kinematics": tables.KINEMATICS, "reps": tables.REPS, "recordings": tables.RECORDINGS}
+
+
+@stage_task
+def reps_one_set(project: Project, set_id: str, params: dict) -> dict:
+    from formset.tasks.reps import reps_for_samples
+
+    features_file = project.features_dir / f"{set_id}.parquet"
+    samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+    features = read_table(features_file, tables.FEATURES)
+    quarantine = pd.concat(
+        [read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE) for stage in ("keypoints", "normalize")],
+        ignore_index=True,
+    )
+    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params)
+    prov = provenance.record("reps", params, {"features": provenance.file_digest(features_file)})
+    for name, table in zip(REP_TABLES, (kinematics, reps, recordings)):
+        write_table(table, project.reps_dir / name / f"{set_id}.parquet", REP_TABLES[name], prov)
+    return {"set_id": set_id, "reps": len(reps), "recordings_without_reps": int((recordings["status"] != "ok").sum())}
+
+
+@flow(name="reps", log_prints=True)
+def reps_flow(root: str | None = None) -> list[dict]:
+    """Segment every recording into reps; tempo feedback; per-frame angles and moment arms."""
+    project = Project.find(root)
+    summaries = _run_per_set(project, "reps", reps_one_set, project.reps_dir / "reps")
+    for name in REP_TABLES:
+        _drop_stale_partitions(project.reps_dir / name, {s["set_id"] for s in summaries})
+    return summaries
+
+
+@flow(name="compare", log_prints=True)
+def compare_flow(root: str | None = None) -> dict:
+    """DTW against correct executions with learned thresholds; per-rep joint scores."""
+    from formset.tasks.cluster import load_clusters
+    from formset.tasks.compare import compare_executions, json_safe, rep_joint_scores
+
+    project = Project.find(root)
+    all_params = project.params()
+    params = all_params["compare"]
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    features = read_table(project.features_dir, tables.FEATURES)
+    kinematics = read_table(project.reps_dir / "kinematics", tables.KINEMATICS)
+    distances, verdicts, metrics = compare_executions(features, kinematics, samples, params)
+    clusters = load_clusters(project.models_dir / "clusters.json")
+    scores = rep_joint_scores(features, kinematics, samples, clusters, all_params["cluster"]["max_distance"])
+    prov = provenance.record("compare", params, {"clusters": provenance.file_digest(project.models_dir / "clusters.json")})
+    out = project.compare_dir
+    write_table(distances, out / "distances.parquet", tables.DISTANCES, prov)
+    write_table(verdicts, out / "verdicts.parquet", tables.VERDICTS, prov)
+    write_table(scores, out / "rep_scores.parquet", tables.REP_SCORES, prov)
+    write_json(json_safe(metrics), project.metrics_dir / "compare.json")
+    return {scope: metrics[scope]["auc_mean"] for scope in metrics}
+
+
 STAGES = {
     "ingest": ingest_flow,
     "keypoints": keypoints_flow,
     "normalize": normalize_flow,
     "validate": validate_flow,
+    "reps": reps_flow,
     "cluster": cluster_flow,
+    "compare": compare_flow,
     "train": train_flow,
 }

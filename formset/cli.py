@@ -37,7 +37,7 @@ def sample(
 
 
 @app.command()
-def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | cluster | train")]) -> None:
+def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | reps | cluster | compare | train")]) -> None:
     """Run one stage as its own Prefect flow (what dvc.yaml's stages call)."""
     project = _project()
     from formset.flows.stages import STAGES, ValidationFailed

@@ -41,6 +41,8 @@ def build_summary(project: Project) -> dict:
             "features": str(project.features_dir.relative_to(project.root)),
             "validation": str(project.validation_dir.relative_to(project.root)),
             "joint_scores": str(project.scores_dir.relative_to(project.root)),
+            "reps, tempo, kinematics": str(project.reps_dir.relative_to(project.root)),
+            "DTW comparisons, rep scores": str(project.compare_dir.relative_to(project.root)),
             "model": str((project.models_dir / "classifier.pt").relative_to(project.root)),
             "metrics": str(metrics.relative_to(project.root)),
         },
