@@ -33,7 +33,18 @@ PLOTTED_ANGLES: dict[str, tuple[str, ...]] = {
     "shoulder": ("angle_left_shoulder", "angle_right_shoulder"),
     "trunk lean": ("trunk_inclination",),
 }
-REP_COLOUR, BOTTOM_COLOUR, THRESHOLD_COLOUR = "#f2b134", "#c0392b", "#c0392b"
+#: Columns of ``REPS`` in a report's rep table -> their heading.
+REP_COLUMNS: dict[str, str] = {
+    "rep": "rep", "start_frame": "start frame", "bottom_frame": "bottom frame", "end_frame": "end frame",
+    "start_s": "start (s)", "end_s": "end (s)", "duration_s": "duration (s)", "descent_s": "down (s)",
+    "ascent_s": "up (s)", "depth": "depth", "range_of_motion_deg": "joint range (deg)",
+}  # fmt: skip
+#: Columns of ``RECORDINGS`` in a report's table of views -> their heading.
+VIEW_COLUMNS: dict[str, str] = {
+    "view": "view", "status": "status", "rep_count": "reps", "mean_rep_s": "mean rep (s)",
+    "std_rep_s": "std (s)", "tempo_feedback": "tempo", "detail": "detail",
+}  # fmt: skip
+REP_COLOUR, BOTTOM_COLOUR, BEYOND_COLOUR, WITHIN_COLOUR = "#f2b134", "#c0392b", "#c0392b", "#27ae60"
 FIGURE_WIDTH_IN = 9.0
 
 STYLE = """
@@ -43,7 +54,7 @@ border-bottom:1px solid #ddd;padding-bottom:.2em}.cards{display:flex;flex-wrap:w
 .card{background:#f6f7f9;border-radius:8px;padding:.7em 1em;min-width:9em}.card b{display:block;font-size:1.4em}
 .card span{color:#666;font-size:.85em}.warn{background:#fdecea;border-left:4px solid #c0392b;padding:.8em 1em;
 margin:1em 0}.ok{color:#1e8449}.bad{color:#c0392b}table{border-collapse:collapse;margin:.5em 0;font-size:.92em}
-td,th{border-bottom:1px solid #e3e3e3;padding:.3em .7em;text-align:left}th{background:#f6f7f9}
+td,th{border-bottom:1px solid #e3e3e3;padding:.3em .6em;text-align:left}table{display:block;overflow-x:auto}th{background:#f6f7f9}
 .frames{display:flex;flex-wrap:wrap;gap:.6em}.frames figure{margin:0}.frames img{max-height:360px;border-radius:4px}
 figcaption{font-size:.85em;color:#555}.note{color:#666;font-size:.88em}svg{max-width:100%;height:auto}
 """
@@ -94,12 +105,13 @@ def _side_mean(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
         return np.where(present, values, 0).sum(axis=1) / present.sum(axis=1)
 
 
-def _mark_reps(axis: plt.Axes, reps: pd.DataFrame) -> None:
+def _mark_reps(axis: plt.Axes, reps: pd.DataFrame, numbered: bool) -> None:
     for rep in reps.itertuples():
         axis.axvspan(rep.start_s, rep.end_s, color=REP_COLOUR, alpha=0.18, lw=0)
         axis.axvline(rep.bottom_s, color=BOTTOM_COLOUR, lw=0.8, ls=":")
-        axis.text((rep.start_s + rep.end_s) / 2, 1.0, f"rep {rep.rep}", transform=axis.get_xaxis_transform(),
-                  ha="center", va="bottom", fontsize=8, color="#8a6d1c")  # fmt: skip
+        if numbered:
+            axis.text((rep.start_s + rep.end_s) / 2, 0.02, f"rep {rep.rep}", transform=axis.get_xaxis_transform(),
+                      ha="center", va="bottom", fontsize=8, color="#8a6d1c")  # fmt: skip
 
 
 def time_series_plot(kinematics: pd.DataFrame, reps: pd.DataFrame, signal_label: str, view: str) -> str:
@@ -117,15 +129,15 @@ def time_series_plot(kinematics: pd.DataFrame, reps: pd.DataFrame, signal_label:
             axes[1].plot(time_s, values, lw=1.2, label=name)
     axes[1].set_title("Joint angles (mean of left and right; trunk: lean from vertical)", fontsize=10, loc="left")
     axes[1].set_ylabel("angle (degrees)")
-    axes[1].legend(fontsize=8, ncol=6, loc="lower left", frameon=False)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     if has_arms:
         axes[2].plot(time_s, kinematics["moment_arm_hip"], label="hip", color="#8e44ad")
         axes[2].plot(time_s, kinematics["moment_arm_knee"], label="knee", color="#16a085")
         axes[2].set_title("Moment arms: horizontal distance to the vertical through the mid-foot", fontsize=10, loc="left")
         axes[2].set_ylabel("distance (torso lengths)")
-        axes[2].legend(fontsize=8, frameon=False)
-    for axis in axes:
-        _mark_reps(axis, reps)
+        axes[2].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    for row, axis in enumerate(axes):
+        _mark_reps(axis, reps, numbered=row == 0)
         axis.grid(alpha=0.3)
     axes[-1].set_xlabel("time (s)")
     figure.tight_layout()
@@ -162,12 +174,12 @@ def dtw_plot(verdicts: pd.DataFrame, distances: pd.DataFrame) -> str:
     whole = distances[distances["rep"].isna()].dropna(subset=["distance"]).sort_values("distance").tail(12)
     figure, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH_IN, 3.2), gridspec_kw={"width_ratios": [1, 1.3]})
     if len(reps):
-        colours = np.where(reps["beyond_threshold"].fillna(False).to_numpy(dtype=bool), THRESHOLD_COLOUR, "#27ae60")
+        colours = np.where(reps["beyond_threshold"].fillna(False).to_numpy(dtype=bool), BEYOND_COLOUR, WITHIN_COLOUR)
         left.bar(reps["rep"].astype(int).astype(str), reps["distance"], color=colours)
         threshold = reps["threshold"].dropna()
         if len(threshold):
             left.axhline(float(threshold.iloc[0]), color="#333", ls="--", lw=1, label="learned threshold")
-            left.legend(fontsize=8, frameon=False)
+            left.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False)
     left.set_title("DTW distance per rep", fontsize=10, loc="left")
     left.set_xlabel("rep")
     left.set_ylabel("median DTW distance (torso lengths)")
@@ -267,10 +279,11 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
             cards.append(_card(primary["tempo_feedback"], "tempo feedback", "ok" if good else "bad"))
     if len(recording_verdict) and pd.notna(recording_verdict["distance"].iloc[0]):
         verdict = recording_verdict.iloc[0]
-        beyond = verdict["beyond_threshold"]
-        said = "unlike correct" if beyond is True else "like correct" if beyond is False else "no threshold"
-        cards.append(_card(f"{verdict['distance']:.3f}", f"DTW distance (threshold {verdict['threshold']:.3f})"))
-        cards.append(_card(said, "DTW says", "bad" if beyond is True else "ok"))
+        beyond = None if pd.isna(verdict["beyond_threshold"]) else bool(verdict["beyond_threshold"])
+        said = {True: "unlike correct", False: "like correct", None: "no threshold"}[beyond]
+        threshold = "no threshold" if pd.isna(verdict["threshold"]) else f"threshold {verdict['threshold']:.3f}"
+        cards.append(_card(f"{verdict['distance']:.3f}", f"DTW distance to correct executions ({threshold})"))
+        cards.append(_card(said, "DTW says", "bad" if beyond else "ok"))
     joint_scores = data.joint_scores[data.joint_scores["view"] == view] if view else data.joint_scores.iloc[:0]
     if joint_scores["score"].notna().any():
         worst = joint_scores.sort_values("score").iloc[0]
@@ -286,10 +299,9 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         parts.append("<h2>Over time</h2>" + time_series_plot(kinematics.sort_values("frame"), reps, signal, view))
     if len(reps):
         parts.append("<h2>Reps</h2>" + rep_bars_plot(reps, tempo))
-        shown = reps[["rep", "start_frame", "bottom_frame", "end_frame", "start_s", "end_s", "duration_s", "descent_s",
-                      "ascent_s", "depth", "range_of_motion_deg"]]  # fmt: skip
+        shown = reps[list(REP_COLUMNS)].rename(columns=REP_COLUMNS)
         parts.append(_table(shown))
-    views = data.recordings[["view", "status", "rep_count", "mean_rep_s", "tempo_feedback", "detail"]]
+    views = data.recordings[list(VIEW_COLUMNS)].rename(columns=VIEW_COLUMNS)
     parts.append("<h2>Every view</h2>" + _table(views))
     view_verdicts = data.verdicts[data.verdicts["view"] == view] if view else data.verdicts.iloc[:0]
     if view_verdicts["distance"].notna().any():
@@ -325,7 +337,7 @@ def render_index(rows: pd.DataFrame, metrics: dict | None) -> str:
     shown = rows.assign(
         sample=[f'<a href="{html.escape(h)}">{html.escape(s)}/{html.escape(i)}</a>'
                 for h, s, i in zip(rows["href"], rows["set_id"], rows["sample_id"])],  # fmt: skip
-        DTW=[("–" if pd.isna(d) else f"{d:.3f}" + (" ✗" if b is True else " ✓" if b is False else ""))
+        DTW=[("–" if pd.isna(d) else f"{d:.3f}" + ("" if pd.isna(b) else " ✗" if b else " ✓"))
              for d, b in zip(rows["distance"], rows["beyond_threshold"])],  # fmt: skip
     )[["sample", "exercise", "label", "status", "rep_count", "labeled_rep_count", "tempo_feedback", "DTW"]]
     shown = shown.rename(columns={"rep_count": "reps", "labeled_rep_count": "labeled reps", "tempo_feedback": "tempo"})
