@@ -126,6 +126,8 @@ def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray) -> np.nd
     # References first: then the block "reference rows x all columns" holds every pair needed.
     order = np.concatenate([references, np.setdiff1d(np.arange(len(arrays)), references)])
     distances = np.full((len(arrays), n_references, n_features), np.nan)
+    if not n_references:
+        return distances
     for feature in range(n_features):  # the C library does every pair of one feature at once
         series = [np.ascontiguousarray(arrays[i][:, feature]) for i in order]
         missing = np.array([not np.isfinite(s).all() for s in series])

@@ -41,6 +41,19 @@ def test_dtw_to_references_matches_the_library_pair_by_pair_and_marks_missing_fe
     assert np.isnan(distances[3, :, 1]).all() and np.isfinite(distances[3, :, 0]).all()
 
 
+def test_without_references_there_is_no_distance():
+    assert dtw_to_references([np.ones((5, 2)), np.ones((6, 2))], np.array([], dtype=int)).shape == (2, 0, 2)
+
+
+def test_unlabeled_exercise_gets_no_distance_and_no_threshold(compared):
+    samples, features, kinematics, _, _, _ = compared
+    unlabeled = samples.assign(label=None)
+    distances, verdicts, metrics = compare_executions(features, kinematics, unlabeled, PARAMS["compare"])
+    assert verdicts["distance"].isna().all() and verdicts["threshold"].isna().all()
+    assert (verdicts["n_references"] == 0).all() and len(distances)
+    assert np.isnan(metrics["recording"]["auc_mean"])
+
+
 def test_time_warped_copy_is_closer_than_a_different_movement():
     slow = np.sin(np.linspace(0, np.pi, 40))[:, None]
     fast = np.sin(np.linspace(0, np.pi, 25))[:, None]
