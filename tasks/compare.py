@@ -26,6 +26,8 @@ frame of a rep per core joint; the rep's score per joint is the mean frame score
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from dtaidistance import dtw
@@ -184,7 +186,8 @@ def compare_group(frames: pd.DataFrame, exercise: str, view: str, params: dict) 
         # Nobody is compared with themselves (their own other reps included).
         same_person = scoped["subject_id"].to_numpy()[:, None] == scoped["subject_id"].to_numpy()[references][None, :]
         per_pair[same_person] = np.nan
-        with np.errstate(all="ignore"), _quiet_nan_warnings():
+        with warnings.catch_warnings():  # "All-NaN slice": a segment without references is NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             per_feature = np.nanmedian(per_pair, axis=1)  # (segment, feature)
             overall = np.nanmedian(np.nanmedian(per_pair, axis=2), axis=1)  # (segment,)
         n_references = np.isfinite(per_pair).any(axis=2).sum(axis=1)
@@ -214,20 +217,6 @@ def compare_group(frames: pd.DataFrame, exercise: str, view: str, params: dict) 
             )[VERDICTS.names]
         )
     return pd.concat(distance_parts, ignore_index=True), pd.concat(verdict_parts, ignore_index=True)
-
-
-class _quiet_nan_warnings:
-    """Silence numpy's 'All-NaN slice' warnings: an execution without references is NaN."""
-
-    def __enter__(self):
-        import warnings
-
-        self._catch = warnings.catch_warnings()
-        self._catch.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._catch.__exit__(*exc)
 
 
 def learn_threshold(distance: np.ndarray, incorrect: np.ndarray) -> dict:

@@ -21,7 +21,7 @@ from formset.schemas import tables
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.storage import to_arrow
 from formset.tasks.kinematics import compute_kinematics, horizontal_distance
-from formset.tasks.reps import count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
+from formset.tasks.reps import STATUSES, count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
 from formset.tasks.synthetic import rep_frames
 
 from conftest import GENERATED_FPS
@@ -166,6 +166,7 @@ def test_no_rep_cases_say_why(case, status):
         lean = 85.0
     search = find_reps(time_s, frame, signal, lean, SQUAT, REPS_PARAMS)
     assert (search.status, search.reps) == (status, ())
+    assert status in STATUSES
     assert search.detail
 
 
