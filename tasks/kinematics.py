@@ -205,8 +205,9 @@ def compute_kinematics(points: np.ndarray, with_moment_arms: bool) -> dict[str, 
         Shape ``(frame, joint, space)`` over ``schemas.skeleton.JOINTS``, y up (normalized
         keypoints, torso lengths); ``space`` 2 or 3.
     with_moment_arms
-        Whether the view shows the sagittal plane (a side or diagonal camera, or 3-D): a
-        front camera sees no forward-backward distance, so its moment arms are NaN.
+        Whether moment arms mean something here: the performer stands on their feet and the
+        view shows the sagittal plane (a side or diagonal camera, or 3-D; a front camera sees
+        no forward-backward distance). Otherwise they are NaN.
 
     Returns
     -------

@@ -369,10 +369,12 @@ def reps_for_view(
     set_id, sample_id, view = (str(frames[key].iloc[0]) for key in GROUP_KEYS)
     time_s = frames["time_s"].to_numpy(dtype=np.float64)
     frame = frames["frame"].to_numpy(dtype=np.int64)
-    kinematic = compute_kinematics(_view_points(frames), view in params["moment_arm_views"])
+    spec = params["exercises"].get(exercise)
+    # Moment arms about the mid-foot only mean something standing on the feet (seed 002).
+    standing = spec is not None and spec.get("upright") is True
+    kinematic = compute_kinematics(_view_points(frames), standing and view in params["moment_arm_views"])
     columns = pd.concat([frames.reset_index(drop=True), pd.DataFrame(kinematic)[list(kinematic)]], axis=1)
     columns = columns.loc[:, ~columns.columns.duplicated(keep="last")]
-    spec = params["exercises"].get(exercise)
     if spec is None:
         search = RepSearch("unsupported_exercise", f"no rep signal is defined for {exercise} (params.yaml reps.exercises)",
                            (), np.full(len(frames), np.nan))  # fmt: skip

@@ -46,7 +46,8 @@ def svg_texts(html_text: str) -> str:
 
 
 def test_report_of_a_recording_has_titled_plots_with_axes_and_units(built):
-    incorrect = built["samples"].loc[built["samples"]["label"] == "incorrect", "sample_id"].iloc[0]
+    samples = built["samples"]
+    incorrect = samples.loc[(samples["label"] == "incorrect") & (samples["exercise"] == "squat"), "sample_id"].iloc[0]
     page = render_recording(data_of(built, incorrect), TEMPO)
     assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 4
     texts = svg_texts(page)

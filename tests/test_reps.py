@@ -75,6 +75,14 @@ def test_tables_fit_their_schemas_and_frames_know_their_rep(generated_reps):
     assert (recordings.loc[recordings["primary_view"], "view"] == "kinect").all()
 
 
+def test_moment_arms_only_where_they_mean_something(generated_reps):
+    samples, _, kinematics, _, _ = generated_reps
+    frames = kinematics.merge(samples[["sample_id", "exercise"]], on="sample_id")
+    has_arm = frames["moment_arm_hip"].notna().groupby([frames["exercise"], frames["view"]]).mean()
+    assert has_arm[("squat", "kinect")] > 0.9 and has_arm[("squat", "diagonal")] > 0.9
+    assert has_arm[("squat", "front")] == 0 and has_arm["push_up"].eq(0).all()
+
+
 def test_depth_and_range_of_motion_are_plausible(generated_reps):
     _, _, _, reps, _ = generated_reps
     squats = reps[reps["exercise"] == "squat"]
