@@ -379,8 +379,7 @@ def reps_for_view(
         search = RepSearch("unsupported_exercise", f"no rep signal is defined for {exercise} (params.yaml reps.exercises)",
                            (), np.full(len(frames), np.nan))  # fmt: skip
     else:
-        search = find_reps(
-time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
+        search = find_reps(time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
     rep_of_row = np.zeros(len(frames), dtype=np.int64)  # 0: in no rep
     rows = []
     angle = rep_signal(columns, spec["angle"]) if spec is not None else None
