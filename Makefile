@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast bench clean-outputs
+.PHONY: venv demo test test-fast bench rep-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -35,3 +35,6 @@ test-fast: venv
 
 bench: venv
 	$(BIN)/python bench/pose_throughput.py
+
+rep-eval: venv
+	$(BIN)/python bench/rep_count_eval.py --subjects 16

@@ -57,14 +57,20 @@ def _set_ids(project: Project) -> list[str]:
     return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
 
 
-def _plan_sets(project: Project, stage: str, params: dict, inputs: dict[str, dict], out_dir: Path) -> tuple[dict[str, dict], list[str]]:
+def _plan_sets(
+    project: Project, stage: str, params: dict, inputs: dict[str, dict], out_dir: Path, companion_dirs: list[Path] | None = None
+) -> tuple[dict[str, dict], list[str]]:
     """The provenance record each set's partition gets, and the sets whose partition is
-    already current (same key: same params, code and inputs) and is not recomputed."""
+    already current (same key: same params, code and inputs) and is not recomputed.
+
+    ``companion_dirs`` hold what a set's task writes before its ``out_dir`` partition (by
+    default its quarantine partition); a set missing one of them is recomputed."""
     code = code_digest(project, stage)
+    companion_dirs = [project.quarantine_dir(stage)] if companion_dirs is None else companion_dirs
     records = {s: provenance.record(stage, params, set_inputs, code) for s, set_inputs in inputs.items()}
     current = [
         s for s, rec in records.items()
-        if is_current(out_dir / f"{s}.parquet", rec["key"], project.quarantine_dir(stage) / f"{s}.parquet")
+        if is_current(out_dir / f"{s}.parquet", rec["key"], *(d / f"{s}.parquet" for d in companion_dirs))
     ]
     return records, current
 
@@ -79,18 +85,21 @@ def _work(summaries: list[dict], reused: list[str]) -> dict:
     return {"computed": summaries, "reused": sorted(reused)}
 
 
-def _run_per_set(project: Project, stage: str, one_set, input_dir: Path, out_dir: Path) -> dict:
+def _run_per_set(
+    project: Project, stage: str, one_set, input_dirs: list[Path], out_dir: Path, companion_dirs: list[Path] | None = None
+) -> dict:
     """Submit ``one_set`` for every registered set whose ``out_dir`` partition is not current
     (in parallel through the task runner), then drop the partitions of sets no longer in
-    the catalog. A set's input is its ``input_dir`` partition, identified by its sha256."""
+    the catalog. A set's inputs are its partitions in ``input_dirs``, identified by sha256."""
     params = project.params()[stage]
     set_ids = _set_ids(project)
-    inputs = {s: {input_dir.name: provenance.file_digest(input_dir / f"{s}.parquet")} for s in set_ids}
-    records, current = _plan_sets(project, stage, params, inputs, out_dir)
+    inputs = {s: {d.name: provenance.file_digest(d / f"{s}.parquet") for d in input_dirs} for s in set_ids}
+    companion_dirs = [project.quarantine_dir(stage)] if companion_dirs is None else companion_dirs
+    records, current = _plan_sets(project, stage, params, inputs, out_dir, companion_dirs)
     todo = [s for s in set_ids if s not in current]
     summaries = [f.result() for f in [one_set.submit(project, s, params, records[s]) for s in todo]]
-    _drop_stale_partitions(out_dir, set(set_ids))
-    _drop_stale_partitions(project.quarantine_dir(stage), set(set_ids))
+    for directory in [out_dir, *companion_dirs]:
+        _drop_stale_partitions(directory, set(set_ids))
     return _work(summaries, current)
 
 
@@ -267,7 +276,7 @@ def normalize_one_set(project: Project, set_id: str, params: dict, prov: dict) -
 def normalize_flow(root: str | None = None) -> dict:
     """Normalize keypoints to the torso (seed 003), smooth, and add deltas and angles."""
     project = Project.find(root)
-    return _run_per_set(project, "normalize", normalize_one_set, project.keypoints_dir, project.features_dir)
+    return _run_per_set(project, "normalize", normalize_one_set, [project.keypoints_dir], project.features_dir)
 
 
 # ---------------------------------------------------------------- validate
@@ -378,11 +387,77 @@ def train_flow(root: str | None = None) -> dict:
     return metrics
 
 
+# ================================================================ coaching: reps and comparison
+# What a coach sees (tasks/reps.py, tasks/compare.py): reps, tempo and per-frame kinematics
+# per set after validation; DTW comparison with correct executions and per-rep joint scores
+# over the whole dataset after clustering.
+REP_TABLES = {"kinematics": tables.KINEMATICS, "reps": tables.REPS, "recordings": tables.RECORDINGS}
+
+
+@stage_task
+def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
+    from formset.tasks.reps import reps_for_samples
+
+    features_file = project.features_dir / f"{set_id}.parquet"
+    samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+    features = read_table(features_file, tables.FEATURES)
+    quarantine = pd.concat(
+        [read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE) for stage in ("keypoints", "normalize")],
+        ignore_index=True,
+    )
+    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params)
+    # recordings last: its partition carries the key that marks the set as done
+    for name, table in zip(REP_TABLES, (kinematics, reps, recordings)):
+        write_table(table, project.reps_dir / name / f"{set_id}.parquet", REP_TABLES[name], prov)
+    return {"set_id": set_id, "reps": len(reps), "recordings_without_reps": int((recordings["status"] != "ok").sum())}
+
+
+@flow(name="reps", log_prints=True)
+def reps_flow(root: str | None = None) -> dict:
+    """Segment every recording into reps; tempo feedback; per-frame angles and moment arms."""
+    project = Project.find(root)
+    tables_dirs = [project.reps_dir / name for name in REP_TABLES]
+    return _run_per_set(
+        project, "reps", reps_one_set, [project.features_dir, project.catalog_dir / "samples"], tables_dirs[-1], tables_dirs[:-1]
+    )
+
+
+@flow(name="compare", log_prints=True)
+def compare_flow(root: str | None = None) -> dict:
+    """DTW against correct executions with learned thresholds; per-rep joint scores."""
+    from formset.tasks.cluster import load_clusters
+    from formset.tasks.compare import compare_executions, json_safe, rep_joint_scores
+
+    project = Project.find(root)
+    all_params = project.params()
+    params = all_params["compare"]
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    features = read_table(project.features_dir, tables.FEATURES)
+    kinematics = read_table(project.reps_dir / "kinematics", tables.KINEMATICS)
+    distances, verdicts, metrics = compare_executions(features, kinematics, samples, params)
+    clusters = load_clusters(project.models_dir / "clusters.json")
+    scores = rep_joint_scores(features, kinematics, samples, clusters, all_params["cluster"]["max_distance"])
+    inputs = {
+        "clusters.json": provenance.file_digest(project.models_dir / "clusters.json"),
+        **{f"features/{name}": digest for name, digest in _partition_digests(project.features_dir).items()},
+        **{f"kinematics/{name}": digest for name, digest in _partition_digests(project.reps_dir / "kinematics").items()},
+    }
+    prov = provenance.record("compare", params, inputs, code_digest(project, "compare"))
+    out = project.compare_dir
+    write_table(distances, out / "distances.parquet", tables.DISTANCES, prov)
+    write_table(verdicts, out / "verdicts.parquet", tables.VERDICTS, prov)
+    write_table(scores, out / "rep_scores.parquet", tables.REP_SCORES, prov)
+    write_json(json_safe(metrics), project.metrics_dir / "compare.json")
+    return {scope: metrics[scope]["auc_mean"] for scope in metrics}
+
+
 STAGES = {
     "ingest": ingest_flow,
     "keypoints": keypoints_flow,
     "normalize": normalize_flow,
     "validate": validate_flow,
+    "reps": reps_flow,
     "cluster": cluster_flow,
+    "compare": compare_flow,
     "train": train_flow,
 }

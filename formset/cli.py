@@ -54,7 +54,7 @@ def sample(
 
 
 @app.command()
-def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | cluster | train")], wait: WaitOption = 0.0) -> None:
+def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | reps | cluster | compare | train")], wait: WaitOption = 0.0) -> None:
     """Run one stage as its own Prefect flow (what dvc.yaml's stages call)."""
     project = _project()
     from formset.flows.stages import STAGES, ValidationFailed
@@ -216,6 +216,34 @@ def overlay(
     except SampleError as err:
         console.print(f"[red]{err.detail}[/]")
         raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    sample: Annotated[str | None, typer.Argument(help="The sample, as <set_id>/<sample_id>.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .html (default: reports/<set_id>/<sample_id>.html); with --all, the folder (default: reports/).")] = None,
+    all_samples: Annotated[bool, typer.Option("--all", help="Write every recording's report and the dataset page (index.html) linking them.")] = False,
+) -> None:
+    """A self-contained HTML report per recording (reps, tempo, angles, DTW, joint scores), or all of them."""
+    from formset.reports import ReportTables, recording_html, write_all, write_html
+
+    project = _project()
+    if all_samples == (sample is not None):
+        raise typer.BadParameter("give either one sample (<set_id>/<sample_id>) or --all")
+    if all_samples:
+        index = write_all(project, out or project.reports_dir)
+        console.print(f"wrote the reports and the dataset page {index}")
+        return
+    set_id, _, sample_id = sample.partition("/")
+    if not set_id or not sample_id:
+        raise typer.BadParameter(f"give the sample as <set_id>/<sample_id>, got {sample!r}")
+    try:
+        text = recording_html(project, ReportTables.load(project, set_id), set_id, sample_id)
+    except KeyError as err:
+        console.print(f"[red]{err.args[0]}[/]")
+        raise typer.Exit(1)
+    path = write_html(text, out or project.reports_dir / set_id / f"{sample_id}.html")
+    console.print(f"wrote the report of {sample} to {path}")
 
 
 if __name__ == "__main__":

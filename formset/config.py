@@ -100,6 +100,18 @@ class Project:
         return self.root / "data" / "scores"
 
     @property
+    def reps_dir(self) -> Path:
+        return self.root / "data" / "reps"
+
+    @property
+    def compare_dir(self) -> Path:
+        return self.root / "data" / "compare"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 

@@ -43,6 +43,8 @@ def build_summary(project: Project) -> dict:
             "dataset_card": str(project.dataset_card.relative_to(project.root)),
             "data_docs": str(project.data_docs_index.relative_to(project.root)),
             "joint_scores": str(project.scores_dir.relative_to(project.root)),
+            "reps, tempo, kinematics": str(project.reps_dir.relative_to(project.root)),
+            "DTW comparisons, rep scores": str(project.compare_dir.relative_to(project.root)),
             "model": str((project.models_dir / "classifier.pt").relative_to(project.root)),
             "metrics": str(metrics.relative_to(project.root)),
         },

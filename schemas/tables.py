@@ -11,7 +11,13 @@ Shapes, in named dimensions
   view) and ``<joint>_conf`` (0-1; NaN when missing);
 - ``FEATURES``: one row per sample x view x frame, normalized positions, per-frame deltas
   and joint angles;
-- ``SCORES``: one row per sample x view x joint.
+- ``SCORES``: one row per sample x view x joint;
+- coaching tables (reps, compare stages): ``KINEMATICS`` one row per sample x view x frame,
+  ``REPS`` one row per sample x view x rep, ``RECORDINGS`` one row per sample x view (the
+  rep summary, also for samples without reps, saying why), ``DISTANCES`` one row per
+  sample x view x rep-or-recording x feature, ``VERDICTS`` one row per sample x view x
+  rep-or-recording, ``REP_SCORES`` one row per sample x view x rep x joint. ``rep`` counts
+  from 1 in time order; a null ``rep`` means the whole recording.
 """
 
 from __future__ import annotations
@@ -139,5 +145,118 @@ SCORES = pa.schema(
         pa.field("score", pa.float32()),
         pa.field("mean_distance", pa.float32()),
         pa.field("n_frames", pa.int32(), nullable=False),
+    ]
+)
+
+
+# ---------------------------------------------------------------- coaching tables
+#: Angles of the per-frame kinematics table: the feature table's, plus ankles
+#: (knee-ankle-toe) and shoulders (hip-shoulder-elbow), degrees.
+KINEMATIC_ANGLES: tuple[str, ...] = (
+    *ANGLES,
+    "angle_left_ankle",
+    "angle_right_ankle",
+    "angle_left_shoulder",
+    "angle_right_shoulder",
+)
+
+#: Horizontal distance (torso lengths) from the hips' / knees' midpoint to the vertical
+#: through the mid-foot (seed 002); NaN for front views.
+MOMENT_ARMS: tuple[str, ...] = ("moment_arm_hip", "moment_arm_knee")
+
+_VIEW = pa.field("view", pa.string(), nullable=False)
+#: Rep number from 1 in time order; null where a row is about the whole recording or a frame
+#: is outside every rep.
+_REP = pa.field("rep", pa.int16())
+
+KINEMATICS = pa.schema(
+    _ID
+    + [
+        _VIEW,
+        pa.field("frame", pa.int32(), nullable=False),
+        pa.field("time_s", pa.float64(), nullable=False),
+        _REP,
+        pa.field("rep_signal", pa.float32()),
+        *[pa.field(a, pa.float32()) for a in KINEMATIC_ANGLES],
+        *[pa.field(m, pa.float32()) for m in MOMENT_ARMS],
+    ]
+)
+
+REPS = pa.schema(
+    _ID
+    + [
+        _VIEW,
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("rep", pa.int16(), nullable=False),
+        pa.field("start_frame", pa.int32(), nullable=False),
+        pa.field("bottom_frame", pa.int32(), nullable=False),
+        pa.field("end_frame", pa.int32(), nullable=False),
+        pa.field("start_s", pa.float64(), nullable=False),
+        pa.field("bottom_s", pa.float64(), nullable=False),
+        pa.field("end_s", pa.float64(), nullable=False),
+        pa.field("duration_s", pa.float64(), nullable=False),
+        pa.field("descent_s", pa.float64(), nullable=False),
+        pa.field("ascent_s", pa.float64(), nullable=False),
+        pa.field("signal", pa.string(), nullable=False),
+        pa.field("depth", pa.float32(), nullable=False),
+        pa.field("range_of_motion_deg", pa.float32()),
+    ]
+)
+
+RECORDINGS = pa.schema(
+    _ID
+    + [
+        pa.field("view", pa.string()),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("primary_view", pa.bool_(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("rep_count", pa.int32(), nullable=False),
+        pa.field("labeled_rep_count", pa.int32()),
+        pa.field("exercise_s", pa.float64(), nullable=False),
+        pa.field("mean_rep_s", pa.float64()),
+        pa.field("std_rep_s", pa.float64()),
+        pa.field("tempo_feedback", pa.string(), nullable=False),
+    ]
+)
+
+DISTANCES = pa.schema(
+    _ID
+    + [
+        _VIEW,
+        _REP,
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("feature", pa.string(), nullable=False),
+        pa.field("distance", pa.float32()),
+        pa.field("n_references", pa.int32(), nullable=False),
+    ]
+)
+
+VERDICTS = pa.schema(
+    _ID
+    + [
+        _VIEW,
+        _REP,
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("label", pa.string()),
+        pa.field("distance", pa.float32()),
+        pa.field("threshold", pa.float32()),
+        pa.field("beyond_threshold", pa.bool_()),
+        pa.field("most_distant_feature", pa.string()),
+        pa.field("n_references", pa.int32(), nullable=False),
+    ]
+)
+
+REP_SCORES = pa.schema(
+    _ID
+    + [
+        _VIEW,
+        pa.field("rep", pa.int16(), nullable=False),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("joint", pa.string(), nullable=False),
+        pa.field("score", pa.float32()),
+        pa.field("mean_distance", pa.float32()),
+        pa.field("n_frames", pa.int32(), nullable=False),
+        pa.field("deviation_rank", pa.int16()),
     ]
 )

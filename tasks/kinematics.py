@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from formset.schemas.skeleton import AXES, JOINT_INDEX
-from formset.schemas.tables import ANGLES
+from formset.schemas.tables import ANGLES, KINEMATIC_ANGLES
 
 #: Axis of ``space`` that points up once keypoints are normalized (y, for 2-D and Kinect).
 UP_AXIS: int = AXES.index("y")
@@ -130,3 +130,101 @@ def compute_angles(points: np.ndarray) -> dict[str, np.ndarray]:
     top, bottom = TRUNK
     angles["trunk_inclination"] = inclination_from_vertical(joint(top), joint(bottom))
     return {name: angles[name] for name in ANGLES}
+
+
+# ---------------------------------------------------------------- coaching kinematics (seed 002)
+#: The angles of ``KINEMATIC_ANGLES`` beyond the feature table's ``ANGLES``: (end, vertex, end).
+EXTRA_JOINT_ANGLES: dict[str, tuple[str, str, str]] = {
+    "angle_left_ankle": ("left_knee", "left_ankle", "left_toe"),
+    "angle_right_ankle": ("right_knee", "right_ankle", "right_toe"),
+    "angle_left_shoulder": ("left_hip", "left_shoulder", "left_elbow"),
+    "angle_right_shoulder": ("right_hip", "right_shoulder", "right_elbow"),
+}
+
+#: Points whose mean is the mid-foot: the vertical through it is the ideal line of the centre
+#: of gravity (seed 002).
+MID_FOOT: tuple[str, ...] = ("left_ankle", "right_ankle", "left_toe", "right_toe")
+
+#: ``MOMENT_ARMS`` columns -> the joints whose mean is the loaded point.
+MOMENT_ARM_JOINTS: dict[str, tuple[str, ...]] = {
+    "moment_arm_hip": ("left_hip", "right_hip"),
+    "moment_arm_knee": ("left_knee", "right_knee"),
+}
+
+
+def mean_of_present(points: np.ndarray, joints: tuple[str, ...]) -> np.ndarray:
+    """Per frame, the mean position of those of ``joints`` that are present.
+
+    Parameters
+    ----------
+    points
+        Shape ``(frame, joint, space)`` over ``schemas.skeleton.JOINTS``, missing as NaN.
+    joints
+        Names of the joints to average.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(frame, space)``; NaN in frames where none of ``joints`` is present (a side
+        view that sees one knee still gets a knee).
+    """
+    chosen = points[:, [JOINT_INDEX[j] for j in joints], :]
+    present = np.isfinite(chosen).all(axis=-1, keepdims=True)
+    count = present.sum(axis=1)
+    total = np.where(present, chosen, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def horizontal_distance(a: np.ndarray, b: np.ndarray, up_axis: int = UP_AXIS) -> np.ndarray:
+    """Distance between ``a`` and the vertical line through ``b``: the length of ``a - b``
+    with its up component removed.
+
+    Parameters
+    ----------
+    a, b
+        Shape ``(..., space)``, ``space`` 2 (x, y: the horizontal is x) or 3 (x, y, z: the
+        horizontal plane is x-z), in a frame whose axis ``up_axis`` points up.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(...)``, non-negative, in the unit of the inputs; NaN where either is missing.
+    """
+    offset = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    level = np.delete(offset, up_axis, axis=-1)
+    return np.linalg.norm(level, axis=-1)
+
+
+def compute_kinematics(points: np.ndarray, with_moment_arms: bool) -> dict[str, np.ndarray]:
+    """Per-frame angles and moment arms of a normalized keypoint series (seed 002).
+
+    Parameters
+    ----------
+    points
+        Shape ``(frame, joint, space)`` over ``schemas.skeleton.JOINTS``, y up (normalized
+        keypoints, torso lengths); ``space`` 2 or 3.
+    with_moment_arms
+        Whether moment arms mean something here: the performer stands on their feet and the
+        view shows the sagittal plane (a side or diagonal camera, or 3-D; a front camera sees
+        no forward-backward distance). Otherwise they are NaN.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        float64 arrays of shape ``(frame,)``: every name of ``KINEMATIC_ANGLES`` (degrees;
+        ankle = knee-ankle-toe, shoulder = hip-shoulder-elbow) and of ``MOMENT_ARMS``
+        (horizontal distance from the hips' / knees' midpoint to the vertical through the
+        mid-foot, in the units of ``points``).
+    """
+    angles = compute_angles(points)
+    for name, ends in EXTRA_JOINT_ANGLES.items():
+        angles[name] = joint_angle(*(points[:, JOINT_INDEX[j], :] for j in ends))
+    mid_foot = mean_of_present(points, MID_FOOT)
+    arms = {
+        name: horizontal_distance(mean_of_present(points, joints), mid_foot)
+        if with_moment_arms
+        else np.full(len(points), np.nan)
+        for name, joints in MOMENT_ARM_JOINTS.items()
+    }
+    return {**{name: angles[name] for name in KINEMATIC_ANGLES}, **arms}

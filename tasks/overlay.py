@@ -485,6 +485,34 @@ def save_frame_png(
     return Path(out_path)
 
 
+def annotated_frames(
+    video: str | os.PathLike, keypoints: pd.DataFrame, frame_indices: list[int], max_side: int | None = None
+) -> dict[int, np.ndarray]:
+    """Several annotated frames of ``video`` in one decoding pass (for reports).
+
+    Parameters
+    ----------
+    video, keypoints, max_side
+        As ``write_overlay``.
+    frame_indices
+        0-based decoded frame indices; those past the end of the video are left out.
+
+    Returns
+    -------
+    dict of int to numpy.ndarray
+        Frame index -> annotated BGR uint8 image.
+    """
+    info = probe(Path(video))
+    row_of_frame, points, confidence = keypoints_by_frame(keypoints, fit_within(info.width, info.height, max_side))
+    wanted, found = set(frame_indices), {}
+    for frame in iter_frames(Path(video), max_side=max_side):
+        if frame.index in wanted:
+            found[frame.index] = _annotate(frame, row_of_frame, points, confidence)
+            if len(found) == len(wanted):
+                break
+    return found
+
+
 def choose_view(sample: pd.Series, view: str | None) -> tuple[str, str]:
     """The video view to overlay for a catalog sample and its video path.
 

@@ -1156,6 +1156,24 @@ EMPTY_FRAME_RATE, DROPPED_FRAME_RATE, BYSTANDER_FIRST_RATE = 0.03, 0.03, 0.5
 BYSTANDER_CONFIDENCE_PENALTY = 0.15
 
 
+def rep_frames(reps: Reps, fps: float) -> dict[str, np.ndarray]:
+    """The known answer of rep segmentation: where each rep starts, bottoms out and ends.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``start``, ``bottom``, ``end``: float, shape ``(rep,)``, in frames of ``frame_times``
+        (fractional: the true instants fall between frames).
+    """
+    starts = reps.starts_s
+    durations = np.asarray(reps.durations_s)
+    return {
+        "start": starts * fps,
+        "bottom": (starts + durations * np.asarray(reps.descent_fractions)) * fps,
+        "end": (starts + durations) * fps,
+    }
+
+
 def frame_times(reps: Reps, fps: float) -> np.ndarray:
     """Frame times in seconds, shape ``(frame,)``: ``k / fps`` over the whole execution."""
     return np.arange(int(np.floor(reps.total_s * fps)) + 1) / fps

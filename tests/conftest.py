@@ -176,3 +176,40 @@ def make_synthetic_set(tmp_path: Path) -> Callable[[str], Path]:
 def synthetic_set(make_synthetic_set) -> Path:
     """The synthetic set's directory, ``<tmp>/sets/synthetic_set``."""
     return make_synthetic_set("synthetic_set")
+
+
+#: The generated known-answer set of the rep and comparison tests: subjects, frame rate, seed.
+GENERATED_SUBJECTS, GENERATED_FPS, GENERATED_SEED = 3, 15.0, 0
+
+
+@pytest.fixture(scope="session")
+def generated_features(tmp_path_factory):
+    """A small set from ``tasks.synthetic`` (``GENERATED_SUBJECTS`` people, 6 squats and 6
+    push-ups each, half with faults; tracking noise, missing joints, dropped and empty frames,
+    a bystander) read and normalized with the params of ``params.yaml``, without Prefect.
+
+    Returns ``(samples, features, plan)``: the catalog, the ``FEATURES`` rows and the
+    generator's plan (``Execution`` per sample, with its known reps).
+    """
+    import yaml
+
+    from formset.tasks import synthetic
+    from formset.tasks.ingest import ingest_set
+    from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
+    from formset.tasks.normalize import features_for_samples
+
+    params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    set_dir = tmp_path_factory.mktemp("generated") / "generated"
+    synthetic.generate_set(set_dir, set_id="generated", n_subjects=GENERATED_SUBJECTS, fps=GENERATED_FPS, seed=GENERATED_SEED)
+    samples = ingest_set(set_dir, params["exercises"]).samples
+    outcomes = {
+        sample["sample_id"]: {
+            view: read_view_outcome(sample, column, set_dir, params["keypoints"], None)
+            for view, column in source_columns(sample).items()
+        }
+        for sample in samples.to_dict("records")
+    }
+    keypoints, _ = assemble_samples(samples, outcomes)
+    features, _ = features_for_samples(keypoints, params["normalize"])
+    plan = synthetic.plan_set(GENERATED_SUBJECTS, ("squat", "push_up"), 6, GENERATED_SEED)
+    return samples, features, {execution.sample_id: execution for execution in plan}

@@ -1,0 +1,144 @@
+"""Reports on disk: reads the built tables, renders them (``formset.tasks.report``), writes HTML.
+
+``reports/<set_id>/<sample_id>.html`` per recording and ``reports/index.html`` linking them
+(``formset report --all``); ``reports/`` is a derived view of the tables, not versioned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from formset.config import Project
+from formset.schemas import tables
+from formset.storage import atomic_path, read_table
+from formset.tasks.report import RecordingData, render_index, render_recording
+
+#: Longer side of the video frames embedded in a report, pixels.
+FRAME_MAX_SIDE = 360
+#: Video frames embedded: the start of the first rep and the bottom of up to this many reps.
+MAX_FRAME_REPS = 3
+
+
+@dataclass
+class ReportTables:
+    """The tables a report reads, whole (``formset report --all`` slices them per sample)."""
+
+    samples: pd.DataFrame
+    recordings: pd.DataFrame
+    reps: pd.DataFrame
+    kinematics: pd.DataFrame
+    verdicts: pd.DataFrame
+    distances: pd.DataFrame
+    rep_scores: pd.DataFrame
+    joint_scores: pd.DataFrame
+    quarantine: pd.DataFrame
+    metrics: dict | None
+
+    @classmethod
+    def load(cls, project: Project, set_id: str | None = None) -> "ReportTables":
+        """Read the tables (of one set's partitions where per-set, when ``set_id`` is given)."""
+
+        def per_set(directory: Path, schema):
+            return read_table(directory / f"{set_id}.parquet" if set_id else directory, schema)
+
+        compare = project.compare_dir
+        metrics_file = project.metrics_dir / "compare.json"
+        return cls(
+            samples=per_set(project.catalog_dir / "samples", tables.SAMPLES),
+            recordings=per_set(project.reps_dir / "recordings", tables.RECORDINGS),
+            reps=per_set(project.reps_dir / "reps", tables.REPS),
+            kinematics=per_set(project.reps_dir / "kinematics", tables.KINEMATICS),
+            verdicts=read_table(compare / "verdicts.parquet", tables.VERDICTS),
+            distances=read_table(compare / "distances.parquet", tables.DISTANCES),
+            rep_scores=read_table(compare / "rep_scores.parquet", tables.REP_SCORES),
+            joint_scores=read_table(project.scores_dir / "joint_scores.parquet", tables.SCORES),
+            quarantine=read_table(project.quarantine_dir(), tables.QUARANTINE),
+            metrics=json.loads(metrics_file.read_text()) if metrics_file.is_file() else None,
+        )
+
+    def of_sample(self, set_id: str, sample_id: str) -> dict[str, pd.DataFrame]:
+        """Every table's rows of one sample."""
+        names = ("recordings", "reps", "kinematics", "verdicts", "distances", "rep_scores", "joint_scores", "quarantine")
+        return {
+            name: frame[(frame["set_id"] == set_id) & (frame["sample_id"] == sample_id)]
+            for name, frame in ((n, getattr(self, n)) for n in names)
+        }
+
+
+def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, reps: pd.DataFrame) -> dict:
+    """Annotated frames of the primary view's video (caption -> BGR image); empty when the
+    primary view is not a video or the video cannot be read."""
+    from formset.quarantine import SampleError
+    from formset.tasks.overlay import annotated_frames
+
+    primary = recordings[recordings["primary_view"]]
+    view = primary["view"].iloc[0] if len(primary) else None
+    video = sample.get(f"{view}_video") if view in ("front", "diagonal") else None
+    if not isinstance(video, str) or not video:
+        return {}
+    keypoints = pd.read_parquet(
+        project.keypoints_dir / f"{sample['set_id']}.parquet",
+        filters=[("sample_id", "==", sample["sample_id"]), ("view", "==", view)],
+    )
+    reps = reps[reps["view"] == view].sort_values("rep").head(MAX_FRAME_REPS)
+    wanted = {int(reps["start_frame"].iloc[0]): "start of rep 1"} if len(reps) else {}
+    wanted.update({int(r.bottom_frame): f"bottom of rep {r.rep}" for r in reps.itertuples()})
+    if not wanted and len(keypoints):
+        wanted = {int(keypoints["frame"].median()): "middle of the recording"}
+    try:
+        images = annotated_frames(project.sets_dir / sample["set_id"] / video, keypoints, list(wanted), FRAME_MAX_SIDE)
+    except SampleError:
+        return {}
+    return {f"{wanted[index]} (frame {index})": image for index, image in sorted(images.items())}
+
+
+def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_id: str) -> str:
+    """The report of one sample, from ``loaded`` tables.
+
+    Raises
+    ------
+    KeyError
+        The catalog has no such sample.
+    """
+    match = loaded.samples[(loaded.samples["set_id"] == set_id) & (loaded.samples["sample_id"] == sample_id)]
+    if match.empty:
+        raise KeyError(f"{set_id}/{sample_id} is not in the catalog (data/catalog/samples): check the id, or run `formset run`")
+    sample = match.iloc[0]
+    rows = loaded.of_sample(set_id, sample_id)
+    data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]), **rows)
+    return render_recording(data, project.params()["reps"]["tempo"])
+
+
+def write_html(text: str, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_all(project: Project, out_dir: Path) -> Path:
+    """Every recording's report under ``out_dir/<set_id>/<sample_id>.html`` and ``out_dir/index.html``."""
+    loaded = ReportTables.load(project)
+    rows = []
+    for sample in loaded.samples.itertuples():
+        relative = Path(sample.set_id) / f"{sample.sample_id}.html"
+        write_html(recording_html(project, loaded, sample.set_id, sample.sample_id), out_dir / relative)
+        rows.append({"set_id": sample.set_id, "sample_id": sample.sample_id, "href": relative.as_posix()})
+    return write_html(render_index(index_rows(loaded, pd.DataFrame(rows)), loaded.metrics), out_dir / "index.html")
+
+
+def index_rows(loaded: ReportTables, links: pd.DataFrame) -> pd.DataFrame:
+    """One row per sample for the dataset page: catalog, primary view's reps, DTW verdict, link."""
+    keys = ["set_id", "sample_id"]
+    primary = loaded.recordings[loaded.recordings["primary_view"]]
+    whole = loaded.verdicts[loaded.verdicts["rep"].isna()]
+    verdict = primary[[*keys, "view"]].merge(whole, on=[*keys, "view"], how="inner")
+    return (
+        loaded.samples[[*keys, "exercise", "label"]]
+        .merge(primary[[*keys, "status", "rep_count", "labeled_rep_count", "tempo_feedback"]], on=keys, how="left")
+        .merge(verdict[[*keys, "distance", "beyond_threshold"]], on=keys, how="left")
+        .merge(links, on=keys, how="inner")
+    )

@@ -1,0 +1,522 @@
+"""Repetitions, tempo and per-frame kinematics from normalized keypoints (METHODS.md 000, 002).
+
+Seed 000 counts push-ups with a per-frame image classifier; formset counts reps of any
+exercise from the keypoints it already has. Per sample x view:
+
+1. **Rep signal**: the exercise's signal (``params.reps.exercises.<exercise>.signal``): the
+   mean of the named columns that are present in a frame, e.g. the mid-hip height for squats
+   (torso lengths) or the elbow angles for curls (degrees). ``direction`` says whether a rep
+   moves the signal ``down`` (squat: the hips sink) or ``up`` (press: the wrists rise).
+2. Gaps of at most ``max_gap_s`` are interpolated, then the signal is smoothed with a
+   Gaussian of ``smoothing_s`` (on source frame indices, so dropped frames stay gaps).
+3. **Excursion**: the rest level is the ``rest_percentile`` of the signal on the rest side,
+   the far end the same percentile from the other side; their difference is the range of
+   motion. The excursion ``e`` is 0 at rest and 1 at the far end. A range below the
+   exercise's ``min_range`` means the performer did not move: no reps (``no_movement``).
+4. **Bottoms**: peaks of ``e`` at least ``min_depth`` high and ``min_prominence`` above the
+   excursion on both sides before a deeper peak (so noise and a wobble at the bottom do not
+   count twice), at least ``min_rep_s`` apart.
+5. **Boundaries**: between two bottoms, the frame of least excursion splits them. A rep
+   starts where its descent starts: the last frame before its fastest descent (after the
+   split) that moves slower than ``rest_speed_fraction`` of that speed; it ends at the first
+   such frame after its fastest ascent. A standing or resting start and end, pauses between
+   reps and a slow drift while standing (a real person shifting their weight) thus belong to
+   no rep.
+6. **Checks that refuse to invent reps** (the recording's ``status``): ``no_person`` (the
+   signal is missing in most frames), ``too_short`` (shorter than ``min_rep_s``),
+   ``wrong_exercise`` (the trunk posture contradicts the exercise: an upright exercise done
+   lying, or the reverse: the sample's median trunk inclination in ``posture_views``, where
+   it is trustworthy, against ``UPRIGHT_MAX_DEG``; every view of the sample then says so),
+   ``no_movement``, ``no_reps`` (movement but no rep-shaped dip),
+   ``unsupported_exercise`` (no signal defined), and ``no_keypoints`` (an earlier stage
+   quarantined the sample).
+7. **Tempo** (seed 000): per recording, the rep count, exercise time (sum of rep durations),
+   mean and standard deviation of rep duration, and the feedback ``irregular`` (std above
+   ``tempo.irregular_std_s``), ``too fast`` / ``too slow`` (mean below / above
+   ``tempo.too_fast_s`` / ``tempo.too_slow_s``), else ``good tempo``.
+
+The view whose answer stands for the sample (``primary_view``) is the first of
+``view_preference`` whose status is ``ok`` (else the first the sample has).
+
+All per-frame work is vectorized over frames; loops run over reps and sample-views only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.signal import find_peaks
+
+from formset.schemas.skeleton import AXES, JOINTS
+from formset.schemas.tables import KINEMATIC_ANGLES, KINEMATICS, MOMENT_ARMS, RECORDINGS, REPS, joint_columns
+from formset.tasks.kinematics import compute_kinematics
+from formset.tasks.normalize import gaussian_smooth
+
+GROUP_KEYS: list[str] = ["set_id", "sample_id", "view"]
+
+#: Recording statuses; only ``ok`` recordings have reps.
+OK = "ok"
+STATUSES: tuple[str, ...] = (
+    OK, "no_keypoints", "no_person", "too_short", "unsupported_exercise", "wrong_exercise", "no_movement", "no_reps",
+)  # fmt: skip
+
+#: Trunk inclination (degrees from vertical) separating upright from lying postures.
+UPRIGHT_MAX_DEG = 45.0
+
+
+@dataclass(frozen=True)
+class Rep:
+    """One repetition, as rows of the sample-view's frames (see ``find_reps``)."""
+
+    start: int
+    bottom: int
+    end: int
+
+
+@dataclass(frozen=True)
+class RepSearch:
+    """What ``find_reps`` found in one signal.
+
+    Attributes
+    ----------
+    status
+        One of ``STATUSES``.
+    detail
+        A sentence for people: why there are no reps, or what was measured.
+    reps
+        The reps in time order (empty unless ``status`` is ``ok``).
+    signal
+        float64, shape ``(frame,)``: the gap-filled, smoothed signal (NaN where unknown).
+    rest_level, far_level
+        The signal at rest and at the far end of the movement (signal units; NaN if unknown).
+    """
+
+    status: str
+    detail: str
+    reps: tuple[Rep, ...]
+    signal: np.ndarray
+    rest_level: float = np.nan
+    far_level: float = np.nan
+
+
+def rep_signal(frames: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The mean of ``columns`` over those present in each frame.
+
+    Parameters
+    ----------
+    frames
+        One sample-view's rows, holding ``columns`` (feature positions or kinematics angles).
+    columns
+        Column names, e.g. ``["mid_hip_y"]`` or ``["angle_left_elbow", "angle_right_elbow"]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(frame,)``; NaN where none of the columns has a value.
+    """
+    values = frames[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    present = np.isfinite(values)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(present.any(axis=1), np.where(present, values, 0.0).sum(axis=1) / present.sum(axis=1), np.nan)
+
+
+def fill_short_gaps(values: np.ndarray, time_s: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Linearly interpolate NaN runs that last at most ``max_gap_s`` between known values.
+
+    Parameters
+    ----------
+    values
+        float, shape ``(frame,)``.
+    time_s
+        float, shape ``(frame,)``, increasing.
+    max_gap_s
+        Longest gap filled: the time between the known values on either side, seconds.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 copy of ``values``; NaN before the first / after the last known value and in
+        longer gaps.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    known = np.isfinite(values)
+    if known.sum() < 2:
+        return values.copy()
+    known_rows = np.flatnonzero(known)
+    filled = np.interp(time_s, time_s[known_rows], values[known_rows])
+    # For every row, the known rows just before and after it bound its gap.
+    after = np.searchsorted(known_rows, np.arange(len(values)), side="left")
+    before = after - 1
+    inside = (before >= 0) & (after < len(known_rows))
+    gap = np.full(len(values), np.inf)
+    gap[inside] = time_s[known_rows[after[inside]]] - time_s[known_rows[before[inside]]]
+    return np.where(known | (gap <= max_gap_s), filled, np.nan)
+
+
+def excursion(signal: np.ndarray, direction: str, rest_percentile: float) -> tuple[np.ndarray, float, float]:
+    """How far the signal is from rest, as a share of the movement's range.
+
+    Parameters
+    ----------
+    signal
+        float, shape ``(frame,)``, NaN where unknown.
+    direction
+        ``down``: a rep lowers the signal (rest is high); ``up``: a rep raises it.
+    rest_percentile
+        Percentile (0-100) of the signal taken as rest, counted from the rest side; the far
+        end is the same percentile from the other side.
+
+    Returns
+    -------
+    excursion : numpy.ndarray
+        float64, shape ``(frame,)``: 0 at rest, 1 at the far end (may leave [0, 1] a little);
+        NaN where the signal is NaN or the range is zero.
+    rest_level, far_level : float
+        In signal units.
+    """
+    low, high = np.nanpercentile(signal, [100 - rest_percentile, rest_percentile])
+    rest_level, far_level = (high, low) if direction == "down" else (low, high)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = (signal - rest_level) / (far_level - rest_level)
+    return share, float(rest_level), float(far_level)
+
+
+def rep_bounds(share: np.ndarray, time_s: np.ndarray, bottoms: np.ndarray, rest_speed_fraction: float) -> list[Rep]:
+    """Start and end of each rep around its bottom (module docstring, step 5).
+
+    Parameters
+    ----------
+    share
+        float, shape ``(frame,)``: the excursion; NaN where unknown (counts as still).
+    time_s
+        float, shape ``(frame,)``, increasing.
+    bottoms
+        int, sorted rows of the reps' bottoms.
+    rest_speed_fraction
+        A rep starts at the last frame before its fastest descent that moves slower than this
+        share of that speed, and ends at the first such frame after its fastest ascent.
+
+    Returns
+    -------
+    list of Rep
+    """
+    speed = np.nan_to_num(np.gradient(share, time_s), nan=0.0)  # excursion per second, + going deeper
+    filled = np.where(np.isnan(share), np.inf, share)
+    splits = [int(a + np.argmin(filled[a : b + 1])) for a, b in zip(bottoms[:-1], bottoms[1:])]
+    known = np.flatnonzero(np.isfinite(share))
+    lower, upper = [int(known[0]), *splits], [*splits, int(known[-1])]
+    reps = []
+    for bottom, low, high in zip(bottoms.tolist(), lower, upper):
+        fastest_down = low + int(np.argmax(speed[low : bottom + 1]))
+        fastest_up = bottom + int(np.argmin(speed[bottom : high + 1]))
+        slow_before = np.flatnonzero(speed[low:fastest_down] <= rest_speed_fraction * speed[fastest_down])
+        slow_after = np.flatnonzero(-speed[fastest_up : high + 1] <= rest_speed_fraction * -speed[fastest_up])
+        start = low + int(slow_before[-1]) if slow_before.size else low
+        end = fastest_up + int(slow_after[0]) if slow_after.size else high
+        reps.append(Rep(start, bottom, end))
+    return reps
+
+
+def find_reps(
+    time_s: np.ndarray,
+    frame: np.ndarray,
+    raw_signal: np.ndarray,
+    lean_deg: float,
+    spec: dict,
+    params: dict,
+) -> RepSearch:
+    """Reps in one sample-view's rep signal (module docstring, steps 2-6).
+
+    Parameters
+    ----------
+    time_s
+        float, shape ``(frame,)``: seconds, increasing.
+    frame
+        int, shape ``(frame,)``: source frame indices, increasing (they may skip).
+    raw_signal
+        float, shape ``(frame,)``: ``rep_signal`` of the frames, NaN where unknown.
+    lean_deg
+        The performer's median trunk inclination, degrees from vertical (``sample_lean``);
+        NaN skips the posture check.
+    spec
+        The exercise's entry of ``params["exercises"]``: ``signal``, ``direction``,
+        ``min_range`` (signal units), ``upright`` (bool or None: no posture check).
+    params
+        The ``reps`` group of ``params.yaml``.
+
+    Returns
+    -------
+    RepSearch
+    """
+    present = float(np.isfinite(raw_signal).mean()) if len(raw_signal) else 0.0
+    duration = float(time_s[-1] - time_s[0]) if len(time_s) else 0.0
+    empty = np.full(len(raw_signal), np.nan)
+    if present < params["min_present_fraction"]:
+        return RepSearch("no_person", f"the body parts that move in this exercise are visible in only "
+                         f"{present:.0%} of the frames", (), empty)  # fmt: skip
+    if duration < params["min_rep_s"]:
+        return RepSearch("too_short", f"the recording lasts {duration:.2f} s, shorter than one rep "
+                         f"({params['min_rep_s']} s)", (), empty)  # fmt: skip
+    upright = spec.get("upright")
+    if upright is not None and np.isfinite(lean_deg) and (lean_deg <= UPRIGHT_MAX_DEG) != upright:
+        posture = "upright" if lean_deg <= UPRIGHT_MAX_DEG else "lying"
+        return RepSearch("wrong_exercise", f"the trunk is {posture} ({lean_deg:.0f} deg from vertical, median) "
+                         f"but this exercise is done {'upright' if upright else 'lying'}", (), empty)  # fmt: skip
+    step_s = float(np.median(np.diff(time_s) / np.diff(frame)))
+    signal = gaussian_smooth(fill_short_gaps(raw_signal, time_s, params["max_gap_s"]), params["smoothing_s"] / step_s, frame)
+    share, rest_level, far_level = excursion(signal, spec["direction"], params["rest_percentile"])
+    moved = abs(far_level - rest_level)
+    if moved < spec["min_range"]:
+        return RepSearch("no_movement", f"the {'/'.join(spec['signal'])} moves by {moved:.3g}, less than a rep's "
+                         f"{spec['min_range']}", (), signal, rest_level, far_level)  # fmt: skip
+    min_rows = max(1, int(round(params["min_rep_s"] / step_s / np.median(np.diff(frame)))))
+    bottoms, _ = find_peaks(
+        np.where(np.isnan(share), -np.inf, share),
+        height=params["min_depth"],
+        prominence=params["min_prominence"],
+        distance=min_rows,
+    )
+    reps = [
+        rep
+        for rep in rep_bounds(share, time_s, bottoms, params["rest_speed_fraction"])
+        if time_s[rep.end] - time_s[rep.start] >= params["min_rep_s"]
+    ]
+    if not reps:
+        return RepSearch("no_reps", "the signal moves, but never in a rep-shaped dip and back", (), signal,
+                         rest_level, far_level)  # fmt: skip
+    return RepSearch(OK, f"{len(reps)} reps", tuple(reps), signal, rest_level, far_level)
+
+
+def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
+    """Seed 000's feedback on rep durations.
+
+    Parameters
+    ----------
+    durations_s
+        float, shape ``(rep,)``, seconds.
+    tempo
+        ``irregular_std_s``, ``too_fast_s``, ``too_slow_s`` (seconds).
+
+    Returns
+    -------
+    str
+        ``irregular``, ``too fast``, ``too slow`` joined by ``, ``, or ``good tempo``; empty
+        without reps. Regularity needs at least two reps.
+    """
+    if not len(durations_s):
+        return ""
+    mean = float(np.mean(durations_s))
+    notes = []
+    if len(durations_s) > 1 and float(np.std(durations_s, ddof=1)) > tempo["irregular_std_s"]:
+        notes.append("irregular")
+    if mean < tempo["too_fast_s"]:
+        notes.append("too fast")
+    elif mean > tempo["too_slow_s"]:
+        notes.append("too slow")
+    return ", ".join(notes) or "good tempo"
+
+
+def _view_points(frames: pd.DataFrame) -> np.ndarray:
+    """Normalized positions ``(frame, joint, space)``; space 3 where the view has depth."""
+    n_space = 3 if np.isfinite(frames[joint_columns(suffixes=("z",))].to_numpy(dtype=np.float64)).any() else 2
+    positions = frames[joint_columns(suffixes=AXES[:n_space])].to_numpy(dtype=np.float64, na_value=np.nan)
+    return positions.reshape(len(frames), len(JOINTS), n_space)
+
+
+def sample_lean(features: pd.DataFrame, posture_views: list[str]) -> pd.Series:
+    """Median trunk inclination per sample over the frames of ``posture_views``.
+
+    A front camera sees a push-up's trunk end-on (it can look upright), so only views that
+    see the trunk from the side or in 3-D decide the posture.
+
+    Returns
+    -------
+    pandas.Series
+        Degrees from vertical, indexed by ``(set_id, sample_id)``; samples without such
+        views are absent.
+    """
+    rows = features[features["view"].isin(posture_views)]
+    return rows.groupby(["set_id", "sample_id"])["trunk_inclination"].median().dropna()
+
+
+def reps_for_view(
+    frames: pd.DataFrame, exercise: str, lean_deg: float, params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Kinematics, reps and recording summary of one sample-view.
+
+    Parameters
+    ----------
+    frames
+        The ``FEATURES`` rows of one sample x view, in frame order.
+    exercise
+        The sample's exercise.
+    lean_deg
+        The sample's trunk inclination (``sample_lean``), NaN if unknown.
+    params
+        The ``reps`` group of ``params.yaml``.
+
+    Returns
+    -------
+    kinematics : pandas.DataFrame
+        ``KINEMATICS`` columns, one row per frame (``rep`` null outside reps).
+    reps : pandas.DataFrame
+        ``REPS`` columns, one row per rep.
+    recording : dict
+        One ``RECORDINGS`` row (``primary_view`` False; ``labeled_rep_count`` None).
+    """
+    set_id, sample_id, view = (str(frames[key].iloc[0]) for key in GROUP_KEYS)
+    time_s = frames["time_s"].to_numpy(dtype=np.float64)
+    frame = frames["frame"].to_numpy(dtype=np.int64)
+    spec = params["exercises"].get(exercise)
+    # Moment arms about the mid-foot only mean something standing on the feet (seed 002).
+    standing = spec is not None and spec.get("upright") is True
+    kinematic = compute_kinematics(_view_points(frames), standing and view in params["moment_arm_views"])
+    columns = pd.concat([frames.reset_index(drop=True), pd.DataFrame(kinematic)[list(kinematic)]], axis=1)
+    columns = columns.loc[:, ~columns.columns.duplicated(keep="last")]
+    if spec is None:
+        search = RepSearch("unsupported_exercise", f"no rep signal is defined for {exercise} (params.yaml reps.exercises)",
+                           (), np.full(len(frames), np.nan))  # fmt: skip
+    else:
+        search = find_reps(time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
+    rep_of_row = np.zeros(len(frames), dtype=np.int64)  # 0: in no rep
+    rows = []
+    angle = rep_signal(columns, spec["angle"]) if spec is not None else None
+    for number, rep in enumerate(search.reps, start=1):
+        rep_of_row[rep.start : rep.end + 1] = number
+        inside = slice(rep.start, rep.end + 1)
+        swing = angle[inside] if angle is not None else np.array([])
+        rows.append(
+            {
+                "rep": number,
+                "start_frame": frame[rep.start], "bottom_frame": frame[rep.bottom], "end_frame": frame[rep.end],
+                "start_s": time_s[rep.start], "bottom_s": time_s[rep.bottom], "end_s": time_s[rep.end],
+                "duration_s": time_s[rep.end] - time_s[rep.start],
+                "descent_s": time_s[rep.bottom] - time_s[rep.start],
+                "ascent_s": time_s[rep.end] - time_s[rep.bottom],
+                "depth": abs(search.rest_level - search.signal[rep.bottom]),
+                "range_of_motion_deg": np.nanmax(swing) - np.nanmin(swing) if np.isfinite(swing).any() else np.nan,
+            }
+        )  # fmt: skip
+    reps = pd.DataFrame(rows, columns=[c for c in REPS.names if c not in (*GROUP_KEYS, "exercise", "signal")])
+    reps = reps.assign(set_id=set_id, sample_id=sample_id, view=view, exercise=exercise,
+                       signal="+".join(spec["signal"]) if spec else "")[REPS.names]  # fmt: skip
+    kinematics = pd.DataFrame(
+        {
+            "set_id": set_id, "sample_id": sample_id, "view": view,
+            "frame": frame.astype(np.int32), "time_s": time_s,
+            "rep": pd.array(np.where(rep_of_row > 0, rep_of_row, None), dtype="Int16"),
+            "rep_signal": search.signal.astype(np.float32),
+            **{name: kinematic[name].astype(np.float32) for name in (*KINEMATIC_ANGLES, *MOMENT_ARMS)},
+        },
+        columns=KINEMATICS.names,
+    )  # fmt: skip
+    durations = reps["duration_s"].to_numpy()
+    recording = {
+        "set_id": set_id, "sample_id": sample_id, "view": view, "exercise": exercise, "primary_view": False,
+        "status": search.status, "detail": search.detail, "rep_count": len(durations), "labeled_rep_count": None,
+        "exercise_s": float(durations.sum()),
+        "mean_rep_s": float(durations.mean()) if len(durations) else None,
+        "std_rep_s": float(durations.std(ddof=1)) if len(durations) > 1 else None,
+        "tempo_feedback": tempo_feedback(durations, params["tempo"]),
+    }  # fmt: skip
+    return kinematics, reps, recording
+
+
+def _no_keypoints_row(sample: pd.Series, reasons: str) -> dict:
+    return {
+        "set_id": sample["set_id"], "sample_id": sample["sample_id"], "view": None, "exercise": sample["exercise"],
+        "primary_view": True, "status": "no_keypoints",
+        "detail": f"no keypoints reached this stage (quarantined: {reasons or 'unknown reason'}); see `formset quarantine`",
+        "rep_count": 0, "labeled_rep_count": sample["rep_count"], "exercise_s": 0.0, "mean_rep_s": None,
+        "std_rep_s": None, "tempo_feedback": "",
+    }  # fmt: skip
+
+
+def mark_primary_views(recordings: pd.DataFrame, preference: list[str]) -> pd.Series:
+    """Whether each row is its sample's primary view: the first of ``preference`` that is
+    ``ok``, else the first of ``preference`` the sample has (unknown views last)."""
+    rank = recordings["view"].map({v: i for i, v in enumerate(preference)}).fillna(len(preference))
+    order = recordings.assign(_not_ok=recordings["status"] != OK, _rank=rank).sort_values(["_not_ok", "_rank"], kind="stable")
+    first = order.groupby(["set_id", "sample_id"], sort=False).head(1).index
+    return pd.Series(recordings.index.isin(first), index=recordings.index)
+
+
+def reps_for_samples(
+    features: pd.DataFrame, samples: pd.DataFrame, quarantine: pd.DataFrame, params: dict
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Kinematics, reps and recording summaries of every sample of a catalog.
+
+    Parameters
+    ----------
+    features
+        ``FEATURES`` rows of the samples (any number of samples and views).
+    samples
+        The ``SAMPLES`` catalog rows: ``exercise`` and ``rep_count`` per sample.
+    quarantine
+        ``QUARANTINE`` rows of earlier stages: why a catalog sample has no features.
+    params
+        The ``reps`` group of ``params.yaml``.
+
+    Returns
+    -------
+    kinematics, reps, recordings : pandas.DataFrame
+        ``KINEMATICS``, ``REPS`` and ``RECORDINGS`` columns. Every catalog sample has at
+        least one ``RECORDINGS`` row: one per view with features, or one ``no_keypoints`` row.
+    """
+    exercise_of = samples.set_index(["set_id", "sample_id"])["exercise"]
+    lean = sample_lean(features, params["posture_views"])
+    parts = [
+        reps_for_view(frames.sort_values("frame"), exercise_of[key[:2]], lean.get(key[:2], np.nan), params)
+        for key, frames in features.groupby(GROUP_KEYS, sort=True)
+        if key[:2] in exercise_of.index
+    ]
+    featured = {(p[2]["set_id"], p[2]["sample_id"]) for p in parts}
+    reasons = quarantine.groupby(["set_id", "sample_id"])["reason"].agg(lambda r: ", ".join(sorted(set(r))))
+    missing = [
+        _no_keypoints_row(sample, reasons.get((sample["set_id"], sample["sample_id"]), ""))
+        for _, sample in samples.iterrows()
+        if (sample["set_id"], sample["sample_id"]) not in featured
+    ]
+    recordings = pd.DataFrame([p[2] for p in parts] + missing, columns=RECORDINGS.names)
+    if len(recordings):
+        recordings["primary_view"] = mark_primary_views(recordings, params["view_preference"])
+        labeled = samples.set_index(["set_id", "sample_id"])["rep_count"]
+        keys = pd.MultiIndex.from_frame(recordings[["set_id", "sample_id"]])
+        recordings["labeled_rep_count"] = labeled.reindex(keys).to_numpy()
+    recordings = recordings.sort_values(["set_id", "sample_id", "view"], ignore_index=True, na_position="first")
+    kinematics = pd.concat([p[0] for p in parts], ignore_index=True) if parts else KINEMATICS.empty_table().to_pandas()
+    reps = pd.concat([p[1] for p in parts if len(p[1])], ignore_index=True) if any(len(p[1]) for p in parts) else (
+        REPS.empty_table().to_pandas()
+    )  # fmt: skip
+    return kinematics, reps, recordings
+
+
+def count_errors(recordings: pd.DataFrame) -> dict:
+    """Rep-count accuracy as rep-counting papers report it (RepCount-A: MAE and OBO).
+
+    Parameters
+    ----------
+    recordings
+        ``RECORDINGS`` rows; the primary view of every sample with a ``labeled_rep_count``
+        above 0 is scored (a recording without reps counts 0).
+
+    Returns
+    -------
+    dict
+        ``n_recordings``; ``mae_over_true``: mean of ``|true - counted| / true``;
+        ``off_by_at_most_one``: share with ``|true - counted| <= 1``; ``exact``: share
+        counted exactly (NaN figures when nothing is scored).
+    """
+    scored = recordings[recordings["primary_view"] & (recordings["labeled_rep_count"].fillna(0) > 0)]
+    true = scored["labeled_rep_count"].to_numpy(dtype=np.float64)
+    error = np.abs(true - scored["rep_count"].to_numpy(dtype=np.float64))
+    if not len(true):
+        return {"n_recordings": 0, "mae_over_true": np.nan, "off_by_at_most_one": np.nan, "exact": np.nan}
+    return {
+        "n_recordings": int(len(true)),
+        "mae_over_true": float(np.mean(error / true)),
+        "off_by_at_most_one": float(np.mean(error <= 1)),
+        "exact": float(np.mean(error == 0)),
+    }

@@ -1,0 +1,118 @@
+"""DTW comparison with correct executions, learned thresholds and per-rep joint scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from dtaidistance import dtw
+
+from formset.schemas import tables
+from formset.storage import to_arrow
+from formset.tasks.cluster import fit_joint_clusters
+from formset.tasks.compare import compare_executions, dtw_to_references, json_safe, learn_threshold, rep_joint_scores
+from formset.tasks.reps import reps_for_samples
+
+PARAMS = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+NO_QUARANTINE = tables.QUARANTINE.empty_table().to_pandas()
+
+
+@pytest.fixture(scope="module")
+def compared(generated_features):
+    samples, features, _ = generated_features
+    kinematics, _, _ = reps_for_samples(features, samples, NO_QUARANTINE, PARAMS["reps"])
+    distances, verdicts, metrics = compare_executions(features, kinematics, samples, PARAMS["compare"])
+    return samples, features, kinematics, distances, verdicts, metrics
+
+
+def test_dtw_to_references_matches_the_library_pair_by_pair_and_marks_missing_features():
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(n, 2)) for n in (20, 25, 18, 30)]
+    arrays[3][:, 1] = np.nan  # a feature missing in a whole segment
+    distances = dtw_to_references(arrays, np.array([2, 0]))
+    assert distances.shape == (4, 2, 2)
+    for segment in range(4):
+        for slot, reference in enumerate((2, 0)):
+            expected = dtw.distance(arrays[segment][:, 0], arrays[reference][:, 0])
+            assert distances[segment, slot, 0] == pytest.approx(expected)
+    assert distances[0, 1, 0] == 0.0  # itself
+    assert np.isnan(distances[3, :, 1]).all() and np.isfinite(distances[3, :, 0]).all()
+
+
+def test_without_references_there_is_no_distance():
+    assert dtw_to_references([np.ones((5, 2)), np.ones((6, 2))], np.array([], dtype=int)).shape == (2, 0, 2)
+
+
+def test_unlabeled_exercise_gets_no_distance_and_no_threshold(compared):
+    samples, features, kinematics, _, _, _ = compared
+    unlabeled = samples.assign(label=None)
+    distances, verdicts, metrics = compare_executions(features, kinematics, unlabeled, PARAMS["compare"])
+    assert verdicts["distance"].isna().all() and verdicts["threshold"].isna().all()
+    assert (verdicts["n_references"] == 0).all() and len(distances)
+    assert np.isnan(metrics["recording"]["auc_mean"])
+
+
+def test_time_warped_copy_is_closer_than_a_different_movement():
+    slow = np.sin(np.linspace(0, np.pi, 40))[:, None]
+    fast = np.sin(np.linspace(0, np.pi, 25))[:, None]
+    shallow = 0.5 * slow
+    distances = dtw_to_references([slow, fast, shallow], np.array([0]))[:, 0, 0]
+    assert distances[1] < 0.2 < distances[2]
+
+
+def test_learned_threshold_separates_and_auc_is_computed():
+    distance = np.array([1.0, 2.0, 3.0, 10.0, 11.0, 12.0, np.nan])
+    incorrect = np.array([False, False, False, True, True, True, True])
+    learned = learn_threshold(distance, incorrect)
+    assert 3.0 < learned["threshold"] < 10.0
+    assert (learned["auc"], learned["balanced_accuracy"], learned["n_correct"], learned["n_incorrect"]) == (1.0, 1.0, 3, 3)
+    assert np.isnan(learn_threshold(distance[:3], incorrect[:3])["threshold"])
+
+
+def test_generated_set_dtw_separates_correct_from_incorrect(compared):
+    _, _, _, distances, verdicts, metrics = compared
+    to_arrow(distances, tables.DISTANCES)
+    to_arrow(verdicts, tables.VERDICTS)
+    assert metrics["recording"]["auc_mean"] > 0.75
+    assert metrics["rep"]["auc_mean"] > 0.7
+    for scope in ("recording", "rep"):
+        assert set(metrics[scope]["groups"]) == {f"{e}/{v}" for e in ("squat", "push_up") for v in ("front", "diagonal", "kinect")}
+    recordings = verdicts[verdicts["rep"].isna()]
+    assert recordings["threshold"].notna().all()
+    assert (recordings["beyond_threshold"] == (recordings["distance"] > recordings["threshold"])).all()
+    # Correct executions are compared with other people's only: 3 subjects x 3 correct each.
+    correct = recordings[recordings["label"] == "correct"]
+    assert (correct["n_references"] == 6).all()
+    assert verdicts["rep"].notna().sum() > len(recordings)  # and every rep too
+
+
+def test_a_chosen_reference_is_the_only_one(compared):
+    samples, features, kinematics, _, _, _ = compared
+    reference = samples[(samples["exercise"] == "squat") & (samples["label"] == "correct")].iloc[0]
+    params = {**PARAMS["compare"], "references": {"squat": f"{reference['set_id']}/{reference['sample_id']}"}}
+    _, verdicts, _ = compare_executions(features, kinematics, samples, params)
+    squats = verdicts[(verdicts["exercise"] == "squat") & verdicts["rep"].isna()]
+    others = squats["sample_id"] != reference["sample_id"]
+    same_person = squats["sample_id"].str.startswith(reference["subject_id"])
+    assert (squats.loc[others & ~same_person, "n_references"] == 1).all()
+    assert (squats.loc[same_person, "n_references"] == 0).all()
+
+
+def test_rep_joint_scores_rank_the_most_deviating_joint_first(compared):
+    samples, features, kinematics, _, _, _ = compared
+    clusters = fit_joint_clusters(features, samples, PARAMS["cluster"])
+    scores = rep_joint_scores(features, kinematics, samples, clusters, PARAMS["cluster"]["max_distance"])
+    to_arrow(scores, tables.REP_SCORES)
+    first = scores.sort_values("deviation_rank").groupby(["sample_id", "view", "rep"]).head(1)
+    lowest = scores.groupby(["sample_id", "view", "rep"])["score"].transform("min")
+    assert (first["score"] == lowest.loc[first.index]).all()
+    assert scores["score"].between(0, 1).all()
+    incorrect = samples.loc[samples["label"] == "incorrect", "sample_id"]
+    mean_score = scores.groupby(scores["sample_id"].isin(incorrect))["score"].mean()
+    assert mean_score[True] < mean_score[False]
+
+
+def test_json_safe_replaces_nan_for_dvc():
+    assert json_safe({"a": float("nan"), "b": {"c": 1.0}}) == {"a": None, "b": {"c": 1.0}}

@@ -1,0 +1,240 @@
+"""Rep counting, tempo and per-frame kinematics on answers known by construction.
+
+- generated executions (``tasks.synthetic``: reps with pauses, tracking noise, missing
+  joints, dropped and empty frames, a bystander): count exact in every view, boundaries
+  within a few frames;
+- a hand-made signal with long rests, pauses, noise and gaps;
+- recordings where no rep can be found say why instead of inventing reps;
+- the real squat video (slow): two reps, each between its standing phases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from formset.schemas import tables
+from formset.schemas.skeleton import JOINT_INDEX, JOINTS
+from formset.storage import to_arrow
+from formset.tasks.kinematics import compute_kinematics, horizontal_distance
+from formset.tasks.reps import STATUSES, count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
+from formset.tasks.synthetic import rep_frames
+
+from conftest import GENERATED_FPS
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+REPS_PARAMS = PARAMS["reps"]
+SQUAT = REPS_PARAMS["exercises"]["squat"]
+NO_QUARANTINE = tables.QUARANTINE.empty_table().to_pandas()
+#: Largest allowed boundary error on generated recordings, frames (at 15 fps: 0.27 s).
+MAX_BOUNDARY_ERROR_FRAMES = 4
+
+
+@pytest.fixture(scope="module")
+def generated_reps(generated_features):
+    samples, features, plan = generated_features
+    kinematics, reps, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS)
+    return samples, plan, kinematics, reps, recordings
+
+
+def test_generated_rep_counts_are_exact_in_every_view(generated_reps):
+    samples, plan, _, _, recordings = generated_reps
+    assert len(recordings) == 3 * len(samples)  # front, diagonal, kinect for each
+    assert (recordings["status"] == "ok").all(), recordings.loc[recordings["status"] != "ok", "detail"].tolist()
+    assert (recordings["rep_count"] == recordings["labeled_rep_count"]).all()
+    assert count_errors(recordings) == {
+        "n_recordings": len(samples), "mae_over_true": 0.0, "off_by_at_most_one": 1.0, "exact": 1.0,
+    }  # fmt: skip
+
+
+def test_generated_rep_boundaries_are_within_a_few_frames(generated_reps):
+    _, plan, _, reps, _ = generated_reps
+    for (sample_id, view), found in reps.groupby(["sample_id", "view"]):
+        truth = rep_frames(plan[sample_id].reps, GENERATED_FPS)
+        for edge in ("start", "bottom", "end"):
+            error = found[f"{edge}_frame"].to_numpy() - truth[edge]
+            assert np.abs(error).max() <= MAX_BOUNDARY_ERROR_FRAMES, (sample_id, view, edge, error)
+
+
+def test_tables_fit_their_schemas_and_frames_know_their_rep(generated_reps):
+    _, _, kinematics, reps, recordings = generated_reps
+    for frame, schema in ((kinematics, tables.KINEMATICS), (reps, tables.REPS), (recordings, tables.RECORDINGS)):
+        to_arrow(frame, schema)
+    first = reps.iloc[0]
+    frames = kinematics[(kinematics["sample_id"] == first["sample_id"]) & (kinematics["view"] == first["view"])]
+    # Back-to-back reps share their boundary frame, which belongs to the later one.
+    inside = frames[(frames["frame"] >= first["start_frame"]) & (frames["frame"] < first["end_frame"])]
+    assert (inside["rep"] == 1).all()
+    assert frames["rep"].isna().any()  # the rest before and after belongs to no rep
+    assert recordings.groupby("sample_id")["primary_view"].sum().eq(1).all()
+    assert (recordings.loc[recordings["primary_view"], "view"] == "kinect").all()
+
+
+def test_moment_arms_only_where_they_mean_something(generated_reps):
+    samples, _, kinematics, _, _ = generated_reps
+    frames = kinematics.merge(samples[["sample_id", "exercise"]], on="sample_id")
+    has_arm = frames["moment_arm_hip"].notna().groupby([frames["exercise"], frames["view"]]).mean()
+    assert has_arm[("squat", "kinect")] > 0.9 and has_arm[("squat", "diagonal")] > 0.9
+    assert has_arm[("squat", "front")] == 0 and has_arm["push_up"].eq(0).all()
+
+
+def test_depth_and_range_of_motion_are_plausible(generated_reps):
+    _, _, _, reps, _ = generated_reps
+    squats = reps[reps["exercise"] == "squat"]
+    assert squats["depth"].between(0.2, 2.0).all()  # torso lengths the hips sink
+    in_3d = squats[squats["view"] == "kinect"]
+    assert in_3d["range_of_motion_deg"].between(30, 150).all()  # knee flexion
+    np.testing.assert_allclose(reps["duration_s"], reps["descent_s"] + reps["ascent_s"])
+
+
+def test_wrong_exercise_gives_no_reps(generated_features):
+    samples, features, _ = generated_features
+    swapped = samples.assign(exercise=samples["exercise"].map({"squat": "push_up", "push_up": "squat"}))
+    _, reps, recordings = reps_for_samples(features, swapped, NO_QUARANTINE, REPS_PARAMS)
+    assert reps.empty
+    assert (recordings["status"] == "wrong_exercise").all()
+    assert recordings["detail"].str.contains("deg from vertical").all()
+
+
+def test_sample_without_features_gets_a_row_saying_why(generated_features):
+    samples, features, _ = generated_features
+    gone = samples["sample_id"].iloc[0]
+    quarantine = pd.DataFrame([{"set_id": "generated", "sample_id": gone, "stage": "keypoints",
+                                "reason": "no_person", "detail": "nobody", "value": None}])  # fmt: skip
+    kept = features[features["sample_id"] != gone]
+    _, reps, recordings = reps_for_samples(kept, samples, quarantine, REPS_PARAMS)
+    row = recordings[recordings["sample_id"] == gone].iloc[0]
+    assert (row["status"], row["rep_count"], row["primary_view"]) == ("no_keypoints", 0, True)
+    assert "no_person" in row["detail"]
+    assert gone not in set(reps["sample_id"])
+
+
+# ---------------------------------------------------------------- hand-made signals
+FPS = 30.0
+
+
+def dips(depths_durations_pauses, rest_s=1.5, noise=0.0, seed=0):
+    """A hip-height signal: rest, then dips of (depth, duration, pause after), then rest.
+
+    Returns time_s, frame, signal and the true (start, bottom, end) rows of each dip."""
+    pieces, truth, t = [np.zeros(int(rest_s * FPS))], [], int(rest_s * FPS)
+    for depth, duration, pause in depths_durations_pauses:
+        n = int(duration * FPS)
+        pieces.append(-depth * (1 - np.cos(np.linspace(0, 2 * np.pi, n, endpoint=False))) / 2)
+        truth.append((t, t + n // 2, t + n))
+        pieces.append(np.zeros(int(pause * FPS)))
+        t += n + int(pause * FPS)
+    pieces.append(np.zeros(int(rest_s * FPS)))
+    signal = np.concatenate(pieces) + np.random.default_rng(seed).normal(0, noise, t + int(rest_s * FPS))
+    frame = np.arange(len(signal))
+    return frame / FPS, frame, signal, np.array(truth)
+
+
+UPRIGHT_DEG = 5.0
+
+
+def test_pauses_noise_and_gaps_keep_the_count_and_boundaries():
+    time_s, frame, signal, truth = dips([(0.6, 2.0, 3.0), (0.5, 1.5, 0.0), (0.7, 2.5, 0.4), (0.4, 1.2, 0.0)], noise=0.015)
+    signal[truth[1, 1] - 5 : truth[1, 1] + 3] = np.nan  # a dropout at a bottom
+    signal[40:52] = np.nan  # and in the rest
+    keep = np.ones(len(signal), dtype=bool)
+    keep[truth[2, 0] + 5 : truth[2, 0] + 8] = False  # dropped frames
+    search = find_reps(time_s[keep], frame[keep], signal[keep], UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert search.status == "ok"
+    found = np.array([(frame[keep][r.start], frame[keep][r.bottom], frame[keep][r.end]) for r in search.reps])
+    assert found.shape == truth.shape
+    assert np.abs(found - truth).max() <= 5  # frames at 30 fps
+
+
+def test_a_wobble_at_the_bottom_is_one_rep():
+    time_s, frame, signal, truth = dips([(0.6, 3.0, 0.5)])
+    signal[truth[0, 1] - 10 : truth[0, 1] + 10] += 0.08 * np.sin(np.linspace(0, 4 * np.pi, 20))
+    assert len(find_reps(time_s, frame, signal, UPRIGHT_DEG, SQUAT, REPS_PARAMS).reps) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [("still", "no_movement"), ("nobody", "no_person"), ("short", "too_short"), ("lying", "wrong_exercise")],
+)
+def test_no_rep_cases_say_why(case, status):
+    time_s, frame, signal, _ = dips([(0.6, 2.0, 0.5)], noise=0.01)
+    lean = UPRIGHT_DEG
+    if case == "still":
+        signal = np.random.default_rng(1).normal(0, 0.01, len(signal))
+    elif case == "nobody":
+        signal[: int(0.7 * len(signal))] = np.nan
+    elif case == "short":
+        time_s, frame, signal = time_s[:10], frame[:10], signal[:10]
+    elif case == "lying":
+        lean = 85.0
+    search = find_reps(time_s, frame, signal, lean, SQUAT, REPS_PARAMS)
+    assert (search.status, search.reps) == (status, ())
+    assert status in STATUSES
+    assert search.detail
+
+
+def test_fill_short_gaps_fills_only_short_gaps():
+    time_s = np.arange(10) / 10.0
+    values = np.array([np.nan, 1, np.nan, 3, np.nan, np.nan, np.nan, np.nan, np.nan, 9.0])
+    filled = fill_short_gaps(values, time_s, max_gap_s=0.3)
+    np.testing.assert_allclose(filled[:4], [np.nan, 1, 2, 3])
+    assert np.isnan(filled[4:9]).all() and filled[9] == 9
+
+
+def test_tempo_feedback_uses_the_seed_thresholds():
+    tempo = REPS_PARAMS["tempo"]
+    assert tempo == {"irregular_std_s": 0.1, "too_fast_s": 1.5, "too_slow_s": 2.5}
+    assert tempo_feedback(np.array([2.0, 2.05, 1.95]), tempo) == "good tempo"
+    assert tempo_feedback(np.array([1.0, 1.4]), tempo) == "irregular, too fast"
+    assert tempo_feedback(np.array([3.0]), tempo) == "too slow"
+    assert tempo_feedback(np.array([]), tempo) == ""
+
+
+# ---------------------------------------------------------------- kinematics (seed 002)
+def test_moment_arms_and_new_angles_known_answers():
+    points = np.full((1, len(JOINTS), 2), np.nan)
+    place = {"left_hip": (0.3, 0.0), "right_hip": (0.3, 0.0), "left_knee": (0.5, -0.5), "left_ankle": (0.1, -1.0),
+             "left_toe": (0.3, -1.0), "right_toe": (0.3, -1.0), "right_ankle": (0.1, -1.0),
+             "left_shoulder": (0.3, 1.0), "left_elbow": (0.3, 0.5)}  # fmt: skip
+    for joint, xy in place.items():
+        points[0, JOINT_INDEX[joint]] = xy
+    side = compute_kinematics(points, with_moment_arms=True)
+    assert side["moment_arm_hip"][0] == pytest.approx(0.1)  # mid-foot at x = 0.2
+    assert side["moment_arm_knee"][0] == pytest.approx(0.3)  # the only knee seen
+    assert side["angle_left_shoulder"][0] == pytest.approx(0.0)  # arm hanging along the trunk
+    assert side["angle_left_ankle"][0] == pytest.approx(np.degrees(np.arctan2(0.5, 0.4)))  # shin vs foot
+    assert np.isnan(compute_kinematics(points, with_moment_arms=False)["moment_arm_hip"]).all()
+    assert horizontal_distance(np.array([1.0, 5.0, 2.0]), np.array([0.0, 0.0, 0.0])) == pytest.approx(np.sqrt(5))
+
+
+# ---------------------------------------------------------------- the real squat video
+@pytest.mark.slow
+def test_real_squat_video_has_two_reps_between_its_standing_phases():
+    pytest.importorskip("mediapipe")
+    from formset.tasks.ingest import ingest_set
+    from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
+    from formset.tasks.normalize import features_for_samples
+    from formset.tasks.pose_mediapipe import MediaPipeBackend
+
+    set_dir = REPO / "samples" / "real-squat"
+    # Every second frame, at most 480 px: as tests/test_pose_mediapipe.py, to stay fast.
+    keypoint_params = {**PARAMS["keypoints"], "video_stride": 2, "video_max_side": 480}
+    samples = ingest_set(set_dir, PARAMS["exercises"]).samples
+    sample = samples.to_dict("records")[0]
+    backend = MediaPipeBackend(keypoint_params)
+    outcomes = {sample["sample_id"]: {v: read_view_outcome(sample, c, set_dir, keypoint_params, backend)
+                                      for v, c in source_columns(sample).items()}}  # fmt: skip
+    keypoints, _ = assemble_samples(samples, outcomes)
+    features, _ = features_for_samples(keypoints, PARAMS["normalize"])
+    _, reps, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS)
+    assert recordings["rep_count"].tolist() == [2]
+    # set.yaml: bottoms near 10.5 s and 17.5 s; standing before, between and after.
+    for (_, rep), bottom_s in zip(reps.iterrows(), (10.5, 17.5)):
+        assert rep["start_s"] < bottom_s - 0.5 and rep["end_s"] > bottom_s + 0.5
+        assert abs(rep["bottom_s"] - bottom_s) < 1.0
+    assert reps["end_s"].iloc[0] < reps["start_s"].iloc[1]
