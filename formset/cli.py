@@ -92,6 +92,37 @@ def run(wait: WaitOption = 0.0) -> None:
     print_summary(build_summary(project))
 
 
+@app.command()
+def nightly(
+    serve: Annotated[bool, typer.Option("--serve", help="Serve the nightly deployment on its cron schedule (params.yaml: nightly) until stopped.")] = False,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Reprocess what changed, validate, retrain and publish a dataset version (dvc push, git
+    commit, tag data-YYYY-MM-DD) now, or with --serve on the nightly schedule."""
+    project = _project()
+    from formset.flows.nightly import nightly_deployment, nightly_flow
+    from formset.flows.stages import ValidationFailed
+    from formset.locking import ProjectBusy
+
+    if serve:
+        from prefect import serve as serve_deployments
+
+        serve_deployments(nightly_deployment(project))
+        return
+    try:
+        result = nightly_flow(str(project.root), wait)
+    except ProjectBusy as busy:
+        console.print(f"[red]{busy}[/]")
+        raise typer.Exit(75)
+    except ValidationFailed as err:
+        console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
+        raise typer.Exit(1)
+    if result["tag"]:
+        console.print(f"published [bold]{result['tag']}[/] ({result['work']}), commit {result['commit'][:10]}")
+    else:
+        console.print(f"nothing changed ({result['work']}): no new version")
+
+
 def print_work(work: dict) -> None:
     """What this run computed, per stage."""
     table = Table("stage", "this run", title="work done")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import yaml
 
 from formset.config import Project
 
@@ -37,3 +40,26 @@ def track_inputs(project: Project) -> None:
 def record_outputs(project: Project) -> None:
     """Write the hashes of every stage's deps, params and outs to ``dvc.lock``."""
     dvc(project, "commit", "--force", "--quiet")
+
+
+def push(project: Project) -> None:
+    """Send every tracked version's data to the default DVC remote."""
+    dvc(project, "push", "--quiet")
+
+
+def git_tracked_records(project: Project) -> list[str]:
+    """The files git holds for a dataset version, relative to the root: ``dvc.yaml``,
+    ``params.yaml``, ``dvc.lock``, ``data/sets.dvc``, the set registry, the outputs kept
+    out of the DVC cache (``cache: false`` metrics and plots) and the ``.gitignore`` files
+    DVC writes beside its outputs."""
+    spec = yaml.safe_load((project.root / "dvc.yaml").read_text())
+    outs: dict[str, dict] = {}  # path -> its options (cache, persist ...)
+    for stage in spec.get("stages", {}).values():
+        for entry in (e for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])):
+            path, options = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            outs[path] = options or {}
+    uncached = [path for path, options in outs.items() if options.get("cache") is False]
+    sets = project.sets_dir.relative_to(project.root)
+    records = ["dvc.yaml", "params.yaml", "dvc.lock", f"{sets}.dvc", str(project.registry_file.relative_to(project.root))]
+    gitignores = {str(Path(path).parent / ".gitignore") for path in [*outs, str(sets)]}
+    return sorted(p for p in {*records, *uncached, *gitignores} if (project.root / p).exists())
