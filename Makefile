@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast bench rep-eval clean-outputs
+.PHONY: venv demo test test-fast bench bench-incremental rep-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,9 @@ test-fast: venv
 
 bench: venv
 	$(BIN)/python bench/pose_throughput.py
+
+bench-incremental: venv
+	$(BIN)/python bench/incremental.py --sets 4 --subjects 2
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16

@@ -1,5 +1,5 @@
 """End to end: a generated set (plus a delivery with every kind of bad row) through every
-stage, recorded in DVC, in a throw-away copy of the project; then a real kill halfway."""
+stage, recorded in DVC, in a throw-away copy of the project (a run killed halfway: test_daily.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import csv
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -158,26 +156,3 @@ def test_rerunning_with_nothing_changed_changes_nothing(built):
     lock = (project / "dvc.lock").read_text()
     formset(project, "run")
     assert (project / "dvc.lock").read_text() == lock
-
-
-def test_a_run_killed_halfway_is_completed_by_the_next_run(tmp_path):
-    project = make_project(tmp_path / "project", subjects=3)
-    marker = project / "data" / "keypoints" / "synthetic-demo.parquet"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "formset.cli", "run"], cwd=project, env=_env(project),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    deadline = time.monotonic() + 240
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    formset(project, "run")
-    keypoints = read_table(project / "data" / "keypoints", tables.KEYPOINTS)
-    features = read_table(project / "data" / "features", tables.FEATURES)
-    assert not keypoints.duplicated(["set_id", "sample_id", "view", "frame"]).any()
-    assert not features.duplicated(["set_id", "sample_id", "view", "frame"]).any()
-    n_samples = len(pd.read_csv(project / "data" / "sets" / "synthetic-demo" / "samples.csv"))
-    assert features[["set_id", "sample_id"]].drop_duplicates().shape[0] == n_samples
-    assert "changed" not in dvc(project, "status")

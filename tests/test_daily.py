@@ -1,0 +1,114 @@
+"""A data engineer's week, end to end in a throw-away project: the nightly publishes a
+version; a new set arrives and the next nightly is killed halfway (the published version
+stays whole) and completed by the one after, which recomputes the new set only; a nightly
+with nothing new publishes nothing; a changed parameter re-does its stage and those after
+it. What was recomputed is read from ``.formset/last-build.json``, not inferred from time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_pipeline import _env, formset, make_project
+
+pytestmark = pytest.mark.slow
+
+PER_SET_STAGES = ("ingest", "keypoints", "normalize", "reps")
+#: Outputs dvc.yaml keeps out of the cache (git holds them).
+UNCACHED = ("metrics/", "plots/", "data/validation/summary.json")
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def last_build(project: Path) -> dict:
+    return json.loads((project / ".formset" / "last-build.json").read_text())
+
+
+def computed_sets(build: dict, stage: str) -> list[str]:
+    return [s["set_id"] for s in build[stage]["computed"]]
+
+
+def remote_holds(remote: Path, lock_text: str) -> bool:
+    """True when every cached output of a ``dvc.lock`` is in the (local) DVC remote; the
+    uncached ones (metrics, plots) are in git."""
+    project_outs = [
+        (out["path"], out["md5"])
+        for stage in yaml.safe_load(lock_text)["stages"].values()
+        for out in stage.get("outs", [])
+    ]
+    cached = [md5 for path, md5 in project_outs if not path.startswith(UNCACHED)]
+    return bool(cached) and all((remote / "files" / "md5" / h[:2] / h[2:]).is_file() for h in cached)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("daily") / "project", subjects=2)
+
+
+def test_the_nightly_publishes_a_tagged_version(project):
+    run = formset(project, "nightly")
+    tag = f"data-{date.today().isoformat()}"
+    assert f"published {tag}" in run.stdout
+    assert git(project, "tag", "--list", "data-*").split() == [tag]
+    assert remote_holds(project.parent / "project-remote", git(project, "show", f"{tag}:dvc.lock"))
+
+
+def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_completes_it(project):
+    (tag,) = git(project, "tag", "--list", "data-*").split()
+    published_commit, published_lock = git(project, "rev-list", "-n", "1", tag), git(project, "show", f"{tag}:dvc.lock")
+    formset(project, "sample", "data/sets/second-set", "--subjects", "1", "--seed", "1")
+    marker = project / "data" / "keypoints" / "second-set.parquet"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=_env(project),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the nightly finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    assert git(project, "tag", "--list", "data-*").split() == [tag]
+    assert git(project, "rev-list", "-n", "1", tag) == published_commit
+    assert git(project, "show", f"{tag}:dvc.lock") == published_lock
+    assert remote_holds(project.parent / "project-remote", published_lock)
+
+    run = formset(project, "nightly")
+    assert f"published {tag}.2" in run.stdout
+    build = last_build(project)
+    for stage in PER_SET_STAGES:
+        assert "synthetic-demo" in build[stage]["reused"], stage
+        assert set(computed_sets(build, stage)) <= {"second-set"}, stage
+    assert computed_sets(build, "normalize") == ["second-set"]
+    assert git(project, "show", f"{tag}.2:data/sets.dvc") != git(project, "show", f"{tag}:data/sets.dvc")
+
+
+def test_a_nightly_with_nothing_new_publishes_nothing_and_costs_little(project):
+    tags = git(project, "tag", "--list", "data-*").split()
+    run = formset(project, "nightly")
+    assert "no new version" in run.stdout
+    assert git(project, "tag", "--list", "data-*").split() == tags
+    assert set(last_build(project).values()) == {"up to date"}
+
+
+def test_a_changed_parameter_redoes_its_stage_and_those_after_it(project):
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["normalize"]["smoothing_sigma"] = 1.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    formset(project, "run")
+    build = last_build(project)
+    assert build["ingest"] == build["keypoints"] == "up to date"
+    assert sorted(computed_sets(build, "normalize")) == ["second-set", "synthetic-demo"]
+    assert isinstance(build["train"], dict) and "accuracy" in build["train"]
