@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import TYPE_CHECKING, Annotated, Iterator
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.table import Table
 
 from formset import runtime
 from formset.config import Project
+
+if TYPE_CHECKING:
+    from formset.registry import Delivery
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Labeled workout recordings in, versioned keypoint datasets and models out.")
 console = Console()
@@ -121,6 +124,81 @@ def nightly(
         console.print(f"published [bold]{result['tag']}[/] ({result['work']}), commit {result['commit'][:10]}")
     else:
         console.print(f"nothing changed ({result['work']}): no new version")
+
+
+@app.command("add-set")
+def add_set(
+    set_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The delivered set folder (set.yaml, samples.csv and the files they name).")],
+    allow_quarantine: Annotated[bool, typer.Option("--allow-quarantine", help="Add the set even if some rows have problems; the pipeline quarantines those rows.")] = False,
+    no_commit: Annotated[bool, typer.Option("--no-commit", help="Do not commit data/sets.dvc and data/registry.json to git.")] = False,
+    wait: WaitOption = 0.0,
+) -> None:
+    """Check an annotator's labeled set against the input contract and add it to data/sets
+    as its next version (DVC-tracked, registered, committed)."""
+    from formset.gitops import GitError
+    from formset.registry import add_delivery
+    from formset.versioning import DvcError
+
+    project = _project()
+    with _locked(project, "formset add-set", wait):
+        try:
+            delivery = add_delivery(project, set_dir, allow_quarantine, commit=not no_commit)
+        except (DvcError, GitError) as err:
+            console.print(f"[red]The set was copied into data/sets but could not be recorded:[/]\n{err}")
+            raise typer.Exit(1)
+    print_delivery(delivery, set_dir)
+    if delivery.status == "refused":
+        raise typer.Exit(1)
+
+
+def print_delivery(delivery: Delivery, set_dir: Path) -> None:
+    """The add-set report for the annotator: problems row by row, then what was done."""
+    if delivery.set_problem:
+        console.print(f"[red]Refused, nothing was added:[/] {delivery.set_problem}")
+        return
+    if len(delivery.report):
+        table = Table("line", "sample_id", "column", "what is wrong / what is expected", title=f"problems in {set_dir / 'samples.csv'}")
+        for row in delivery.report.itertuples():
+            table.add_row(str(row.line), row.sample_id or "(empty)", row.column, row.problem)
+        console.print(table)
+        rows = delivery.report["line"].nunique()
+        if delivery.status == "refused":
+            console.print(
+                f"[red]Refused: nothing was added.[/] {rows} row(s) of samples.csv have problems (line numbers as in a text editor). "
+                "Fix them and run add-set again, or pass --allow-quarantine to add the set and leave those rows out of the dataset."
+            )
+            return
+        console.print(f"[yellow]{rows} row(s) with problems will be quarantined by the pipeline[/] (`formset quarantine` lists them after `formset run`).")
+    if delivery.status == "unchanged":
+        console.print(f"set [bold]{delivery.set_id}[/] is already added as version {delivery.version}: nothing changed.")
+        return
+    recorded = f"commit {delivery.commit[:10]}" if delivery.commit else "not committed"
+    console.print(f"added set [bold]{delivery.set_id}[/] as version {delivery.version} (data/sets/{delivery.set_id}, {recorded}).")
+    if delivery.changes is None:
+        return
+    if delivery.changes.empty:
+        console.print("no label changed from the previous version (files or set.yaml did).")
+        return
+    table = Table("sample_id", "column", "old", "new", title="changes from the previous version")
+    for row in delivery.changes.itertuples():
+        table.add_row(row.sample_id, row.column, row.old or "(empty)", row.new or "(empty)")
+    console.print(table)
+
+
+@app.command()
+def sets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False) -> None:
+    """Every labeled set: its version, samples, labels, quarantined samples and when it was added."""
+    from formset.registry import overview
+
+    table_rows = overview(_project())
+    if as_json:
+        console.print_json(table_rows.to_json(orient="records"))
+        return
+    table = Table("set", "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added")
+    for row in table_rows.to_dict("records"):
+        row["added"] = row["added"][:10]  # the date; --json has the time
+        table.add_row(*map(str, row.values()))
+    console.print(table)
 
 
 def print_work(work: dict) -> None:

@@ -68,6 +68,7 @@ DEFAULT_KINECT_UNITS = "m"
 FAULT_VALUES: dict[str, int] = {"1": 1, "0": 0}
 OPENPOSE_SUFFIX = ".json"
 WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+PROBLEM_COLUMNS: tuple[str, ...] = ("line", "sample_id", "column", "reason", "message", "value")
 SLUG_RULE = "use 1-64 lowercase letters, digits, '_' or '-', starting with a letter or digit"
 
 
@@ -180,12 +181,16 @@ class IngestResult:
     rejections
         One per rejected sample in CSV line order, or a single one with ``sample_id`` None
         when the whole set was rejected.
+    problems
+        The rejections cell by cell (``problem_table``): one row per problem, so a report can
+        point at each row and column; empty when the whole set was rejected.
     """
 
     set_row: dict | None
     samples: pd.DataFrame
     files: pd.DataFrame
     rejections: list[Rejection]
+    problems: pd.DataFrame
 
 
 def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
@@ -217,7 +222,8 @@ def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
         samples_csv = read_set_file(set_dir / SAMPLES_FILE, "missing_samples_csv", "bad_samples_csv")
         table = parse_samples_csv(samples_csv)
     except SampleError as error:
-        return IngestResult(None, _empty(SAMPLES), _empty(FILES), [error.rejection(set_dir.name, None, STAGE)])
+        rejection = error.rejection(set_dir.name, None, STAGE)
+        return IngestResult(None, _empty(SAMPLES), _empty(FILES), [rejection], problem_table(pd.Series(dtype=str), []))
 
     root = set_dir.resolve()
     problems = cell_problems(table, exercises)
@@ -249,7 +255,10 @@ def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
         "n_rows": len(table.cells),
         "n_accepted": len(samples),
     }
-    return IngestResult(set_row, samples, files, rejections(info.set_id, table.cells["sample_id"], problems))
+    sample_ids = table.cells["sample_id"]
+    return IngestResult(
+        set_row, samples, files, rejections(info.set_id, sample_ids, problems), problem_table(sample_ids, problems)
+    )
 
 
 def read_set_file(path: Path, missing_reason: str, bad_reason: str) -> bytes:
@@ -605,6 +614,29 @@ def rejections(set_id: str, sample_ids: pd.Series, problems: list[Problem]) -> l
         detail = f"row {line} (sample_id {sample_id!r}), " + "; ".join(parts)
         out.append(Rejection(set_id, sample_id, STAGE, found[0].reason, detail, found[0].value))
     return out
+
+
+def problem_table(sample_ids: pd.Series, problems: list[Problem]) -> pd.DataFrame:
+    """Problems as a table in line order (check order within a line).
+
+    Parameters
+    ----------
+    sample_ids
+        The ``sample_id`` cell of each row, indexed by CSV line number.
+    problems
+        What ``cell_problems`` and the path and hash checks found.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``line``, ``sample_id``, ``column`` (None for a row-wide problem), ``reason``,
+        ``message`` (what is wrong and what is expected) and ``value``.
+    """
+    records = [
+        (p.line, sample_ids[p.line], p.column, p.reason, p.message, p.value)
+        for p in sorted(problems, key=lambda p: p.line)  # sorted() is stable: check order stays
+    ]
+    return pd.DataFrame.from_records(records, columns=PROBLEM_COLUMNS).astype({"line": "int64"})
 
 
 def _locate_row_sources(

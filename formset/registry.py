@@ -1,0 +1,176 @@
+"""Adding an annotator's delivery to ``data/sets`` and keeping ``data/registry.json``.
+
+``add_delivery`` checks a delivery with ingest's own checks on a copy staged inside
+``data/sets``, so what is checked is exactly what is added, and swaps it in whole; then it
+records the sets as a DVC input version, appends the version to the registry and commits
+both, so every earlier version's files stay retrievable with git + DVC. The caller holds
+the project lock.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from formset import gitops
+from formset.config import Project
+from formset.quarantine import SampleError
+from formset.storage import atomic_path, write_json
+from formset.summary import quarantine_listing
+from formset.tasks.delivery import check_report, label_changes, sets_overview, version_entry
+from formset.tasks.ingest import SAMPLES_FILE, SET_FILE, ingest_set, parse_samples_csv, parse_set_yaml, read_set_file
+from formset.versioning import track_inputs
+
+#: Name pattern of the temporary folders ``atomic_path`` and the staging copy leave in
+#: ``data/sets`` when killed: ``.<set_id>.<random>.tmp``.
+STAGING_GLOB = ".*.tmp"
+
+
+@dataclass
+class Delivery:
+    """What ``add_delivery`` did with one delivery.
+
+    Attributes
+    ----------
+    status
+        ``refused`` (nothing copied), ``unchanged`` (same content as the last version) or
+        ``added``.
+    set_id
+        The set, when set.yaml names one.
+    set_problem
+        Why the whole delivery was refused, when it was.
+    report
+        Row problems (``tasks.delivery.check_report``); rows that the pipeline will
+        quarantine when the set was added with them.
+    version
+        The version added, or the one the delivery equals.
+    changes
+        Label changes from the previous version (``tasks.delivery.label_changes``), when
+        there was one.
+    commit
+        The git commit recording the version, if one was made.
+    """
+
+    status: str
+    set_id: str | None = None
+    set_problem: str | None = None
+    report: pd.DataFrame = field(default_factory=pd.DataFrame)
+    version: int | None = None
+    changes: pd.DataFrame | None = None
+    commit: str | None = None
+
+
+def add_delivery(project: Project, source: Path, allow_quarantine: bool = False, commit: bool = True) -> Delivery:
+    """Check a delivery and, if it passes, add it as the next version of its set.
+
+    Parameters
+    ----------
+    project
+        The project; its lock must be held.
+    source
+        The delivered set folder; its name may differ from set.yaml's ``set_id``, which
+        names the set in ``data/sets``.
+    allow_quarantine
+        Add a delivery whose only problems are bad rows (the pipeline quarantines them);
+        otherwise such a delivery is refused.
+    commit
+        Commit ``data/sets.dvc`` and the registry when the project is a git repository.
+    """
+    source = source.resolve()
+    try:
+        set_id = parse_set_yaml(read_set_file(source / SET_FILE, "missing_set_yaml", "bad_set_yaml")).set_id
+    except SampleError as error:
+        return Delivery("refused", set_problem=error.detail)
+
+    project.sets_dir.mkdir(parents=True, exist_ok=True)
+    recover_staging(project.sets_dir)
+    exercises = project.params()["exercises"]
+    destination = project.sets_dir / set_id
+    # Staged inside data/sets: the rename into place stays on one file system.
+    with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.sets_dir) as staging:
+        staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
+        # Links are copied as links, so ingest still sees one that leads out of the set.
+        shutil.copytree(source, staged, symlinks=True)
+        result = ingest_set(staged, exercises)
+        if result.set_row is None:
+            return Delivery("refused", set_id, set_problem=result.rejections[0].detail)
+        report = check_report(result)
+        if len(report) and not allow_quarantine:
+            return Delivery("refused", set_id, report=report)
+
+        registry = read_registry(project)
+        versions = registry.get(set_id, [])
+        if versions and versions[-1]["set_hash"] == result.set_row["set_hash"] and destination.is_dir():
+            return Delivery("unchanged", set_id, report=report, version=versions[-1]["version"])
+        new_cells = samples_cells(staged)
+        # The version being replaced, registered or copied by hand: its labels for the diff.
+        old_cells = samples_cells(destination) if destination.is_dir() else None
+        with atomic_path(destination) as target:
+            staged.rename(target)
+
+    track_inputs(project)
+    version = len(versions) + 1
+    added = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    registry[set_id] = [*versions, version_entry(version, result.set_row, new_cells, str(source), added)]
+    write_json(registry, project.registry_file)
+    commit_hash = None
+    if commit and gitops.is_repo(project):
+        records = [project.sets_dir.with_suffix(".dvc"), project.registry_file, project.sets_dir.parent / ".gitignore"]
+        commit_hash = gitops.commit(project, [p.relative_to(project.root) for p in records], f"add-set {set_id} v{version}")
+    changes = label_changes(old_cells, new_cells) if old_cells is not None else None
+    return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
+
+
+def read_registry(project: Project) -> dict[str, list[dict]]:
+    """``data/registry.json``: per set_id its versions, oldest first (empty if absent)."""
+    path = project.registry_file
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def samples_cells(set_dir: Path) -> pd.DataFrame | None:
+    """A set's samples.csv as text cells, or None when it is missing or unreadable."""
+    try:
+        return parse_samples_csv(read_set_file(set_dir / SAMPLES_FILE, "missing_samples_csv", "bad_samples_csv")).cells
+    except SampleError:
+        return None
+
+
+def recover_staging(sets_dir: Path) -> None:
+    """Clean up after an ``add-set`` that was killed while staging or swapping a set.
+
+    A staged copy is dropped. A set moved aside by ``atomic_path`` (``<tmp>/.old``) whose
+    replacement never arrived is put back, so a kill at any moment leaves the old version.
+    """
+    for leftover in sets_dir.glob(STAGING_GLOB):
+        set_id = leftover.name[1:].split(".")[0]
+        moved_aside = leftover / ".old"
+        if moved_aside.is_dir() and not (sets_dir / set_id).exists():
+            moved_aside.rename(sets_dir / set_id)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def overview(project: Project) -> pd.DataFrame:
+    """``formset sets``: every set in the registry or in ``data/sets``, with its latest
+    version, label balance and the samples the last build quarantined."""
+    registry = read_registry(project)
+    on_disk = sorted(d for d in project.sets_dir.iterdir() if d.is_dir() and not d.name.startswith(".")) if project.sets_dir.is_dir() else []
+    unregistered = {d.name: cells for d in on_disk if d.name not in registry and (cells := samples_cells(d)) is not None}
+    return sets_overview(registry, unregistered, quarantined_per_set(project))
+
+
+def quarantined_per_set(project: Project) -> dict[str, int | str]:
+    """Per set the last build ingested, its quarantined samples over every stage, or
+    ``"whole set"`` when ingest refused the set."""
+    built = [p.stem for p in project.quarantine_dir("ingest").glob("*.parquet")]
+    listing = quarantine_listing(project)
+    counts: dict[str, int | str] = {}
+    for set_id in built:
+        rows = listing[listing["set_id"] == set_id]
+        counts[set_id] = "whole set" if rows["sample_id"].isna().any() else int(rows["sample_id"].nunique())
+    return counts

@@ -1,0 +1,180 @@
+"""Delivery: what an annotator's labeled set looks like to the person adding it.
+
+Pure functions on the tables ingest returns and on ``samples.csv`` as text cells
+(``tasks.ingest.parse_samples_csv``): the check report, the label changes between two
+versions of a set, the figures recorded per version in ``data/registry.json`` and the
+overview ``formset sets`` prints. Reading, copying and committing live in
+``formset.registry``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from formset.schemas.vocab import FAULTS, LABELS
+from formset.tasks.ingest import IngestResult
+
+#: The columns of samples.csv that an annotator decides: a change to one is a relabel.
+LABEL_COLUMNS: tuple[str, ...] = ("label", *FAULTS, "rep_count")
+#: The pseudo-column of ``label_changes`` for a sample added or removed as a whole.
+WHOLE_SAMPLE = "(sample)"
+CHANGE_COLUMNS: tuple[str, ...] = ("sample_id", "column", "old", "new")
+REPORT_COLUMNS: tuple[str, ...] = ("line", "sample_id", "column", "problem")
+OVERVIEW_COLUMNS: tuple[str, ...] = (
+    "set_id", "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added",
+)  # fmt: skip
+NOT_BUILT = "not built"
+
+
+def check_report(result: IngestResult) -> pd.DataFrame:
+    """The row problems of a delivery, one per line of the report.
+
+    Parameters
+    ----------
+    result
+        Ingest of the delivery. A whole-set rejection has no row problems: its one
+        rejection's ``detail`` says what is wrong with the set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``line`` (of samples.csv), ``sample_id``, ``column`` (``"(row)"`` for a
+        problem of the whole row) and ``problem`` (what is wrong and what is expected), in
+        line order.
+    """
+    problems = result.problems
+    return pd.DataFrame(
+        {
+            "line": problems["line"],
+            "sample_id": problems["sample_id"],
+            "column": problems["column"].fillna("(row)"),
+            "problem": problems["message"],
+        },
+        columns=list(REPORT_COLUMNS),
+    )
+
+
+def label_changes(old_cells: pd.DataFrame, new_cells: pd.DataFrame) -> pd.DataFrame:
+    """Which samples changed which labels between two versions of samples.csv.
+
+    Parameters
+    ----------
+    old_cells, new_cells
+        samples.csv as text cells (``SamplesTable.cells``): ``sample_id`` and every column
+        of ``LABEL_COLUMNS``. Rows without a sample_id, and repeats of one, are ignored: they
+        are not samples of the dataset.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample_id``, ``column``, ``old``, ``new``, sorted by sample_id, then in
+        ``LABEL_COLUMNS`` order: one row per changed label cell (``""`` is empty), and one
+        row with ``column`` = ``WHOLE_SAMPLE`` per added (``absent`` → ``present``) or
+        removed (``present`` → ``absent``) sample.
+    """
+    old, new = _labels_by_sample(old_cells), _labels_by_sample(new_cells)
+    rows = []
+    for sample_id in sorted(old.index.union(new.index)):
+        if sample_id not in old.index:
+            rows.append((sample_id, WHOLE_SAMPLE, "absent", "present"))
+        elif sample_id not in new.index:
+            rows.append((sample_id, WHOLE_SAMPLE, "present", "absent"))
+        else:
+            before, after = old.loc[sample_id], new.loc[sample_id]
+            rows += [(sample_id, column, before[column], after[column]) for column in LABEL_COLUMNS if before[column] != after[column]]
+    return pd.DataFrame.from_records(rows, columns=list(CHANGE_COLUMNS))
+
+
+def label_balance(cells: pd.DataFrame) -> dict[str, int]:
+    """Samples per label: ``correct``, ``incorrect`` and ``unlabeled`` (empty label).
+
+    A label outside the vocabulary counts in none of them: its row is quarantined.
+    """
+    counts = {label: int((cells["label"] == label).sum()) for label in LABELS}
+    return {**counts, "unlabeled": int((cells["label"] == "").sum())}
+
+
+def labels_sha256(cells: pd.DataFrame) -> str:
+    """sha256 over the label columns of every sample, in sample_id order: equal for two
+    versions whose labels are the same, whatever else (files, row order) changed."""
+    labels = _labels_by_sample(cells).sort_index()
+    return hashlib.sha256(labels.to_csv(lineterminator="\n").encode()).hexdigest()
+
+
+def version_entry(version: int, set_row: dict, cells: pd.DataFrame, source: str, added: str) -> dict:
+    """The registry record of one version of a set.
+
+    Parameters
+    ----------
+    version
+        1 for a set's first delivery, then one more per changed delivery.
+    set_row
+        Ingest's ``set_row`` of the delivery (``set_hash``, ``n_rows``, ``n_accepted`` ...).
+    cells
+        The delivery's samples.csv as text cells.
+    source
+        Where the delivery was added from.
+    added
+        When, as ISO 8601 text.
+    """
+    balance = label_balance(cells)
+    return {
+        "version": version,
+        "set_hash": set_row["set_hash"],
+        "added": added,
+        "source": source,
+        "title": set_row["title"],
+        "annotator": set_row["annotator"],
+        "n_samples": int(set_row["n_rows"]),
+        "n_accepted": int(set_row["n_accepted"]),
+        "n_labeled": balance["correct"] + balance["incorrect"],
+        "labels": balance,
+        "labels_sha256": labels_sha256(cells),
+    }
+
+
+def sets_overview(
+    registry: dict[str, list[dict]],
+    unregistered: dict[str, pd.DataFrame],
+    quarantined: dict[str, int | str],
+) -> pd.DataFrame:
+    """One row per set for ``formset sets``.
+
+    Parameters
+    ----------
+    registry
+        ``data/registry.json``: per set_id, its versions, oldest first.
+    unregistered
+        Sets in ``data/sets`` that were never added with ``formset add-set`` (copied by
+        hand, the demo's sets), as samples.csv text cells.
+    quarantined
+        Per set built by the last run, its quarantined samples (or ``"whole set"``); a set
+        absent from it shows ``NOT_BUILT``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``OVERVIEW_COLUMNS``, sorted by set_id; ``version`` and ``added`` are ``"-"`` for an
+        unregistered set.
+    """
+    latest = {set_id: versions[-1] for set_id, versions in registry.items()}
+    rows = [
+        {"set_id": set_id, "version": entry["version"], "samples": entry["n_samples"], **entry["labels"], "added": entry["added"]}
+        for set_id, entry in latest.items()
+    ]
+    rows += [
+        {"set_id": set_id, "version": "-", "samples": len(cells), **label_balance(cells), "added": "-"}
+        for set_id, cells in unregistered.items()
+    ]
+    for row in rows:
+        row["quarantined"] = quarantined.get(row["set_id"], NOT_BUILT)
+    overview = pd.DataFrame(rows, columns=list(OVERVIEW_COLUMNS))
+    return overview.sort_values("set_id").reset_index(drop=True)
+
+
+def _labels_by_sample(cells: pd.DataFrame) -> pd.DataFrame:
+    """The label columns indexed by sample_id, first row of a repeated id, no empty id."""
+    named = cells[cells["sample_id"] != ""].drop_duplicates("sample_id")
+    return named.set_index("sample_id")[list(LABEL_COLUMNS)]
