@@ -1,0 +1,217 @@
+"""``formset add-set`` and ``formset sets`` in throw-away git + DVC projects, on tiny
+generated deliveries, without Prefect flows or the pipeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dvc.api
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from formset import cli, gitops
+from formset.config import Project
+from formset.locking import project_lock
+from formset.registry import read_registry, recover_staging
+from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
+from formset.tasks.synthetic import generate_set
+
+REPO = Path(__file__).resolve().parent.parent
+SET_ID = "lab-a"
+#: The delivery folder is named otherwise than its set_id: it is stored as data/sets/<set_id>.
+DELIVERY = "delivery-2024-05"
+
+
+def _run(cwd: Path, *cmd: str) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.fixture(autouse=True)
+def no_global_git_identity(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Project:
+    """A git + DVC project with the pipeline's files that the CLI finds through
+    ``FORMSET_ROOT``; Prefect and DVC state of this test only (``runtime.configure`` keeps
+    what is already set)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("params.yaml", "dvc.yaml"):
+        shutil.copy2(REPO / name, root / name)
+    _run(root, "git", "init", "-q")
+    _run(root, sys.executable, "-m", "dvc", "init", "-q")
+    monkeypatch.setenv("FORMSET_ROOT", str(root))
+    monkeypatch.setenv("PREFECT_HOME", str(root / ".prefect"))
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site-cache"))
+    monkeypatch.setattr(cli.console, "width", 240)  # no wrapped report lines to match
+    return Project(root)
+
+
+@pytest.fixture(scope="module")
+def generated_delivery(tmp_path_factory) -> Path:
+    """A generated set (2 people, 24 samples), written once per module."""
+    set_dir = tmp_path_factory.mktemp("generated") / DELIVERY
+    generate_set(set_dir, set_id=SET_ID, n_subjects=2, seed=0)
+    return set_dir
+
+
+@pytest.fixture
+def delivery(tmp_path, generated_delivery) -> Path:
+    """A fresh copy of the generated delivery, free to edit."""
+    return Path(shutil.copytree(generated_delivery, tmp_path / "inbox" / DELIVERY))
+
+
+def edit_samples(set_dir: Path, edits: dict[tuple[int, str], str]) -> list[dict]:
+    """Set ``(row index, column) -> value`` in samples.csv; return the rows as they were."""
+    path = set_dir / "samples.csv"
+    with path.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    before = [dict(row) for row in rows]
+    for (index, column), value in edits.items():
+        rows[index][column] = value
+    with path.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return before
+
+
+def add_set(*args: str):
+    return CliRunner().invoke(cli.app, ["add-set", *map(str, args)])
+
+
+def commits(project: Project) -> list[str]:
+    return gitops.git(project, "log", "--format=%H", check=False).stdout.split()
+
+
+def test_an_accepted_delivery_is_copied_tracked_registered_and_committed(project, delivery):
+    result = add_set(delivery)
+    assert result.exit_code == 0, result.output
+    assert f"added set {SET_ID} as version 1" in result.output
+    stored = project.sets_dir / SET_ID
+    assert (stored / "samples.csv").read_bytes() == (delivery / "samples.csv").read_bytes()
+    assert sorted(p.relative_to(stored) for p in stored.rglob("*")) == sorted(p.relative_to(delivery) for p in delivery.rglob("*"))
+    assert [p.name for p in project.sets_dir.iterdir()] == [SET_ID]  # no staging left behind
+    assert (project.root / "data" / "sets.dvc").is_file()
+    (entry,) = read_registry(project)[SET_ID]
+    assert entry["version"] == 1 and entry["n_samples"] == 24 and entry["source"] == str(delivery)
+    assert entry["labels"] == {"correct": 12, "incorrect": 12, "unlabeled": 0} and entry["n_labeled"] == 24
+    (head,) = commits(project)
+    assert gitops.git(project, "log", "-1", "--format=%s").stdout.strip() == f"add-set {SET_ID} v1"
+    committed = gitops.git(project, "show", "--name-only", "--format=", head).stdout.split()
+    assert {"data/sets.dvc", "data/registry.json", "data/.gitignore"} <= set(committed)
+
+
+def test_a_delivery_with_bad_rows_is_refused_with_a_report_and_nothing_changes(project, delivery):
+    rows = edit_samples(delivery, {(1, "label"): "good", (4, "kinect_csv"): "../../outside.csv"})
+    result = add_set(delivery)
+    assert result.exit_code == 1
+    # Line 3 of samples.csv is row 1 (line 1 is the header); each problem names its cell.
+    assert f"│ 3    │ {rows[1]['sample_id']} │ label      │ 'good' is not one of correct, incorrect, or empty" in result.output
+    assert f"│ 6    │ {rows[4]['sample_id']} │ kinect_csv │ '../../outside.csv' leads out of the set folder" in result.output
+    assert "Refused: nothing was added" in result.output and "--allow-quarantine" in result.output
+    assert list(project.sets_dir.iterdir()) == []
+    assert not project.registry_file.exists() and commits(project) == []
+
+
+def test_a_set_id_that_is_not_a_slug_refuses_the_whole_delivery(project, delivery):
+    (delivery / "set.yaml").write_text((delivery / "set.yaml").read_text().replace(f"set_id: {SET_ID}", "set_id: Lab A"))
+    result = add_set(delivery)
+    assert result.exit_code == 1
+    assert "Refused, nothing was added" in result.output and "set_id 'Lab A' is not valid" in result.output
+    assert not project.sets_dir.exists() or list(project.sets_dir.iterdir()) == []
+
+
+def test_allow_quarantine_adds_the_set_and_says_which_rows_the_pipeline_will_quarantine(project, delivery):
+    edit_samples(delivery, {(2, "label"): "good"})
+    result = add_set(delivery, "--allow-quarantine")
+    assert result.exit_code == 0, result.output
+    assert "1 row(s) with problems will be quarantined by the pipeline" in result.output
+    (entry,) = read_registry(project)[SET_ID]
+    assert (entry["n_samples"], entry["n_accepted"]) == (24, 23)
+    assert (project.sets_dir / SET_ID / "samples.csv").read_bytes() == (delivery / "samples.csv").read_bytes()
+
+
+def test_a_relabel_is_the_next_version_listing_exactly_the_changed_cells(project, delivery):
+    assert add_set(delivery).exit_code == 0
+    (first,) = commits(project)
+    old_csv = (delivery / "samples.csv").read_text()
+    rows = edit_samples(delivery, {(0, "label"): "incorrect", (0, "fault_torso"): "1"})
+    assert (rows[0]["label"], rows[0]["fault_torso"]) == ("correct", "0")
+
+    result = add_set(delivery)
+    assert result.exit_code == 0, result.output
+    assert f"added set {SET_ID} as version 2" in result.output
+    assert [v["version"] for v in read_registry(project)[SET_ID]] == [1, 2]
+    sample = rows[0]["sample_id"]
+    assert f"│ {sample} │ label       │ correct │ incorrect │" in result.output
+    assert f"│ {sample} │ fault_torso │ 0       │ 1         │" in result.output
+    assert result.output.count("│ s0") == 2  # no other table row: those two cells only
+    assert len(commits(project)) == 2
+    # The first version's labels stay retrievable from git + the DVC cache.
+    assert dvc.api.read(f"data/sets/{SET_ID}/samples.csv", repo=str(project.root), rev=first) == old_csv
+
+
+def test_the_same_delivery_twice_changes_nothing(project, delivery):
+    assert add_set(delivery).exit_code == 0
+    registry, history = project.registry_file.read_bytes(), commits(project)
+    result = add_set(delivery)
+    assert result.exit_code == 0
+    assert f"set {SET_ID} is already added as version 1: nothing changed" in result.output
+    assert project.registry_file.read_bytes() == registry and commits(project) == history
+
+
+def test_add_set_exits_75_while_another_command_changes_the_project(project, delivery):
+    with project_lock(project, "formset nightly"):
+        result = add_set(delivery)
+    assert result.exit_code == 75
+    assert "busy" in result.output and "formset nightly" in result.output
+    assert not project.sets_dir.exists() and not project.registry_file.exists()
+
+
+def test_sets_lists_registered_sets_and_sets_copied_by_hand(project, delivery):
+    assert add_set(delivery, "--no-commit").exit_code == 0
+    assert commits(project) == []
+    shutil.copytree(delivery, project.sets_dir / "by-hand")  # like `make demo`'s copy
+    result = CliRunner().invoke(cli.app, ["sets", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["set_id"]: row for row in json.loads(result.output)}
+    assert rows[SET_ID]["version"] == 1 and rows["by-hand"]["version"] == "-"
+    for row in rows.values():
+        assert (row["samples"], row["correct"], row["incorrect"], row["unlabeled"]) == (24, 12, 12, 0)
+        assert row["quarantined"] == "not built"
+
+
+def test_label_changes_lists_added_and_removed_samples():
+    columns = ["sample_id", "label", "fault_base_of_support", "fault_left_knee", "fault_right_knee", "fault_torso",
+               "fault_hip_joint", "fault_neck", "rep_count"]  # fmt: skip
+    old = pd.DataFrame([["a", "correct", *"000000", "3"], ["b", "", *[""] * 6, ""]], columns=columns)
+    new = pd.DataFrame([["a", "correct", *"000000", "4"], ["c", "incorrect", *"100000", "2"]], columns=columns)
+    assert label_changes(old, new).values.tolist() == [
+        ["a", "rep_count", "3", "4"],
+        ["b", WHOLE_SAMPLE, "present", "absent"],
+        ["c", WHOLE_SAMPLE, "absent", "present"],
+    ]
+
+
+def test_a_set_moved_aside_by_a_killed_add_set_is_put_back(tmp_path):
+    sets_dir = tmp_path / "sets"
+    (sets_dir / ".lab-a.x1y2.tmp" / ".old").mkdir(parents=True)  # killed between the two renames
+    (sets_dir / ".lab-a.x1y2.tmp" / ".old" / "samples.csv").write_text("old\n")
+    (sets_dir / ".lab-b.z3.tmp" / "lab-b").mkdir(parents=True)  # killed while staging
+    recover_staging(sets_dir)
+    assert sorted(p.name for p in sets_dir.iterdir()) == ["lab-a"]
+    assert (sets_dir / "lab-a" / "samples.csv").read_text() == "old\n"
