@@ -154,7 +154,7 @@ def ingest_flow(root: str | None = None) -> dict:
     """Validate every set under ``data/sets`` against the contract and register it."""
     project = Project.find(root)
     exercises = project.params()["exercises"]
-    set_dirs = sorted(d for d in project.sets_dir.iterdir() if d.is_dir()) if project.sets_dir.is_dir() else []
+    set_dirs = project.set_dirs()
     records, current = ingest_records(project, set_dirs, exercises)
     futures = [ingest_one_set.submit(project, d, exercises, records[d.name]) for d in set_dirs if d.name not in current]
     summaries = [f.result() for f in futures]
@@ -285,7 +285,7 @@ def validate_and_report(project: Project) -> ValidationReport:
     report (Data Docs and dataset card), all of them also when a critical expectation fails,
     so whoever reads them sees why the build was refused. The Data Docs are kept as they are
     when their ``provenance.json`` matches this build's inputs, params and code."""
-    from formset.tasks.quality import build_data_docs, card_markdown, dataset_card
+    from formset.tasks.quality import build_data_docs, card_markdown, dataset_card, validation_pages
     from formset.tasks.validate import ephemeral_context, sample_warnings, validate_tables
 
     all_params = project.params()
@@ -324,6 +324,7 @@ def validate_and_report(project: Project) -> ValidationReport:
         warnings,
         report.summary(),
         data_docs=str(project.data_docs_index.relative_to(project.dataset_card.parent)),
+        suite_pages=validation_pages(project.data_docs_dir, project.dataset_card.parent),
     )
     write_json(card, project.dataset_card.with_suffix(".json"))
     with atomic_path(project.dataset_card) as tmp:

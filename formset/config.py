@@ -56,6 +56,13 @@ class Project:
     def sets_dir(self) -> Path:
         return self.root / "data" / "sets"
 
+    def set_dirs(self) -> list[Path]:
+        """The labeled sets, one folder each under ``sets_dir``, by name; hidden folders
+        (the staging copies of ``formset add-set``) are not sets."""
+        if not self.sets_dir.is_dir():
+            return []
+        return sorted(d for d in self.sets_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+
     @property
     def catalog_dir(self) -> Path:
         return self.root / "data" / "catalog"

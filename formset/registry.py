@@ -159,8 +159,7 @@ def overview(project: Project) -> pd.DataFrame:
     """``formset sets``: every set in the registry or in ``data/sets``, with its latest
     version, label balance and the samples the last build quarantined."""
     registry = read_registry(project)
-    on_disk = sorted(d for d in project.sets_dir.iterdir() if d.is_dir() and not d.name.startswith(".")) if project.sets_dir.is_dir() else []
-    unregistered = {d.name: cells for d in on_disk if d.name not in registry and (cells := samples_cells(d)) is not None}
+    unregistered = {d.name: cells for d in project.set_dirs() if d.name not in registry and (cells := samples_cells(d)) is not None}
     return sets_overview(registry, unregistered, quarantined_per_set(project))
 
 

@@ -41,6 +41,7 @@ def dataset_card(
     warnings: pd.DataFrame,
     validation: Mapping[str, object],
     data_docs: str,
+    suite_pages: Mapping[str, str] | None = None,
 ) -> dict:
     """What one build holds, in counts: the machine-readable dataset card.
 
@@ -63,6 +64,9 @@ def dataset_card(
         ``ValidationReport.summary()``: the verdict and expectation counts.
     data_docs
         Where the Data Docs index is, relative to the card's folder.
+    suite_pages
+        Suite -> its validation result page in the Data Docs, relative to the card's folder
+        (``validation_pages``).
 
     Returns
     -------
@@ -80,8 +84,8 @@ def dataset_card(
           which the joint's x or y is NaN;
         - ``quarantine``: ``samples`` (distinct) and ``by_reason``, a list of
           ``{"stage", "reason", "samples"}``;
-        - ``validation``: ``validation`` plus ``data_docs`` and ``warnings_by_reason``, a
-          list of ``{"reason", "sample_views", "samples"}``.
+        - ``validation``: ``validation`` plus ``data_docs``, ``suite_pages`` and
+          ``warnings_by_reason``, a list of ``{"reason", "sample_views", "samples"}``.
     """
     in_dataset = _with_features(samples, features)
     labels = samples["label"].fillna(UNLABELED)
@@ -112,6 +116,7 @@ def dataset_card(
             **validation,
             "warnings_by_reason": _records_by(warnings, ["reason"], count_views=True),
             "data_docs": data_docs,
+            "suite_pages": dict(suite_pages or {}),
         },
     }
 
@@ -217,6 +222,14 @@ def card_markdown(card: Mapping) -> str:
         f"{validation['n_failed_critical']} critical failures, {validation['n_failed_warning']} warnings. "
         f"Every expectation and its result: [Data Docs]({validation['data_docs']}).",
     ]
+    if validation["suite_pages"]:
+        # The index page draws its table with scripts from public CDNs; these pages need none.
+        lines += [
+            "",
+            "Each suite's result, with the offending values (readable offline):",
+            "",
+            *_table(["suite", "result page"], [[suite, f"[{page}]({page})"] for suite, page in validation["suite_pages"].items()]),
+        ]
     if validation["warnings_by_reason"]:
         lines += [
             "",
@@ -259,6 +272,28 @@ def build_data_docs(context: AbstractDataContext, directory: Path) -> Path:
     # Only this site: an ephemeral context also configures a default one in a temporary folder.
     context.build_data_docs(site_names=[DOCS_SITE])
     return directory / "index.html"
+
+
+def validation_pages(docs_dir: Path, relative_to: Path) -> dict[str, str]:
+    """Each suite's validation result page in a Data Docs site built by ``build_data_docs``.
+
+    Parameters
+    ----------
+    docs_dir
+        The site's folder (``validations/<suite>/<run>/<time>/<page>.html`` below it).
+    relative_to
+        The folder the paths are given from (the card's).
+
+    Returns
+    -------
+    dict
+        Suite -> POSIX path of its newest result page, by suite name.
+    """
+    pages = {}
+    for suite_dir in sorted((docs_dir / "validations").glob("*/")):
+        if found := sorted(suite_dir.rglob("*.html")):
+            pages[suite_dir.name] = found[-1].relative_to(relative_to).as_posix()
+    return pages
 
 
 def _with_features(samples: pd.DataFrame, features: pd.DataFrame) -> np.ndarray:

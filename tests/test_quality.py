@@ -174,6 +174,7 @@ def test_quarantine_and_warnings_are_counted_by_reason(card):
     assert card["validation"] == {
         **VALIDATION_SUMMARY,
         "data_docs": "docs/index.html",
+        "suite_pages": {},
         "warnings_by_reason": [
             {"reason": "implausible_coordinates", "sample_views": 1, "samples": 1},
             {"reason": "incomplete_keypoints", "sample_views": 2, "samples": 1},
@@ -259,6 +260,11 @@ def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
     card = json.loads(project.dataset_card.with_suffix(".json").read_text())
     assert card["validation"]["passed_critical"] is False
     assert card["validation"]["data_docs"] == "docs/index.html"
+    # The index needs scripts from CDNs; the card links every suite's result page directly.
+    pages = card["validation"]["suite_pages"]
+    assert set(pages) == set(report.suites)
+    assert all((project.quality_dir / page).is_file() for page in pages.values())
+    assert f"| samples | [{pages['samples']}]({pages['samples']}) |" in project.dataset_card.read_text()
     assert card["quarantine"]["by_reason"] == [{"stage": "ingest", "reason": "missing_file", "samples": 1}]
     assert "Validation FAILED" in project.dataset_card.read_text()
     assert "samples" in project.data_docs_index.read_text()
