@@ -148,11 +148,16 @@ def default_remote_url(path: Path) -> str | None:
     ``url = ../.dvc-storage``) would point inside the clone, at nothing; DVC's config
     loading resolves it against the config file of the repository itself.
     """
+    from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
+    from dvc.scm import SCMError
 
-    with Repo(str(path), uninitialized=True) as repo:
-        name = repo.config["core"].get("remote")
-        return repo.config["remote"][name]["url"] if name else None
+    try:
+        with Repo(str(path), uninitialized=True) as repo:
+            name = repo.config["core"].get("remote")
+            return repo.config["remote"][name]["url"] if name else None
+    except (NotDvcRepoError, SCMError) as err:
+        raise PullError(f"{path} is not a git + DVC project ({err})") from err
 
 
 def latest_published(repo: str | None = None) -> str:
@@ -200,11 +205,15 @@ def tables_at(fs: DVCFileSystem, source: Source) -> dict[str, str]:
     ------
     UnknownRevision
         The repository has no such revision; the message lists the published ones.
+    PullError
+        Git cannot reach the repository.
     """
-    from dvc.scm import RevError
+    from dvc.scm import CloneError, RevError
 
     try:
         spec = yaml.safe_load(fs.read_text("dvc.yaml"))
+    except CloneError as err:
+        raise PullError(f"cannot read the git repository {source.repo}: {err}") from err
     except RevError as err:
         published = ", ".join(gitops.published_tags(source.repo)) or "none yet"
         raise UnknownRevision(f"{source.repo} has no revision {source.rev!r}. Published versions: {published}") from err
