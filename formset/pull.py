@@ -148,16 +148,11 @@ def default_remote_url(path: Path) -> str | None:
     ``url = ../.dvc-storage``) would point inside the clone, at nothing; DVC's config
     loading resolves it against the config file of the repository itself.
     """
-    from dvc.exceptions import NotDvcRepoError
     from dvc.repo import Repo
-    from dvc.scm import SCMError
 
-    try:
-        with Repo(str(path), uninitialized=True) as repo:
-            name = repo.config["core"].get("remote")
-            return repo.config["remote"][name]["url"] if name else None
-    except (NotDvcRepoError, SCMError) as err:
-        raise PullError(f"{path} is not a git + DVC project ({err})") from err
+    with Repo(str(path), uninitialized=True) as repo:
+        name = repo.config["core"].get("remote")
+        return repo.config["remote"][name]["url"] if name else None
 
 
 def latest_published(repo: str | None = None) -> str:
@@ -208,15 +203,15 @@ def tables_at(fs: DVCFileSystem, source: Source) -> dict[str, str]:
     PullError
         Git cannot reach the repository.
     """
-    from dvc.scm import CloneError, RevError
+    from dvc.scm import RevError, SCMError
 
     try:
         spec = yaml.safe_load(fs.read_text("dvc.yaml"))
-    except CloneError as err:
-        raise PullError(f"cannot read the git repository {source.repo}: {err}") from err
     except RevError as err:
         published = ", ".join(gitops.published_tags(source.repo)) or "none yet"
         raise UnknownRevision(f"{source.repo} has no revision {source.rev!r}. Published versions: {published}") from err
+    except SCMError as err:
+        raise PullError(f"cannot read the git repository {source.repo}: {err}") from err
     return table_paths(spec)
 
 
@@ -261,6 +256,7 @@ def files_of(fs: DVCFileSystem, path: str) -> list[str]:
 
 
 def is_table(files: list[str]) -> bool:
+    """True when an output's files are one table: a Parquet file, or partitions of one."""
     return all(f.endswith(".parquet") for f in files)
 
 
@@ -379,7 +375,7 @@ def pull_file(
     with data_of(name, path, source), atomic_path(out) as tmp:
         files = files_of(fs, path)
         if is_table(files):
-            table = _read(fs, name, path, columns)
+            table = concat_partitions({f: read_partition(fs, f, columns) for f in files})
             pq.write_table(table, tmp, compression="zstd")
             return table
         for f in files:

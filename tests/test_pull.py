@@ -10,9 +10,11 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
+from dvc.repo.open_repo import clean_repos
 from typer.testing import CliRunner
 
 from formset import pull
@@ -62,7 +64,7 @@ def _publish(root: Path, value: int, sets: list[str], tag: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory) -> Iterator[Path]:
     """Two published versions whose data is in the DVC remote only: no DVC cache, no
     workspace outputs. The remote is configured relatively, like the real project's."""
     root = tmp_path_factory.mktemp("pull") / "project"
@@ -87,7 +89,8 @@ def project(tmp_path_factory) -> Path:
     _publish(root, 2, ["a", "b", "c"], NEW)
     for local_copy in (".dvc/cache", "data", "models"):
         shutil.rmtree(root / local_copy)
-    return root
+    yield root
+    clean_repos()  # the temporary clones DVC made of the file:// URL
 
 
 @pytest.fixture
