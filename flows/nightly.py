@@ -21,13 +21,9 @@ from formset.flows.stages import ValidationFailed
 from formset.locking import project_lock
 from formset.versioning import git_tracked_records, push
 
-#: Published dataset versions are tags ``data-YYYY-MM-DD`` (``.2`` ... for a second one that day).
-TAG_PREFIX = "data"
-
-
 def last_published(project: Project) -> str | None:
     """The newest dataset version tag, or None before the first publication."""
-    published = gitops.tags(project, f"{TAG_PREFIX}-*")
+    published = gitops.tags(project, f"{gitops.TAG_PREFIX}-*")
     return published[-1] if published else None
 
 
@@ -53,7 +49,7 @@ def publish(project: Project, summary: str) -> dict:
     commit = gitops.commit(project, git_tracked_records(project), f"Dataset version: {summary}")
     if commit is None and not unpublished(project):
         return {"tag": None, "commit": gitops.head(project), "pushed": True}
-    tag = gitops.dated_tag(project, TAG_PREFIX)
+    tag = gitops.dated_tag(project, gitops.TAG_PREFIX)
     gitops.tag(project, tag, f"formset dataset version {tag}: {summary}")
     return {"tag": tag, "commit": gitops.head(project), "pushed": True}
 

@@ -201,6 +201,85 @@ def sets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON record
     console.print(table)
 
 
+@contextmanager
+def _dvc_clones() -> Iterator[None]:
+    """Remove the temporary clones DVC makes to read a git URL once the command is done,
+    as the `dvc` command itself does."""
+    from dvc.repo.open_repo import clean_repos
+
+    try:
+        yield
+    finally:
+        clean_repos()
+
+
+RepoOption = Annotated[str | None, typer.Option("--repo", help="The project: a path or git URL (default: the current project).")]
+
+#: What `formset versions` shows of each version's metrics (all of them with --json).
+HEADLINE_METRICS = {"metrics/train.json": ("accuracy", "f1")}
+
+
+@app.command()
+def pull(
+    name: Annotated[str, typer.Argument(help="A table or model: features, keypoints, catalog, reps, scores, compare, quarantine, classifier, clusters ... (an unknown name lists them all).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write it: one Parquet file for a table, the file (or folder) itself otherwise.")],
+    rev: Annotated[str | None, typer.Option(help="A published tag (data-YYYY-MM-DD), any git revision, or 'workspace' (default: the latest published tag).")] = None,
+    repo: RepoOption = None,
+    remote_url: Annotated[str | None, typer.Option("--remote-url", help="The DVC remote holding the data (default: the project's own; give it for a git URL whose remote is a relative path).")] = None,
+    columns: Annotated[str | None, typer.Option(help="Comma-separated columns to read (default: all).")] = None,
+) -> None:
+    """Pull one table or model of a published dataset version by tag. Runs nothing and does
+    not take the project lock."""
+    from formset import gitops
+    from formset import pull as pulling
+
+    try:
+        chosen = rev or pulling.latest_published(repo)
+        with _dvc_clones():
+            table = pulling.pull_file(name, out, chosen, repo, remote_url, columns.split(",") if columns else None)
+    except (pulling.PullError, gitops.GitError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
+    version = chosen if rev else f"{chosen} (the latest published tag)"
+    if table is None:
+        console.print(f"wrote {name} of {version} to {out}")
+        return
+    records = pulling.partition_records(table)
+    sets = sorted(set(table.column("set_id").to_pylist())) if "set_id" in table.column_names else []
+    codes = sorted({record["code"] for record in records.values() if record})
+    console.print(
+        f"wrote {name} of {version} to {out}: {table.num_rows} rows from {len(records)} partition(s)"
+        + (f", sets {', '.join(sets)}" if sets else "")
+    )
+    console.print(f"code: {', '.join(codes) or 'no provenance record'}")
+
+
+@app.command()
+def versions(
+    repo: RepoOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print every version with all its metrics as JSON.")] = False,
+) -> None:
+    """The published dataset versions (data-* tags): date, commit and headline metrics."""
+    from formset import gitops
+    from formset.pull import PullError, published_versions
+
+    try:
+        with _dvc_clones():
+            published = published_versions(repo)
+    except (PullError, gitops.GitError) as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(published, indent=2))
+        return
+    headline = [(path, key) for path, keys in HEADLINE_METRICS.items() for key in keys]
+    table = Table("tag", "date", "commit", *(key for _, key in headline), title="published versions")
+    for version in published:
+        values = [version["metrics"].get(path, {}).get(key) for path, key in headline]
+        table.add_row(version["tag"], version["date"], version["commit"][:10], *("-" if v is None else f"{v:.3f}" for v in values))
+    console.print(table if published else "no published version yet (`formset nightly` publishes one)")
+
+
 def print_work(work: dict) -> None:
     """What this run computed, per stage."""
     table = Table("stage", "this run", title="work done")

@@ -15,6 +15,9 @@ from formset.config import Project
 
 FALLBACK_IDENTITY = {"user.name": "formset", "user.email": "formset@localhost"}
 
+#: Published dataset versions are tags ``data-YYYY-MM-DD`` (``.2`` ... for a second one that day).
+TAG_PREFIX = "data"
+
 
 class GitError(RuntimeError):
     pass
@@ -64,7 +67,7 @@ def tags(project: Project, pattern: str = "*") -> list[str]:
     return out.split()
 
 
-def dated_tag(project: Project, prefix: str = "data", day: date | None = None) -> str:
+def dated_tag(project: Project, prefix: str = TAG_PREFIX, day: date | None = None) -> str:
     """``<prefix>-YYYY-MM-DD`` for ``day`` (today), with ``.2``, ``.3`` ... when that day
     already has one."""
     base = f"{prefix}-{(day or date.today()).isoformat()}"
@@ -75,6 +78,44 @@ def dated_tag(project: Project, prefix: str = "data", day: date | None = None) -
     while f"{base}.{n}" in taken:
         n += 1
     return f"{base}.{n}"
+
+
+def dated_tag_order(name: str, prefix: str = TAG_PREFIX) -> tuple[date, int] | None:
+    """The day and the number within the day of a tag made by ``dated_tag`` (``data-2026-11-01.2``
+    -> (2026-11-01, 2)); None for another tag."""
+    if not name.startswith(f"{prefix}-"):
+        return None
+    day, _, number = name[len(prefix) + 1 :].partition(".")
+    try:
+        return date.fromisoformat(day), int(number or 1)
+    except ValueError:
+        return None
+
+
+def published_tags(repo: str, prefix: str = TAG_PREFIX) -> dict[str, str]:
+    """The dated tags of the git repository ``repo`` (a path or any git URL) and the commits
+    they name, oldest first. Asks the repository itself (``git ls-remote``): no clone.
+
+    Raises
+    ------
+    GitError
+        ``repo`` is not a git repository git can reach.
+    """
+    proc = subprocess.run(["git", "ls-remote", "--tags", repo], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GitError(f"git ls-remote {repo} failed:\n{proc.stderr.strip()}")
+    listed, peeled = {}, {}
+    for line in proc.stdout.splitlines():
+        sha, ref = line.split("\t")
+        name = ref.removeprefix("refs/tags/")
+        if name.endswith("^{}"):
+            peeled[name.removesuffix("^{}")] = sha
+        else:
+            listed[name] = sha
+    # An annotated tag is a tag object; its "^{}" line gives the commit it names.
+    commits = {name: peeled.get(name, sha) for name, sha in listed.items()}
+    dated = {name: sha for name, sha in commits.items() if dated_tag_order(name, prefix)}
+    return dict(sorted(dated.items(), key=lambda item: dated_tag_order(item[0], prefix)))
 
 
 def tag(project: Project, name: str, message: str) -> None:

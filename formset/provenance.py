@@ -13,9 +13,16 @@ import subprocess
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    import pyarrow
 
 #: Key of the provenance record in a Parquet file's key-value metadata.
 PARQUET_KEY = b"formset.provenance"
+#: Key of the records of every partition in the metadata of a table read from several files
+#: (``formset.pull``): JSON of partition path -> its record.
+PARTITIONS_KEY = b"formset.partitions"
 
 
 @lru_cache(maxsize=1)
@@ -61,13 +68,20 @@ def record(stage: str, params: object, inputs: dict, code_sha256: str | None = N
     return {**made_from, "code": code_version(), "params": params, "key": params_digest(made_from)}
 
 
-def read_record(path: str | Path) -> dict | None:
-    """The provenance record stored in a Parquet file's metadata; None if absent or unreadable."""
+def schema_record(schema: pyarrow.Schema) -> dict | None:
+    """The provenance record in an Arrow schema's metadata; None if absent."""
+    raw = (schema.metadata or {}).get(PARQUET_KEY)
+    return json.loads(raw) if raw else None
+
+
+def read_record(path: str | Path | BinaryIO) -> dict | None:
+    """The provenance record stored in a Parquet file's metadata; None if absent or unreadable.
+
+    ``path`` is a path or an open binary file (a file of ``dvc.api.DVCFileSystem``).
+    """
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.read_schema(path).metadata or {}
+        return schema_record(pq.read_schema(path))
     except (OSError, ValueError):
         return None
-    raw = metadata.get(PARQUET_KEY)
-    return json.loads(raw) if raw else None

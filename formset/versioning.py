@@ -47,17 +47,36 @@ def push(project: Project) -> None:
     dvc(project, "push", "--quiet")
 
 
+def stage_outputs(spec: dict, kinds: tuple[str, ...] = ("outs", "metrics", "plots")) -> dict[str, dict]:
+    """The outputs the stages of a parsed ``dvc.yaml`` declare.
+
+    Parameters
+    ----------
+    spec
+        ``dvc.yaml`` as parsed by ``yaml.safe_load``.
+    kinds
+        Which declarations count: ``outs``, ``metrics``, ``plots``.
+
+    Returns
+    -------
+    dict
+        Output path (relative to the project root) -> its options (``cache``, ``persist`` ...),
+        in the order of ``dvc.yaml``.
+    """
+    outs: dict[str, dict] = {}
+    for stage in spec.get("stages", {}).values():
+        for entry in (e for kind in kinds for e in stage.get(kind, [])):
+            path, options = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
+            outs[path] = options or {}
+    return outs
+
+
 def git_tracked_records(project: Project) -> list[str]:
     """The files git holds for a dataset version, relative to the root: ``dvc.yaml``,
     ``params.yaml``, ``dvc.lock``, ``data/sets.dvc``, the set registry, the outputs kept
     out of the DVC cache (``cache: false`` metrics and plots) and the ``.gitignore`` files
     DVC writes beside its outputs."""
-    spec = yaml.safe_load((project.root / "dvc.yaml").read_text())
-    outs: dict[str, dict] = {}  # path -> its options (cache, persist ...)
-    for stage in spec.get("stages", {}).values():
-        for entry in (e for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])):
-            path, options = (entry, None) if isinstance(entry, str) else next(iter(entry.items()))
-            outs[path] = options or {}
+    outs = stage_outputs(yaml.safe_load((project.root / "dvc.yaml").read_text()))
     uncached = [path for path, options in outs.items() if options.get("cache") is False]
     sets = project.sets_dir.relative_to(project.root)
     records = ["dvc.yaml", "params.yaml", "dvc.lock", f"{sets}.dvc", str(project.registry_file.relative_to(project.root))]
