@@ -48,6 +48,10 @@ TABLES_INSIDE = {
 UNNAMED_FOLDERS = ("data", "models")
 
 
+#: The name under which a pull configures the DVC remote it reads from.
+PULL_REMOTE = "formset-pull"
+
+
 class PullError(RuntimeError):
     """A version, table or file that cannot be pulled; the message says why and what to do."""
 
@@ -189,7 +193,8 @@ def version_fs(source: Source) -> DVCFileSystem:
     """DVC's read-only file system of one version of the repository."""
     from dvc.api import DVCFileSystem
 
-    options = {"remote_config": {"url": source.remote_url}} if source.remote_url else {}
+    # A remote of its own, made the default: the revision's .dvc/config may name none.
+    options = {"config": {"core": {"remote": PULL_REMOTE}, "remote": {PULL_REMOTE: {"url": source.remote_url}}}} if source.remote_url else {}
     return DVCFileSystem(source.repo, rev=source.rev, **options)
 
 

@@ -15,6 +15,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -93,6 +94,29 @@ def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_comple
         assert set(computed_sets(build, stage)) <= {"second-set"}, stage
     assert computed_sets(build, "normalize") == ["second-set"]
     assert git(project, "show", f"{tag}.2:data/sets.dvc") != git(project, "show", f"{tag}:data/sets.dvc")
+
+
+def test_an_older_version_is_pulled_after_a_newer_one_was_published(project, tmp_path):
+    from formset import pull
+
+    tag, newer = git(project, "tag", "--list", "data-*", "--sort=creatordate").split()
+    assert set(pull.read_table("features", rev=newer, repo=str(project))["set_id"]) == {"synthetic-demo", "second-set"}
+    older = pull.read_table("features", rev=tag, repo=str(project))
+    assert set(older["set_id"]) == {"synthetic-demo"}
+    assert {record["stage"] for record in older.attrs["provenance"].values()} == {"normalize"}
+
+    env = {k: v for k, v in _env(project).items() if k != "FORMSET_ROOT"}  # from elsewhere
+    proc = subprocess.run(
+        [sys.executable, "-m", "formset.cli", "pull", "features", "--rev", tag, "-o", "features.parquet", "--repo", f"file://{project}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    pulled = pd.read_parquet(tmp_path / "features.parquet")
+    assert len(pulled) == len(older) and set(pulled["set_id"]) == {"synthetic-demo"}
+
+    source = pull.resolve(newer, str(project))
+    for name in pull.tables_at(pull.version_fs(source), source):  # every table and model pulls
+        pull.pull_file(name, tmp_path / "every" / name.replace("/", "_"), rev=newer, repo=str(project))
 
 
 def test_a_nightly_with_nothing_new_publishes_nothing_and_costs_little(project):
