@@ -25,13 +25,17 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
-
 from formset.schemas.skeleton import SOURCES
+
+REPO = Path(__file__).resolve().parent.parent
 
 SYNTHETIC_FRAMES = 12
 SQUAT_DEPTH_M = 0.15
@@ -192,7 +196,6 @@ def generated_features(tmp_path_factory):
     generator's plan (``Execution`` per sample, with its known reps).
     """
     import yaml
-
     from formset.tasks import synthetic
     from formset.tasks.ingest import ingest_set
     from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
@@ -213,3 +216,29 @@ def generated_features(tmp_path_factory):
     features, _ = features_for_samples(keypoints, params["normalize"])
     plan = synthetic.plan_set(GENERATED_SUBJECTS, ("squat", "push_up"), 6, GENERATED_SEED)
     return samples, features, {execution.sample_id: execution for execution in plan}
+
+
+def run_ok(cwd: Path, *cmd: str) -> str:
+    """Run a command in ``cwd``; its stdout, or the test fails with its stderr."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def git_dvc_project(root: Path, files: tuple[str, ...] = ("params.yaml", "dvc.yaml")) -> Path:
+    """A fresh git + DVC repository at ``root`` holding ``files`` of this checkout."""
+    root.mkdir(parents=True)
+    for name in files:
+        shutil.copy2(REPO / name, root / name)
+    run_ok(root, "git", "init", "-q")
+    run_ok(root, sys.executable, "-m", "dvc", "init", "-q")
+    return root
+
+
+@pytest.fixture
+def no_global_git_identity(monkeypatch, tmp_path):
+    """No git identity but the project's own, as on a fresh server."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)

@@ -6,40 +6,25 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dvc.api
 import pandas as pd
 import pytest
+from conftest import git_dvc_project
+from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
+from formset.tasks.synthetic import generate_set
 from typer.testing import CliRunner
 
 from formset import cli, gitops
 from formset.config import Project
 from formset.locking import project_lock
 from formset.registry import read_registry, recover_staging
-from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
-from formset.tasks.synthetic import generate_set
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 SET_ID = "lab-a"
 #: The delivery folder is named otherwise than its set_id: it is stored as data/sets/<set_id>.
 DELIVERY = "delivery-2024-05"
-
-
-def _run(cwd: Path, *cmd: str) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-@pytest.fixture(autouse=True)
-def no_global_git_identity(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
@@ -47,12 +32,7 @@ def project(tmp_path, monkeypatch) -> Project:
     """A git + DVC project with the pipeline's files that the CLI finds through
     ``FORMSET_ROOT``; Prefect and DVC state of this test only (``runtime.configure`` keeps
     what is already set)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("params.yaml", "dvc.yaml"):
-        shutil.copy2(REPO / name, root / name)
-    _run(root, "git", "init", "-q")
-    _run(root, sys.executable, "-m", "dvc", "init", "-q")
+    root = git_dvc_project(tmp_path / "project")
     monkeypatch.setenv("FORMSET_ROOT", str(root))
     monkeypatch.setenv("PREFECT_HOME", str(root / ".prefect"))
     monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site-cache"))

@@ -5,50 +5,30 @@ test_daily.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
+from conftest import git_dvc_project, run_ok
+from formset.flows import nightly
+from formset.flows.stages import ValidationFailed
 
 from formset import gitops
 from formset.config import Project
-from formset.flows import nightly
-from formset.flows.stages import ValidationFailed
 from formset.locking import ProjectBusy, project_lock
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _run(cwd: Path, *cmd: str) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 
 
 @pytest.fixture
 def project(tmp_path) -> Project:
     """A git + DVC project with the pipeline's files, one committed (fake) dvc.lock and a
     local remote; no identity in its git config, as on a fresh server."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("params.yaml", "dvc.yaml"):
-        shutil.copy2(REPO / name, root / name)
-    _run(root, "git", "init", "-q")
-    _run(root, sys.executable, "-m", "dvc", "init", "-q")
-    _run(root, sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
+    root = git_dvc_project(tmp_path / "project")
+    run_ok(root, sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(tmp_path / "remote"))
     (root / "dvc.lock").write_text("schema: '2.0'\nstages: {}\n")
     return Project(root)
-
-
-@pytest.fixture(autouse=True)
-def no_global_git_identity(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
-        monkeypatch.delenv(var, raising=False)
 
 
 def test_publishing_commits_the_version_records_and_tags_them(project):

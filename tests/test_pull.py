@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Iterator
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import git_dvc_project, run_ok
 from dvc.repo.open_repo import clean_repos
 from typer.testing import CliRunner
 
@@ -46,31 +46,22 @@ Path("metrics/train.json").write_text(json.dumps({"accuracy": params["value"] / 
 """
 
 
-def _run(cwd: Path, *cmd: str) -> str:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def _publish(root: Path, value: int, sets: list[str], tag: str) -> None:
     """Build a version with DVC, push it, commit it and tag it, as the nightly does."""
     (root / "params.yaml").write_text(json.dumps({"make": {"value": value, "sets": sets}}))
-    _run(root, sys.executable, "-m", "dvc", "repro", "--quiet")
-    _run(root, sys.executable, "-m", "dvc", "push", "--quiet")
+    run_ok(root, sys.executable, "-m", "dvc", "repro", "--quiet")
+    run_ok(root, sys.executable, "-m", "dvc", "push", "--quiet")
     identity = ("-c", "user.name=test", "-c", "user.email=test@localhost")
-    _run(root, "git", "add", "-A")
-    _run(root, "git", *identity, "commit", "-q", "-m", f"Dataset version {tag}")
-    _run(root, "git", *identity, "tag", "-a", tag, "-m", tag)
+    run_ok(root, "git", "add", "-A")
+    run_ok(root, "git", *identity, "commit", "-q", "-m", f"Dataset version {tag}")
+    run_ok(root, "git", *identity, "tag", "-a", tag, "-m", tag)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Iterator[Path]:
     """Two published versions whose data is in the DVC remote only: no DVC cache, no
     workspace outputs. The remote is configured relatively, like the real project's."""
-    root = tmp_path_factory.mktemp("pull") / "project"
-    root.mkdir()
-    _run(root, "git", "init", "-q")
-    _run(root, sys.executable, "-m", "dvc", "init", "-q")
+    root = git_dvc_project(tmp_path_factory.mktemp("pull") / "project", files=())
     (root / ".dvc" / "config").write_text("[core]\n    remote = local\n['remote \"local\"']\n    url = ../.dvc-storage\n")
     (root / ".gitignore").write_text("/.dvc-storage/\n")
     (root / "make_tables.py").write_text(MAKE_TABLES)
@@ -140,7 +131,7 @@ def test_formset_versions_lists_the_tags_with_commits_and_metrics(project, elsew
     versions = json.loads(result.output)
     assert [v["tag"] for v in versions] == [OLD, NEW]
     assert [v["date"] for v in versions] == ["2026-11-01", "2026-11-02"]
-    assert versions[0]["commit"] == _run(project, "git", "rev-parse", f"{OLD}^{{commit}}").strip()
+    assert versions[0]["commit"] == run_ok(project, "git", "rev-parse", f"{OLD}^{{commit}}").strip()
     assert [v["metrics"]["metrics/train.json"]["accuracy"] for v in versions] == [0.1, 0.2]
     table = CliRunner().invoke(app, ["versions", "--repo", str(project)])
     assert table.exit_code == 0 and OLD in table.output and "0.200" in table.output

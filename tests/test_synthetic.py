@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from formset.schemas.skeleton import SOURCES
 from formset.schemas.vocab import FAULTS, SLUG
 from formset.tasks import synthetic as syn
 
