@@ -1,7 +1,7 @@
 """Rep counting and DTW comparison, evaluated as rep-counting papers report them.
 
     python bench/rep_count_eval.py                  # a generated known-answer set (default 8 people)
-    python bench/rep_count_eval.py --subjects 16    # the demo's size
+    python bench/rep_count_eval.py --subjects 16    # what `make rep-eval` runs
     python bench/rep_count_eval.py --project .      # a built project: every labeled set with rep_count
 
 Figures: rep-count MAE over the true count (mean of |true - counted| / true, RepCount-A's

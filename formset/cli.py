@@ -46,7 +46,7 @@ WaitOption = Annotated[float, typer.Option("--wait", help="Seconds to wait for a
 @app.command()
 def sample(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write the synthetic labeled set into.")],
-    subjects: Annotated[int, typer.Option(help="Number of synthetic people (12 executions each).")] = 16,
+    subjects: Annotated[int, typer.Option(help="Number of synthetic people (12 executions each).")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
 ) -> None:
     """Write a deterministic SYNTHETIC labeled set in the input contract's format."""
