@@ -18,8 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from test_pipeline import _env, formset, make_project
+
+from formset.schemas import tables
+from formset.storage import read_table
 
 pytestmark = pytest.mark.slow
 
@@ -93,6 +95,13 @@ def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_comple
         assert "synthetic-demo" in build[stage]["reused"], stage
         assert set(computed_sets(build, stage)) <= {"second-set"}, stage
     assert computed_sets(build, "normalize") == ["second-set"]
+    # No duplicate or partial rows: every sample once per view and frame, every sample there.
+    keypoints = read_table(project / "data" / "keypoints", tables.KEYPOINTS)
+    features = read_table(project / "data" / "features", tables.FEATURES)
+    for table in (keypoints, features):
+        assert not table.duplicated(["set_id", "sample_id", "view", "frame"]).any()
+    delivered = sum(len(pd.read_csv(d / "samples.csv")) for d in (project / "data" / "sets").iterdir())
+    assert len(features[["set_id", "sample_id"]].drop_duplicates()) == delivered
     assert git(project, "show", f"{tag}.2:data/sets.dvc") != git(project, "show", f"{tag}:data/sets.dvc")
 
 
