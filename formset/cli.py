@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Iterator
 
 import typer
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from formset import runtime
 from formset.config import Project
@@ -22,7 +23,11 @@ console = Console()
 
 
 def _project() -> Project:
-    project = Project.find()
+    try:
+        project = Project.find()
+    except FileNotFoundError as err:
+        console.print(f"[red]{err}[/]: run formset inside a project, or set FORMSET_ROOT")
+        raise typer.Exit(2)
     runtime.configure(project.root)
     return project
 
@@ -194,7 +199,11 @@ def sets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON record
     if as_json:
         console.print_json(table_rows.to_json(orient="records"))
         return
-    table = Table("set", "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added")
+    # Set ids whole (they are what people type next); the counts take what width is left.
+    widest = max([3, *table_rows["set_id"].str.len()])
+    table = Table(Column("set", no_wrap=True, min_width=widest),
+                  "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     for row in table_rows.to_dict("records"):
         row["added"] = row["added"][:10]  # the date; --json has the time
         table.add_row(*map(str, row.values()))
