@@ -7,8 +7,9 @@ sets (``formset sample``, ``--subjects`` people each, a different seed per set),
 - the build after adding one more set of the same size;
 - a rerun with nothing changed (no-op);
 
-each as seconds and as a ratio to the full build measured in the same run, with what each
-build computed per stage (``.formset/last-build.json``). Every ``formset run`` is a fresh
+each as seconds and as a ratio to the full build measured in the same run: the command's
+wall time, the build inside it and each stage (``.formset/last-build.json``), then what each
+build computed per stage. Every ``formset run`` is a fresh
 process, as a nightly is: Prefect's temporary server start (about 20 s on a warm database)
 is part of the first two figures and not of the no-op, which starts no flow. The load
 average is printed: these machines are shared.
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
@@ -55,11 +58,15 @@ def add_set(project: Path, index: int, subjects: int) -> None:
     run(project, sys.executable, "-m", "formset.cli", "sample", f"data/sets/set-{index:02d}", "--subjects", str(subjects), "--seed", str(index))
 
 
-def work_done(project: Path) -> str:
+def last_build(project: Path) -> dict:
+    """``.formset/last-build.json``: ``work`` per stage and ``seconds`` per stage that ran."""
+    return json.loads((project / ".formset" / "last-build.json").read_text())
+
+
+def work_done(work: dict) -> str:
     """Per stage: the sets computed, or whether it ran."""
-    build = json.loads((project / ".formset" / "last-build.json").read_text())
     parts = []
-    for stage, result in build.items():
+    for stage, result in work.items():
         if isinstance(result, dict) and "computed" in result:
             parts.append(f"{stage} {len(result['computed'])} computed / {len(result['reused'])} reused")
         else:
@@ -73,17 +80,28 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=2, help="synthetic people per set (12 recordings each)")
     args = parser.parse_args()
     formset = (sys.executable, "-m", "formset.cli", "run")
+    builds = {}  # name -> (wall seconds of the command, last-build.json)
     with tempfile.TemporaryDirectory(prefix="formset-bench-") as tmp:
         project = make_project(Path(tmp) / "project", args.sets, args.subjects)
         print(f"{args.sets} synthetic sets x {args.subjects} people x 12 recordings; load average {os.getloadavg()[0]:.1f}")
-        full = run(project, *formset)
-        print(f"full build, {args.sets} sets:  {full:7.1f} s   1.00   {work_done(project)}")
+        builds[f"full build ({args.sets} sets)"] = run(project, *formset), last_build(project)
         add_set(project, args.sets, args.subjects)
-        one_more = run(project, *formset)
-        print(f"add 1 set:             {one_more:7.1f} s   {one_more / full:.2f}   {work_done(project)}")
-        noop = run(project, *formset)
-        print(f"no-op rerun:           {noop:7.1f} s   {noop / full:.2f}   {work_done(project)}")
-        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        builds["add 1 set"] = run(project, *formset), last_build(project)
+        builds["no-op rerun"] = run(project, *formset), last_build(project)
+
+    full_wall, full = next(iter(builds.values()))
+    print(f"\n{'seconds (ratio to the full build)':<34}" + "".join(f"{name:>22}" for name in builds))
+    rows = [("formset run, wall", {name: wall for name, (wall, _) in builds.items()}, full_wall)]
+    rows.append(("  of which the build", {n: b["seconds"]["build"] for n, (_, b) in builds.items()}, full["seconds"]["build"]))
+    for stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]:  # pipeline order
+        rows.append((f"    {stage}", {n: b["seconds"].get(stage) for n, (_, b) in builds.items()}, full["seconds"][stage]))
+    for label, figures, baseline in rows:
+        cells = [f"{'up to date':>22}" if v is None else f"{v:>13.1f} ({v / baseline:4.2f})" for v in figures.values()]
+        print(f"{label:<34}" + "".join(cells))
+    print()
+    for name, (_, build) in builds.items():
+        print(f"{name}: {work_done(build['work'])}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ only the sets whose inputs, params or code changed.
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow, get_run_logger
 
 from formset.config import Project
@@ -21,7 +23,7 @@ UP_TO_DATE = "up to date"
 
 @flow(name="build-dataset", log_prints=True)
 def build_dataset(root: str | None = None, stale: list[str] | None = None) -> dict:
-    """Run the out-of-date stages in order; return each stage's summary by name.
+    """Run the out-of-date stages in order.
 
     Parameters
     ----------
@@ -31,21 +33,29 @@ def build_dataset(root: str | None = None, stale: list[str] | None = None) -> di
         The stages already known to be out of date (``formset.incremental.stale_stages``);
         asked from DVC when None. A stage after one that ran is asked again, as its inputs
         may just have changed.
+
+    Returns
+    -------
+    dict
+        ``work``: each stage's summary (or ``UP_TO_DATE``) by name; ``seconds``: the wall
+        time of each stage that ran, its DVC check included.
     """
     project = Project.find(root)
     names = list(STAGES)
     out_of_date = set(stale_stages(project, names) if stale is None else stale)
-    results, upstream_ran = {}, False
+    results, seconds, upstream_ran = {}, {}, False
     for name in names:
+        started = time.perf_counter()
         if upstream_ran and name not in out_of_date:
             out_of_date |= stale_stages(project, [name])
         if name in out_of_date:
             results[name] = STAGES[name](str(project.root))
+            seconds[name] = round(time.perf_counter() - started, 2)
             upstream_ran = True
         else:
             results[name] = UP_TO_DATE
             get_run_logger().info("%s: %s", name, UP_TO_DATE)
-    return results
+    return {"work": results, "seconds": seconds}
 
 
 def build_and_record(project: Project) -> dict:
@@ -53,19 +63,23 @@ def build_and_record(project: Project) -> dict:
 
     What ``formset run`` and the nightly flow do. With nothing out of date no flow starts
     at all. Each stage's summary (per-set stages: which sets were computed, which reused)
-    is also written to ``.formset/last-build.json``.
+    is returned and written to ``.formset/last-build.json`` (``work``), with the seconds
+    each stage took and the whole build's (``seconds``, ``build``: from recording the
+    inputs to recording the outputs).
 
     Raises
     ------
     formset.flows.stages.ValidationFailed
         A critical expectation failed; ``dvc.lock`` keeps the last good version.
     """
+    started = time.perf_counter()
     track_inputs(project)
     stale = stale_stages(project, list(STAGES))
     if stale:
-        results = build_dataset(str(project.root), sorted(stale))
+        build = build_dataset(str(project.root), sorted(stale))
         record_outputs(project)
     else:
-        results = {name: UP_TO_DATE for name in STAGES}
-    write_json(results, project.state_dir / "last-build.json")
-    return results
+        build = {"work": {name: UP_TO_DATE for name in STAGES}, "seconds": {}}
+    build["seconds"]["build"] = round(time.perf_counter() - started, 2)
+    write_json(build, project.state_dir / "last-build.json")
+    return build["work"]

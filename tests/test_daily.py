@@ -35,7 +35,7 @@ def git(project: Path, *args: str) -> str:
 
 
 def last_build(project: Path) -> dict:
-    return json.loads((project / ".formset" / "last-build.json").read_text())
+    return json.loads((project / ".formset" / "last-build.json").read_text())["work"]
 
 
 def computed_sets(build: dict, stage: str) -> list[str]:
