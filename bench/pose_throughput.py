@@ -5,7 +5,9 @@ Prints, from one run on ``samples/real-squat/squat_side.mp4`` (MediaPipe backend
 
 - decode-only frames/s (``tasks.video.iter_frames``, as the backend decodes);
 - model-only frames/s (BlazePose on frames decoded beforehand and held in memory): the
-  baseline every other figure is divided by, measured in the same run;
+  baseline every other figure is divided by, measured in the same run; and the same in 2
+  processes at once, what the machine's 2 cores give to the model alone (shared caches,
+  clock and memory bandwidth): the ceiling of 2 workers, before any decoding;
 - end-to-end frames/s through the backend, one video per task, on a pool of 1 and of 2
   spawned processes (the pool kind the keypoints flow uses by default, ``runner.kind:
   processes``), as ratios to model-only, and 2 workers / 1 worker;
@@ -47,6 +49,8 @@ LONG_FACTOR = 10
 FOURCC = "mp4v"
 #: Seconds each worker sleeps before timing starts, so that all have started.
 WARM_UP_S = 1.0
+#: Seconds after which side-by-side model runs start timing (their frames are decoded by then).
+SIDE_BY_SIDE_LEAD_S = 5.0
 KIB_PER_MIB = 1024
 #: Goals of the issue: end-to-end per worker vs model-only, and 2 workers vs 1.
 GOAL_PER_WORKER, GOAL_SCALING = 0.9, 1.8
@@ -79,8 +83,10 @@ def decode_fps(video: Path, params: dict) -> float:
     return n_frames / (time.perf_counter() - start)
 
 
-def model_fps(video: Path, params: dict, n_frames: int) -> float:
-    """Frames/s of BlazePose alone on ``n_frames`` frames decoded and converted to RGB beforehand."""
+def model_fps(video: Path, params: dict, n_frames: int, start_at: float | None = None) -> float:
+    """Frames/s of BlazePose alone on ``n_frames`` frames decoded and converted to RGB
+    beforehand; timing starts at the wall-clock time ``start_at`` when given (for processes
+    measured side by side)."""
     backend = MediaPipeBackend(params)
     images = [
         cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
@@ -92,10 +98,21 @@ def model_fps(video: Path, params: dict, n_frames: int) -> float:
         smooth_landmarks=False,
         min_detection_confidence=backend.min_detection_confidence,
     ) as pose:
+        if start_at is not None:
+            time.sleep(max(0.0, start_at - time.time()))
         start = time.perf_counter()
         for image in images:
             pose.process(image)
         return len(images) / (time.perf_counter() - start)
+
+
+def side_by_side_model_fps(video: Path, params: dict, n_frames: int, processes: int) -> float:
+    """Summed frames/s of ``model_fps`` in ``processes`` spawned processes timed together."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=spawn, initializer=_load_model, initargs=(params,)) as pool:
+        list(pool.map(time.sleep, [WARM_UP_S] * processes))  # start every process first
+        start_at = time.time() + SIDE_BY_SIDE_LEAD_S
+        return sum(pool.map(model_fps, [video] * processes, [params] * processes, [n_frames] * processes, [start_at] * processes))
 
 
 def extract_frames(video: Path, params: dict) -> int:
@@ -143,6 +160,7 @@ def main() -> None:
 
         decode = decode_fps(VIDEO, params)
         model = model_fps(VIDEO, params, CLIP_FRAMES)
+        model_two = side_by_side_model_fps(VIDEO, params, CLIP_FRAMES, PARALLEL_WORKERS)
         one = pool_fps(clips[:VIDEOS_PER_WORKER], params, 1)
         two = pool_fps(clips, params, PARALLEL_WORKERS)
         rss_short = fresh_process_peak_rss_mib(short, params)
@@ -150,10 +168,13 @@ def main() -> None:
 
     print(f"decode-only            {decode:7.1f} frames/s  ({decode / model:5.1f} x model-only)")
     print(f"model-only (baseline)  {model:7.1f} frames/s  ({CLIP_FRAMES} frames in memory)")
+    print(f"model-only, {PARALLEL_WORKERS} at once  {model_two:7.1f} frames/s  ({model_two / model:5.2f} x model-only: "
+          "the machine's ceiling for 2 workers)")
     print(f"end-to-end, 1 worker   {one:7.1f} frames/s  ({one / model:5.2f} x model-only; goal >= {GOAL_PER_WORKER})")
     print(f"end-to-end, 2 workers  {two:7.1f} frames/s  ({two / model:5.2f} x model-only, "
           f"{two / PARALLEL_WORKERS / model:4.2f} per worker)")
-    print(f"2 workers / 1 worker   {two / one:7.2f}            (goal >= {GOAL_SCALING})")
+    print(f"2 workers / 1 worker   {two / one:7.2f}            (goal >= {GOAL_SCALING}; "
+          f"2 workers reach {two / model_two:4.2f} of the machine's ceiling)")
     print(f"peak RSS, {SHORT_FRAMES:5d} frames  {rss_short:7.0f} MiB")
     print(f"peak RSS, {SHORT_FRAMES * LONG_FACTOR:5d} frames  {rss_long:7.0f} MiB  ({rss_long / rss_short:4.2f} x)")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
