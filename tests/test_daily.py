@@ -1,6 +1,6 @@
 """A data engineer's week, end to end in a throw-away project: the nightly publishes a
-version; a new set arrives and the next nightly is killed halfway (the published version
-stays whole) and completed by the one after, which recomputes the new set only; a nightly
+version; an annotator adds a new set (``formset add-set``) and the next nightly is killed
+halfway (the published version stays whole) and completed by the one after, which recomputes the new set only; a nightly
 with nothing new publishes nothing; a changed parameter re-does its stage and those after
 it. What was recomputed is read from ``.formset/last-build.json``, not inferred from time."""
 
@@ -70,7 +70,10 @@ def test_the_nightly_publishes_a_tagged_version(project):
 def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_completes_it(project):
     (tag,) = git(project, "tag", "--list", "data-*").split()
     published_commit, published_lock = git(project, "rev-list", "-n", "1", tag), git(project, "show", f"{tag}:dvc.lock")
-    formset(project, "sample", "data/sets/second-set", "--subjects", "1", "--seed", "1")
+    delivery = project.parent / "inbox" / "second-set"
+    formset(project, "sample", str(delivery), "--subjects", "1", "--seed", "1")
+    added = formset(project, "add-set", str(delivery))
+    assert "second-set" in added.stdout and git(project, "log", "-1", "--format=%s") == "add-set second-set v1"
     marker = project / "data" / "keypoints" / "second-set.parquet"
     proc = subprocess.Popen(
         [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=_env(project),
