@@ -156,3 +156,14 @@ def test_rerunning_with_nothing_changed_changes_nothing(built):
     lock = (project / "dvc.lock").read_text()
     formset(project, "run")
     assert (project / "dvc.lock").read_text() == lock
+
+
+def test_dvc_repro_runs_the_same_stages_and_only_those_a_change_reaches(built):
+    project, _, _ = built
+    params = (project / "params.yaml").read_text()
+    assert "  eps: 0.08\n" in params
+    (project / "params.yaml").write_text(params.replace("  eps: 0.08\n", "  eps: 0.09\n"))
+    out = dvc(project, "repro")
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"cluster", "compare"}  # compare reads the clusters; train does not
+    assert "changed" not in dvc(project, "status")
