@@ -23,7 +23,7 @@ from formset.config import Project
 from formset.quarantine import SampleError
 from formset.storage import atomic_path, write_json
 from formset.summary import quarantine_listing
-from formset.tasks.delivery import check_report, label_changes, sets_overview, version_entry
+from formset.tasks.delivery import check_report, label_changes, labels_sha256, sets_overview, version_entry
 from formset.tasks.ingest import SAMPLES_FILE, SET_FILE, ingest_set, parse_samples_csv, parse_set_yaml, read_set_file
 from formset.versioning import track_inputs
 
@@ -109,8 +109,7 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
         if versions and versions[-1]["set_hash"] == result.set_row["set_hash"] and destination.is_dir():
             return Delivery("unchanged", set_id, report=report, version=versions[-1]["version"])
         new_cells = samples_cells(staged)
-        # The version being replaced, registered or copied by hand: its labels for the diff.
-        old_cells = samples_cells(destination) if destination.is_dir() else None
+        old_cells = replaced_cells(project, set_id, versions)
         with atomic_path(destination) as target:
             staged.rename(target)
 
@@ -125,6 +124,25 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
         commit_hash = gitops.commit(project, [p.relative_to(project.root) for p in records], f"add-set {set_id} v{version}")
     changes = label_changes(old_cells, new_cells) if old_cells is not None else None
     return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
+
+
+def replaced_cells(project: Project, set_id: str, versions: list[dict]) -> pd.DataFrame | None:
+    """The samples.csv cells of the version a new delivery replaces, for the label diff:
+    the set on disk (registered, or copied by hand), unless an ``add-set`` killed after
+    swapping the set in but before registering it left the unregistered delivery there;
+    then the registered version's, from the last commit and the DVC cache."""
+    destination = project.sets_dir / set_id
+    on_disk = samples_cells(destination) if destination.is_dir() else None
+    if not versions or (on_disk is not None and labels_sha256(on_disk) == versions[-1]["labels_sha256"]):
+        return on_disk
+    import dvc.api
+    from dvc.exceptions import DvcException
+
+    try:
+        text = dvc.api.read(f"{destination.relative_to(project.root).as_posix()}/{SAMPLES_FILE}", repo=str(project.root), rev="HEAD")
+    except (DvcException, FileNotFoundError):  # no commit or no cached copy: the set on disk is all there is
+        return on_disk
+    return parse_samples_csv(text.encode()).cells
 
 
 def read_registry(project: Project) -> dict[str, list[dict]]:

@@ -195,3 +195,16 @@ def test_a_set_moved_aside_by_a_killed_add_set_is_put_back(tmp_path):
     recover_staging(sets_dir)
     assert sorted(p.name for p in sets_dir.iterdir()) == ["lab-a"]
     assert (sets_dir / "lab-a" / "samples.csv").read_text() == "old\n"
+
+
+def test_a_relabel_after_an_add_set_killed_before_registering_still_lists_the_changes(project, delivery):
+    assert add_set(delivery).exit_code == 0
+    rows = edit_samples(delivery, {(0, "label"): "incorrect"})
+    # Killed after the swap: the new delivery is in data/sets, neither registered nor committed.
+    shutil.rmtree(project.sets_dir / SET_ID)
+    shutil.copytree(delivery, project.sets_dir / SET_ID)
+
+    result = add_set(delivery)
+    assert result.exit_code == 0, result.output
+    assert [v["version"] for v in read_registry(project)[SET_ID]] == [1, 2]
+    assert f"│ {rows[0]['sample_id']} │ label  │ correct │ incorrect │" in result.output
