@@ -21,10 +21,10 @@ from formset.flows.stages import ValidationFailed
 from formset.locking import project_lock
 from formset.versioning import git_tracked_records, push
 
+
 def last_published(project: Project) -> str | None:
     """The newest dataset version tag, or None before the first publication."""
-    published = gitops.tags(project, f"{gitops.TAG_PREFIX}-*")
-    return published[-1] if published else None
+    return next(reversed(gitops.published_tags(str(project.root))), None)
 
 
 def unpublished(project: Project) -> bool:

@@ -296,10 +296,8 @@ def partition_records(table: pa.Table) -> dict[str, dict | None]:
     return json.loads((table.schema.metadata or {}).get(PARTITIONS_KEY, b"{}"))
 
 
-def _read(fs: DVCFileSystem, name: str, path: str, columns: list[str] | None) -> pa.Table:
-    files = files_of(fs, path)
-    if not is_table(files):
-        raise PullError(f"{name} ({path}) is not a Parquet table: pull_file (formset pull) copies it")
+def read_partitions(fs: DVCFileSystem, files: list[str], columns: list[str] | None) -> pa.Table:
+    """The Parquet ``files`` of one table as one table (``concat_partitions``)."""
     return concat_partitions({f: read_partition(fs, f, columns) for f in files})
 
 
@@ -339,7 +337,10 @@ def read_arrow(
     source = resolve(rev, repo, remote_url)
     fs, path = locate(name, source)
     with data_of(name, path, source):
-        return _read(fs, name, path, columns)
+        files = files_of(fs, path)
+        if not is_table(files):
+            raise PullError(f"{name} ({path}) is not a Parquet table: pull_file (formset pull) copies it")
+        return read_partitions(fs, files, columns)
 
 
 def read_table(
@@ -380,7 +381,7 @@ def pull_file(
     with data_of(name, path, source), atomic_path(out) as tmp:
         files = files_of(fs, path)
         if is_table(files):
-            table = concat_partitions({f: read_partition(fs, f, columns) for f in files})
+            table = read_partitions(fs, files, columns)
             pq.write_table(table, tmp, compression="zstd")
             return table
         for f in files:
