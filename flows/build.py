@@ -21,6 +21,16 @@ from formset.versioning import record_outputs, track_inputs
 UP_TO_DATE = "up to date"
 
 
+class NoSets(RuntimeError):
+    """The project holds no labeled set: there is nothing to build."""
+
+
+def require_sets(project: Project) -> None:
+    """Raise ``NoSets``, saying how to add one, when ``data/sets`` holds no set."""
+    if not project.set_dirs():
+        raise NoSets(f"no labeled sets in {project.sets_dir.relative_to(project.root)}: add one with `formset add-set DIR`")
+
+
 @flow(name="build-dataset", log_prints=True)
 def build_dataset(root: str | None = None, stale: list[str] | None = None) -> dict:
     """Run the out-of-date stages in order.
@@ -69,9 +79,12 @@ def build_and_record(project: Project) -> dict:
 
     Raises
     ------
+    NoSets
+        ``data/sets`` holds no set.
     formset.flows.stages.ValidationFailed
         A critical expectation failed; ``dvc.lock`` keeps the last good version.
     """
+    require_sets(project)
     started = time.perf_counter()
     track_inputs(project)
     stale = stale_stages(project, list(STAGES))

@@ -55,8 +55,9 @@ def publish(project: Project, summary: str) -> dict:
 
 
 def describe_work(results: dict) -> str:
-    """One line on what a build did: the stages that ran and the sets they computed."""
-    ran = []
+    """One line on what a build did: the stages that ran and the sets they computed, then the
+    stages that skipped their work and why."""
+    ran, skipped = [], []
     for name, result in results.items():
         if isinstance(result, dict) and "computed" in result:
             if result["computed"]:
@@ -65,7 +66,10 @@ def describe_work(results: dict) -> str:
             continue  # "up to date"
         else:
             ran.append(name)
-    return "rebuilt " + ", ".join(ran) if ran else "nothing rebuilt"
+            if isinstance(result, dict) and "skipped" in result:
+                skipped.append(f"{name} skipped: {result['skipped']}")
+    line = "rebuilt " + ", ".join(ran) if ran else "nothing rebuilt"
+    return "; ".join([line, *skipped])
 
 
 @flow(name="nightly", log_prints=True)

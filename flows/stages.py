@@ -21,8 +21,9 @@ from prefect.cache_policies import NO_CACHE
 from formset import provenance
 from formset.config import Project
 from formset.incremental import code_digest, is_current
-from formset.quarantine import Rejection, to_frame
+from formset.quarantine import Rejection, StageSkipped, to_frame
 from formset.schemas import tables
+from formset.schemas.series import KeypointSeries
 from formset.storage import atomic_path, read_table, write_json, write_table
 
 if TYPE_CHECKING:
@@ -80,6 +81,15 @@ def _partition_digests(directory: Path) -> dict[str, str]:
     return {p.name: provenance.file_digest(p) for p in sorted(directory.glob("*.parquet"))}
 
 
+def _gated_digests(project: Project) -> dict[str, str]:
+    """The inputs of ``gated_features``: every features and validation quarantine partition."""
+    return {
+        f"{directory.parent.name}/{directory.name}/{name}": digest
+        for directory in (project.features_dir, project.quarantine_dir("validate"))
+        for name, digest in _partition_digests(directory).items()
+    }
+
+
 def _work(summaries: list[dict], reused: list[str]) -> dict:
     """A per-set stage's summary: what it computed (per set) and which sets it reused."""
     return {"computed": summaries, "reused": sorted(reused)}
@@ -101,6 +111,29 @@ def _run_per_set(
     for directory in [out_dir, *companion_dirs]:
         _drop_stale_partitions(directory, set(set_ids))
     return _work(summaries, current)
+
+
+def _without_quarantined(features: pd.DataFrame, quarantined: pd.DataFrame) -> pd.DataFrame:
+    """``features`` less the rows of the samples in ``quarantined`` (``QUARANTINE`` rows)."""
+    keys = ["set_id", "sample_id"]
+    if quarantined.empty:
+        return features
+    gone = pd.MultiIndex.from_frame(quarantined[keys].drop_duplicates())
+    return features[~pd.MultiIndex.from_frame(features[keys]).isin(gone)].reset_index(drop=True)
+
+
+def gated_features(project: Project, set_id: str | None = None) -> pd.DataFrame:
+    """The features of the samples validation let through (of one set, or of all): what the
+    stages after validate read."""
+    suffix = f"{set_id}.parquet" if set_id else ""
+    features = read_table(project.features_dir / suffix, tables.FEATURES)
+    return _without_quarantined(features, read_table(project.quarantine_dir("validate") / suffix, tables.QUARANTINE))
+
+
+def _skipped(stage: str, reason: str, **figures) -> dict:
+    """A stage's summary when the dataset does not allow its work: why, and what it did write."""
+    get_run_logger().warning("%s skipped: %s", stage, reason)
+    return {"skipped": reason, **figures}
 
 
 # ---------------------------------------------------------------- ingest
@@ -199,8 +232,16 @@ def _write_keypoints_set(project: Project, set_id: str, samples: pd.DataFrame, o
     from formset.tasks.keypoints import assemble_samples
 
     keypoints, rejections = assemble_samples(samples, outcomes)
+    # What the readers corrected (e.g. OpenPose scores above 1), per sample/view, travels with
+    # the partition; it is not part of the key.
+    notes = {
+        f"{sample_id}/{view}": outcome.read_notes
+        for sample_id, views in outcomes.items()
+        for view, outcome in views.items()
+        if isinstance(outcome, KeypointSeries) and outcome.read_notes
+    }
     _write_quarantine(project, "keypoints", set_id, rejections)
-    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, prov)
+    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, {**prov, "read_notes": notes})
     return {"set_id": set_id, "frames": len(keypoints), "quarantined": len(rejections)}
 
 
@@ -299,6 +340,11 @@ def validate_and_report(project: Project) -> ValidationReport:
     write_json(report.to_dict(), out / "report.json")
     write_json(report.summary(), out / "summary.json")
     write_table(warnings, out / "warnings.parquet", tables.QUARANTINE)
+    # One partition per set, empty ones included: the per-set reps stage keys on it.
+    rejected = to_frame(report.rejections)
+    for set_id in _set_ids(project):
+        write_table(rejected[rejected["set_id"] == set_id], project.quarantine_dir("validate") / f"{set_id}.parquet", tables.QUARANTINE)
+    _drop_stale_partitions(project.quarantine_dir("validate"), set(_set_ids(project)))
 
     # GX stamps its pages with the run time: rebuilt only when what they show can have changed,
     # so re-running with nothing changed leaves the DVC-tracked docs (and dvc.lock) as they were.
@@ -319,7 +365,7 @@ def validate_and_report(project: Project) -> ValidationReport:
     card = dataset_card(
         samples,
         keypoints,
-        features,
+        _without_quarantined(features, rejected),
         read_table(project.quarantine_dir(), tables.QUARANTINE),
         warnings,
         report.summary(),
@@ -355,33 +401,44 @@ def validate_flow(root: str | None = None) -> dict:
 @flow(name="cluster", log_prints=True)
 def cluster_flow(root: str | None = None) -> dict:
     """Fit DBSCAN joint clusters on correct executions; score every sample per joint."""
-    from formset.tasks.cluster import fit_joint_clusters, save_clusters, score_samples
+    from formset.tasks.cluster import exercises_without_clusters, fit_joint_clusters, save_clusters, score_samples
 
     project = Project.find(root)
     params = project.params()["cluster"]
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    features = read_table(project.features_dir, tables.FEATURES)
+    features = gated_features(project)
     clusters = fit_joint_clusters(features, samples, params)
     save_clusters(clusters, project.models_dir / "clusters.json")
     scores = score_samples(features, samples, clusters, params)
-    prov = provenance.record("cluster", params, _partition_digests(project.features_dir), code_digest(project, "cluster"))
+    prov = provenance.record("cluster", params, _gated_digests(project), code_digest(project, "cluster"))
     write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, prov)
-    return {"rows": len(scores)}
+    unclustered = exercises_without_clusters(samples, clusters)
+    summary = {"rows": len(scores), "exercises_without_correct_executions": unclustered}
+    if not clusters.centroids:
+        return _skipped("cluster", "no correct executions to cluster: every joint score is empty", **summary)
+    return summary
 
 
 # ---------------------------------------------------------------- train
 @flow(name="train", log_prints=True)
 def train_flow(root: str | None = None) -> dict:
     """Train the Conv1D + BiLSTM classifier; evaluate on held-out subjects."""
-    from formset.tasks.train import save_model, train_and_evaluate
+    from formset.tasks.train import save_model, save_skipped, train_and_evaluate
 
     project = Project.find(root)
     params = project.params()["train"]
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    features = read_table(project.features_dir, tables.FEATURES)
-    model, metrics, confusion = train_and_evaluate(features, samples, params)
-    prov = provenance.record("train", params, _partition_digests(project.features_dir), code_digest(project, "train"))
-    save_model(model, project.models_dir / "classifier.pt", {"params": params, "provenance": prov})
+    features = gated_features(project)
+    prov = provenance.record("train", params, _gated_digests(project), code_digest(project, "train"))
+    meta = {"params": params, "provenance": prov}
+    try:
+        model, metrics, confusion = train_and_evaluate(features, samples, params)
+    except StageSkipped as skip:
+        # Every output is written, saying why there is no model: the version is still recorded.
+        save_skipped(project.models_dir / "classifier.pt", skip.reason, meta)
+        metrics, confusion = _skipped("train", skip.reason), pd.DataFrame(columns=["actual", "predicted"])
+    else:
+        save_model(model, project.models_dir / "classifier.pt", meta)
     write_json(metrics, project.metrics_dir / "train.json")
     with atomic_path(project.plots_dir / "confusion.csv") as tmp:
         confusion.to_csv(tmp, index=False)
@@ -399,11 +456,13 @@ REP_TABLES = {"kinematics": tables.KINEMATICS, "reps": tables.REPS, "recordings"
 def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
     from formset.tasks.reps import reps_for_samples
 
-    features_file = project.features_dir / f"{set_id}.parquet"
     samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
-    features = read_table(features_file, tables.FEATURES)
+    features = gated_features(project, set_id)
     quarantine = pd.concat(
-        [read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE) for stage in ("keypoints", "normalize")],
+        [
+            read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE)
+            for stage in ("keypoints", "normalize", "validate")
+        ],
         ignore_index=True,
     )
     kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params)
@@ -418,29 +477,28 @@ def reps_flow(root: str | None = None) -> dict:
     """Segment every recording into reps; tempo feedback; per-frame angles and moment arms."""
     project = Project.find(root)
     tables_dirs = [project.reps_dir / name for name in REP_TABLES]
-    return _run_per_set(
-        project, "reps", reps_one_set, [project.features_dir, project.catalog_dir / "samples"], tables_dirs[-1], tables_dirs[:-1]
-    )
+    inputs = [project.features_dir, project.catalog_dir / "samples", project.quarantine_dir("validate")]
+    return _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1])
 
 
 @flow(name="compare", log_prints=True)
 def compare_flow(root: str | None = None) -> dict:
     """DTW against correct executions with learned thresholds; per-rep joint scores."""
     from formset.tasks.cluster import load_clusters
-    from formset.tasks.compare import compare_executions, json_safe, rep_joint_scores
+    from formset.tasks.compare import compare_executions, json_safe, rep_joint_scores, skip_reason
 
     project = Project.find(root)
     all_params = project.params()
     params = all_params["compare"]
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    features = read_table(project.features_dir, tables.FEATURES)
+    features = gated_features(project)
     kinematics = read_table(project.reps_dir / "kinematics", tables.KINEMATICS)
     distances, verdicts, metrics = compare_executions(features, kinematics, samples, params)
     clusters = load_clusters(project.models_dir / "clusters.json")
     scores = rep_joint_scores(features, kinematics, samples, clusters, all_params["cluster"]["max_distance"])
     inputs = {
         "clusters.json": provenance.file_digest(project.models_dir / "clusters.json"),
-        **{f"features/{name}": digest for name, digest in _partition_digests(project.features_dir).items()},
+        **_gated_digests(project),
         **{f"kinematics/{name}": digest for name, digest in _partition_digests(project.reps_dir / "kinematics").items()},
     }
     prov = provenance.record("compare", params, inputs, code_digest(project, "compare"))
@@ -448,8 +506,12 @@ def compare_flow(root: str | None = None) -> dict:
     write_table(distances, out / "distances.parquet", tables.DISTANCES, prov)
     write_table(verdicts, out / "verdicts.parquet", tables.VERDICTS, prov)
     write_table(scores, out / "rep_scores.parquet", tables.REP_SCORES, prov)
+    summary = {f"auc_mean_{scope}": metrics[scope]["auc_mean"] for scope in metrics}
+    if reason := skip_reason(verdicts, params["views"]):
+        metrics["skipped"] = reason
+        summary = _skipped("compare", reason, **summary)
     write_json(json_safe(metrics), project.metrics_dir / "compare.json")
-    return {scope: metrics[scope]["auc_mean"] for scope in metrics}
+    return json_safe(summary)
 
 
 STAGES = {

@@ -86,13 +86,16 @@ def run(wait: WaitOption = 0.0) -> None:
     whose inputs, params or code changed.
     """
     project = _project()
-    from formset.flows.build import build_and_record
+    from formset.flows.build import NoSets, build_and_record
     from formset.flows.stages import ValidationFailed
     from formset.summary import build_summary
 
     with _locked(project, "formset run", wait):
         try:
             work = build_and_record(project)
+        except NoSets as err:
+            console.print(f"[red]{err}[/]")
+            raise typer.Exit(1)
         except ValidationFailed as err:
             console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
             raise typer.Exit(1)
@@ -108,6 +111,7 @@ def nightly(
     """Reprocess what changed, validate, retrain and publish a dataset version (dvc push, git
     commit, tag data-YYYY-MM-DD) now, or with --serve on the nightly schedule."""
     project = _project()
+    from formset.flows.build import NoSets, require_sets
     from formset.flows.nightly import nightly_deployment, nightly_flow
     from formset.flows.stages import ValidationFailed
     from formset.locking import ProjectBusy
@@ -117,6 +121,11 @@ def nightly(
 
         serve_deployments(nightly_deployment(project))
         return
+    try:
+        require_sets(project)  # before the flow starts: a clear line, no flow-run traceback
+    except NoSets as err:
+        console.print(f"[red]{err}[/]")
+        raise typer.Exit(1)
     try:
         result = nightly_flow(str(project.root), wait)
     except ProjectBusy as busy:
@@ -296,6 +305,8 @@ def print_work(work: dict) -> None:
         if isinstance(result, dict) and "computed" in result:
             computed = [s["set_id"] for s in result["computed"]]
             text = f"computed {len(computed)} set(s) {', '.join(computed)}".rstrip() + f"; reused {len(result['reused'])}"
+        elif isinstance(result, dict) and "skipped" in result:
+            text = f"[yellow]skipped[/]: {result['skipped']}"
         else:
             text = result if isinstance(result, str) else "ran"
         table.add_row(name, text)
@@ -327,7 +338,9 @@ def print_summary(summary: dict) -> None:
         f"data quality report: {tables['dataset_card']} (or `formset card`), "
         f"great-expectations Data Docs: {tables['data_docs']}"
     )
-    if metrics := summary["test_metrics"]:
+    if (metrics := summary["test_metrics"]) and "skipped" in metrics:
+        console.print(f"classifier: [yellow]skipped[/], no model in this version: {metrics['skipped']}")
+    elif metrics:
         console.print(
             "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
         )

@@ -1,8 +1,10 @@
-"""Bad input is data: per-sample quarantine records.
+"""Bad input is data: per-sample quarantine records, and stages that skip with a reason.
 
 A stage that rejects a sample returns a ``Rejection`` instead of raising; the flow collects
 them into the stage's quarantine table (schema ``QUARANTINE``) and the rest of the set
-proceeds.
+proceeds. A stage that cannot do its work at all because of what the dataset holds (no
+labeled samples, one person, one class) raises ``StageSkipped``: the flow writes the stage's
+outputs as "skipped: reason" and the rest of the build is recorded and published.
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ class SampleError(Exception):
 
     def rejection(self, set_id: str, sample_id: str | None, stage: str) -> Rejection:
         return Rejection(set_id, sample_id, stage, self.reason, self.detail, self.value)
+
+
+class StageSkipped(Exception):
+    """Raised by a stage whose work the dataset does not allow; ``reason`` says why in words
+    a data engineer acts on (what is missing, what would make the stage run)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 def to_frame(rejections: list[Rejection]) -> pd.DataFrame:

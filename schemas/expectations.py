@@ -4,10 +4,12 @@ Each suite checks one table with Great Expectations (``tasks/validate.py`` runs 
 check names a GX expectation type (snake case, as in the GX gallery), its arguments, whether
 it is critical, a stable reason code and a plain-language description of what is expected.
 
-Critical checks say the table itself is wrong (schema, vocabulary, uniqueness, frame order,
-impossible values): nothing may be published. Non-critical checks flag implausible but
-representable data (performer fields, completeness, coordinate ranges): reported, and listed
-per sample as warnings.
+Critical checks say data is wrong (schema, vocabulary, uniqueness, frame order, impossible
+values). A systemic one (the schema, the keys) blocks publishing however few rows fail; any
+other critical failure confined to a few samples quarantines those samples (``tasks/validate.py``)
+and blocks publishing only when it reaches most of the dataset. Non-critical checks flag
+implausible but representable data (performer fields, completeness, coordinate ranges):
+reported, and listed per sample as warnings.
 
 GX has no grouped expectations (frames increasing *within* a sample-view, missing share
 *per* sample-view), so two suites run on tables derived from the stored ones:
@@ -74,11 +76,15 @@ class Check:
     kwargs
         The expectation's arguments (``column``, ``value_set``, ``min_value``, ...).
     critical
-        True when a failure means the table is wrong and nothing may be published.
+        True when a failure means the data is wrong: the offending samples are quarantined,
+        or nothing is published when it is systemic or most of the dataset fails.
     reason
         Stable code people filter on (quarantine ``reason`` of the per-sample warnings).
     description
         What is expected, in words a non-programmer reads in the report.
+    systemic
+        True when a failure is about the table as a whole (its schema, its keys) rather than
+        some samples' values: it blocks publishing however few rows fail.
     """
 
     expectation: str
@@ -86,6 +92,7 @@ class Check:
     critical: bool
     reason: str
     description: str
+    systemic: bool = False
 
     @property
     def column(self) -> str | None:
@@ -130,6 +137,7 @@ def _columns_exactly(columns: Sequence[str]) -> Check:
         critical=True,
         reason="bad_schema",
         description=f"the table has exactly the {len(columns)} columns of its schema",
+        systemic=True,
     )
 
 
@@ -140,6 +148,8 @@ def _not_null(column: str, reason: str = "missing_value") -> Check:
         critical=True,
         reason=reason,
         description=f"{column} is filled in on every row",
+        # A row without its ids belongs to no sample that could be set aside.
+        systemic=reason == "missing_id",
     )
 
 
@@ -196,6 +206,7 @@ def samples_suite(exercises: Sequence[str]) -> Suite:
             critical=True,
             reason="duplicate_sample",
             description="each (set_id, sample_id) appears once: one label per sample",
+            systemic=True,
         ),
         _in_set(SAMPLES, "exercise", exercises, "unknown_exercise"),
         _in_set(SAMPLES, "label", LABELS, "bad_label"),

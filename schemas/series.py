@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,10 @@ class KeypointSeries:
         ``px`` or ``m``.
     image_size
         ``(width, height)`` in pixels when known (videos), else None.
+    read_notes
+        What the reader corrected in the source, by kind, as counts (e.g.
+        ``confidence_clipped``: OpenPose scores above 1 set to 1); recorded in the keypoints
+        partition's provenance.
     """
 
     points: np.ndarray
@@ -43,6 +47,7 @@ class KeypointSeries:
     source: str
     units: str
     image_size: tuple[int, int] | None = None
+    read_notes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.frame)

@@ -302,6 +302,20 @@ def score_samples(
     return pd.concat(parts, ignore_index=True)[SCORES.names]
 
 
+def exercises_without_clusters(samples: pd.DataFrame, clusters: JointClusters) -> list[str]:
+    """Exercises of the catalog with no cluster at all: nothing to score their joints against.
+
+    Parameters
+    ----------
+    samples
+        The ``SAMPLES`` catalog.
+    clusters
+        From ``fit_joint_clusters``.
+    """
+    clustered = {exercise for exercise, _, _ in clusters.centroids}
+    return sorted(set(samples["exercise"].dropna()) - clustered)
+
+
 def save_clusters(clusters: JointClusters, path: str | os.PathLike) -> None:
     """Write ``clusters`` as JSON (atomically), centroids as nested lists."""
     write_json(

@@ -291,7 +291,8 @@ def compare_executions(
         distance_parts.append(distances)
         verdict_parts.append(verdicts)
     if not verdict_parts:
-        return DISTANCES.empty_table().to_pandas(), VERDICTS.empty_table().to_pandas(), {RECORDING: {}, REP: {}}
+        empty = {scope: {"auc_mean": float("nan"), "groups": {}} for scope in (RECORDING, REP)}
+        return DISTANCES.empty_table().to_pandas(), VERDICTS.empty_table().to_pandas(), empty
     distances = pd.concat(distance_parts, ignore_index=True)
     verdicts = pd.concat(verdict_parts, ignore_index=True)
     metrics: dict = {}
@@ -301,6 +302,10 @@ def compare_executions(
         for (exercise, view), rows in verdicts[scope_of == scope].groupby(["exercise", "view"], sort=True):
             labeled = rows[rows["label"].isin(["correct", "incorrect"])]
             learned = learn_threshold(labeled["distance"].to_numpy(np.float64), (labeled["label"] == "incorrect").to_numpy())
+            if not (rows["n_references"] > 0).any():
+                learned["skipped"] = (
+                    f"no correct {exercise} executions by other people in the {view} view: nothing to compare with"
+                )
             groups[f"{exercise}/{view}"] = learned
             verdicts.loc[rows.index, "threshold"] = learned["threshold"]
         aucs = [g["auc"] for g in groups.values() if np.isfinite(g["auc"])]
@@ -310,6 +315,26 @@ def compare_executions(
         np.where(known, verdicts["distance"] > verdicts["threshold"], None), dtype="boolean"
     )
     return distances, verdicts, metrics
+
+
+def skip_reason(verdicts: pd.DataFrame, views: list[str]) -> str | None:
+    """Why the comparison says nothing about any recording, or None when it compared some.
+
+    Parameters
+    ----------
+    verdicts
+        ``VERDICTS`` rows of ``compare_executions``.
+    views
+        The compared views (``params.yaml: compare.views``), for the message.
+    """
+    if verdicts.empty:
+        return f"no recordings in the compared views ({', '.join(views)})"
+    if not (verdicts["n_references"] > 0).any():
+        return (
+            "no correct executions by other people to compare with: every distance is empty; "
+            "label correct executions of at least two people per exercise"
+        )
+    return None
 
 
 def rep_joint_scores(

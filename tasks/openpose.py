@@ -3,7 +3,8 @@
 One file per frame, ``<anything>_<12-digit frame index>_keypoints.json``; BODY_25 (75
 numbers per person) or COCO-18 (54), under ``pose_keypoints_2d`` or the older
 ``pose_keypoints``. A joint at or below the confidence threshold (``0, 0, 0`` included) is
-missing.
+missing. OpenPose does not clip its scores: the few above 1 are set to 1 and counted
+(``KeypointSeries.read_notes``).
 
 Choosing the performer
 ----------------------
@@ -87,6 +88,9 @@ def read_openpose_folder(path: Path, view: str, fps: float = 30.0, min_confidenc
     if not any(len(p) for p in poses):
         raise _nobody_detected(files, path)
     track = _follow_performer(poses)
+    # OpenPose does not clip its scores: a few come out slightly above 1 on real footage.
+    above_one = track[..., CONFIDENCE] > 1.0
+    track[..., CONFIDENCE][above_one] = 1.0
     points, confidence = to_canonical(track[..., XY], track[..., CONFIDENCE], source)
     return KeypointSeries(
         points=points,
@@ -96,6 +100,7 @@ def read_openpose_folder(path: Path, view: str, fps: float = 30.0, min_confidenc
         view=view,
         source=source,
         units="px",
+        read_notes={"confidence_clipped": int(above_one.sum())} if above_one.any() else {},
     )
 
 

@@ -26,6 +26,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.schemas.vocab import LABELS
 from formset.storage import atomic_path
@@ -150,7 +151,10 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
         .sort_values([*SEQUENCE_KEY, "frame"], ignore_index=True)
     )
     if rows.empty:
-        raise ValueError(f"no frames of labeled samples in the views {views}: nothing to train on")
+        raise StageSkipped(
+            f"no labeled samples (label correct or incorrect) with features in the views {', '.join(views)}: "
+            "nothing to train on; label some samples or add a labeled set"
+        )
     sequence_of_row = rows.groupby(SEQUENCE_KEY, sort=False).ngroup().to_numpy()
     # Positions and angles are states: carry them over gaps. Deltas are changes: 0 when unknown.
     positions = rows[position_columns + angle_columns].groupby(sequence_of_row).ffill()
@@ -437,7 +441,9 @@ def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: dict) -> F
         keep, hold = split_by_subject(
             seqs.subject[train_index], params["validation_subject_fraction"], params["seed"], seqs.y[train_index]
         )
-        fit_index, validation_index = train_index[keep], train_index[hold]
+        # Early stopping must not cost the fit a class: without one, train on everyone.
+        if (np.bincount(seqs.y[train_index[keep]], minlength=N_CLASSES) > 0).all():
+            fit_index, validation_index = train_index[keep], train_index[hold]
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(seqs.y[fit_index]))
     with _torch_session(params["seed"], params["threads"]):
         model = FormClassifier.from_params(seqs.feature_names, params)
@@ -551,6 +557,12 @@ def save_model(model: FormClassifier, path: str | os.PathLike, meta: dict) -> No
         torch.save(payload, tmp)
 
 
+def save_skipped(path: str | os.PathLike, reason: str, meta: dict) -> None:
+    """Fill the model's slot with why there is no model (``load_model`` raises it), atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"skipped": reason, "meta": json.dumps(meta, sort_keys=True)}, tmp)
+
+
 def load_model(path: str | os.PathLike) -> tuple[FormClassifier, dict]:
     """Load a model written by ``save_model`` (safe loading only).
 
@@ -558,8 +570,15 @@ def load_model(path: str | os.PathLike) -> tuple[FormClassifier, dict]:
     -------
     tuple
         ``(model, meta)``; the model in eval mode.
+
+    Raises
+    ------
+    StageSkipped
+        The file was written by ``save_skipped``: training was skipped, and why.
     """
     payload = torch.load(path, weights_only=True)
+    if "skipped" in payload:
+        raise StageSkipped(f"{path} holds no model: training was skipped ({payload['skipped']})")
     config = json.loads(payload["config"])
     model = FormClassifier(
         tuple(config["feature_names"]),
@@ -573,6 +592,42 @@ def load_model(path: str | os.PathLike) -> tuple[FormClassifier, dict]:
     return model.eval(), json.loads(payload["meta"])
 
 
+def check_trainable(subjects: np.ndarray, y: np.ndarray, whose: str = "the labeled samples", min_people: int = 2) -> None:
+    """Raise ``StageSkipped`` unless the sequences allow a classifier evaluated on unseen people.
+
+    Parameters
+    ----------
+    subjects
+        shape ``(sequence,)``: the person of each sequence.
+    y
+        int, shape ``(sequence,)``: 1 = incorrect.
+    whose
+        Who the sequences are, for the message.
+    min_people
+        2 for the whole dataset (someone must be held out); 1 for the training part of a split.
+
+    Raises
+    ------
+    StageSkipped
+        Fewer people than ``min_people`` (nobody could be held out), or one class only
+        (nothing to tell apart).
+    """
+    people = np.unique(np.asarray(subjects, dtype=str))
+    if len(people) < min_people:
+        raise StageSkipped(
+            f"{whose} come from one person ({', '.join(people)}): a model cannot be evaluated on people it has not "
+            "seen; add labeled samples of at least one more person"
+        )
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=N_CLASSES)
+    if (counts == 0).any():
+        present = CLASS_LABELS[int(np.argmax(counts))]
+        absent = CLASS_LABELS[int(np.argmin(counts))]
+        raise StageSkipped(
+            f"every one of {whose} is {present}: a classifier needs {absent} examples too; "
+            f"add {absent} samples of at least two people"
+        )
+
+
 def train_and_evaluate(
     features: pd.DataFrame, samples: pd.DataFrame, params: dict
 ) -> tuple[FormClassifier, dict, pd.DataFrame]:
@@ -584,7 +639,9 @@ def train_and_evaluate(
         ``(model, metrics, confusion)`` as from ``train_classifier`` and ``evaluate``.
     """
     seqs = build_sequences(features, samples, params)
+    check_trainable(seqs.subject, seqs.y)
     train_mask, test_mask = split_by_subject(seqs.subject, params["test_subject_fraction"], params["seed"], seqs.y)
+    check_trainable(seqs.subject[train_mask], seqs.y[train_mask], "the training people (the others are held out)", min_people=1)
     model = train_classifier(seqs, train_mask, params)
     metrics, confusion = evaluate(model, seqs, test_mask)
     return model, metrics, confusion

@@ -10,7 +10,7 @@ per-sample warnings (``sample_warnings``) and writes the quality report.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
@@ -23,6 +23,7 @@ from formset.schemas.expectations import (
     FRAME_STEP,
     MAX_ABS_CORE_COORDINATE,
     N_FRAMES,
+    SAMPLE_KEYS,
     SAMPLE_VIEW_COLUMNS,
     SAMPLE_VIEW_KEYS,
     Check,
@@ -74,6 +75,9 @@ class ExpectationOutcome:
         offending rows for per-frame tables.
     error
         GX's message when the expectation could not be evaluated (e.g. a missing column).
+    quarantined
+        Samples set aside because this critical failure was confined to them (0: it passed,
+        is a warning, or blocks publishing).
     """
 
     suite: str
@@ -87,6 +91,12 @@ class ExpectationOutcome:
     unexpected_values: list
     offending: list[dict]
     error: str | None = None
+    quarantined: int = 0
+
+    @property
+    def blocking(self) -> bool:
+        """A critical failure not confined to a few samples: nothing may be published."""
+        return self.critical and not self.success and not self.quarantined
 
 
 @dataclass
@@ -96,21 +106,32 @@ class ValidationReport:
     Attributes
     ----------
     passed_critical
-        True when every critical expectation held: the tables may be published.
+        True when no critical failure blocks publishing: every one held, or was confined to
+        a few samples that are quarantined (``rejections``).
     suites
         Suite name -> outcomes in the suite's order.
+    rejections
+        The samples quarantined by critical failures confined to them, one record per sample
+        and failed check.
     """
 
     passed_critical: bool
     suites: dict[str, list[ExpectationOutcome]]
+    rejections: list[Rejection] = field(default_factory=list)
 
     def outcomes(self) -> list[ExpectationOutcome]:
         """All outcomes, suite by suite."""
         return [o for outcomes in self.suites.values() for o in outcomes]
 
     def failures(self, critical: bool) -> list[ExpectationOutcome]:
-        """Failed outcomes that are (``critical=True``) or are not critical."""
-        return [o for o in self.outcomes() if not o.success and o.critical == critical]
+        """Failed outcomes that block publishing (``critical=True``) or are warnings."""
+        return [o for o in self.outcomes() if o.blocking] if critical else [
+            o for o in self.outcomes() if not o.success and not o.critical
+        ]
+
+    def confined(self) -> list[ExpectationOutcome]:
+        """Critical failures confined to a few samples, which were quarantined."""
+        return [o for o in self.outcomes() if o.quarantined]
 
     def summary(self) -> dict:
         """The counts alone (the flow writes them as DVC metrics, ``data/validation/summary.json``)."""
@@ -119,6 +140,8 @@ class ValidationReport:
             "n_expectations": len(self.outcomes()),
             "n_failed_critical": len(self.failures(critical=True)),
             "n_failed_warning": len(self.failures(critical=False)),
+            "n_failed_quarantined": len(self.confined()),
+            "n_samples_quarantined": len({(r.set_id, r.sample_id) for r in self.rejections}),
         }
 
     def to_dict(self) -> dict:
@@ -126,19 +149,22 @@ class ValidationReport:
         return {
             **self.summary(),
             "suites": {name: [asdict(o) for o in outcomes] for name, outcomes in self.suites.items()},
+            "quarantined": [asdict(r) for r in self.rejections],
         }
 
     def summary_lines(self) -> list[str]:
         """A headline, then one line per failed expectation, critical first."""
-        n_critical = len(self.failures(critical=True))
-        n_warning = len(self.failures(critical=False))
+        counts = self.summary()
         verdict = "tables may be published" if self.passed_critical else "tables must NOT be published"
         lines = [
-            f"validation: {len(self.outcomes())} expectations, {n_critical} critical failures, "
-            f"{n_warning} warnings: {verdict}"
+            f"validation: {counts['n_expectations']} expectations, {counts['n_failed_critical']} critical failures, "
+            f"{counts['n_failed_warning']} warnings, {counts['n_samples_quarantined']} samples quarantined: {verdict}"
         ]
-        for critical, tag in ((True, "FAIL"), (False, "WARN")):
-            lines += [f"{tag} {_describe_failure(o)}" for o in self.failures(critical)]
+        lines += [f"FAIL {_describe_failure(o)}" for o in self.failures(critical=True)]
+        lines += [
+            f"QUARANTINED {o.quarantined} sample(s): {_describe_failure(o)}" for o in self.confined()
+        ]
+        lines += [f"WARN {_describe_failure(o)}" for o in self.failures(critical=False)]
         return lines
 
 
@@ -240,8 +266,114 @@ def validate_tables(
         (sample_views_suite, sample_view_summary(features)),
     )
     suites = {suite.name: _run_suite(context, suite, table, run_id) for suite, table in tables}
-    passed = all(o.success for outcomes in suites.values() for o in outcomes if o.critical)
-    return ValidationReport(passed_critical=passed, suites=suites)
+    rejections = quarantine_confined_failures(
+        [(suite, table, suites[suite.name]) for suite, table in tables],
+        samples[list(SAMPLE_KEYS)].drop_duplicates().shape[0],
+        params["max_quarantined_share"],
+    )
+    passed = not any(o.blocking for outcomes in suites.values() for o in outcomes)
+    return ValidationReport(passed_critical=passed, suites=suites, rejections=rejections)
+
+
+def quarantine_confined_failures(
+    checked: Sequence[tuple[Suite, pd.DataFrame, list[ExpectationOutcome]]], n_samples: int, max_share: float
+) -> list[Rejection]:
+    """Set aside the samples of critical failures confined to them; mark those outcomes.
+
+    A failed critical check quarantines its offending samples (its outcome's ``quarantined``
+    is set) unless it is systemic (schema, keys), could not be evaluated, or its offending
+    rows cannot all be named (formset's count must match GX's). If the quarantined samples
+    together are more than ``max_share`` of the dataset, nothing is quarantined: the
+    failures block publishing, as the problem is the dataset, not a few samples.
+
+    Parameters
+    ----------
+    checked
+        ``(suite, the table it ran on, its outcomes)`` for every suite.
+    n_samples
+        Samples in the dataset (distinct ``set_id, sample_id`` of the catalog).
+    max_share
+        Largest share (0-1) of the dataset that may be quarantined by validation.
+
+    Returns
+    -------
+    list of Rejection
+        One per quarantined sample and failed check, stage ``validate``.
+    """
+    confined: list[tuple[ExpectationOutcome, list[Rejection]]] = []
+    for suite, table, outcomes in checked:
+        for check, outcome in zip(suite.checks, outcomes):
+            if outcome.success or not check.critical or check.systemic or outcome.error:
+                continue
+            rows = table.loc[offending_rows(check, table)]
+            if len(rows) != outcome.unexpected_count:
+                continue  # GX counted rows formset cannot name: not attributable to samples
+            confined.append((outcome, _sample_rejections(check, rows)))
+    samples = {(r.set_id, r.sample_id) for _, rejections in confined for r in rejections}
+    if not samples or len(samples) > max_share * n_samples:
+        return []
+    for outcome, rejections in confined:
+        outcome.quarantined = len(rejections)
+    return [r for _, rejections in confined for r in rejections]
+
+
+def offending_rows(check: Check, table: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``table`` break ``check``, as GX judges column values.
+
+    Parameters
+    ----------
+    check
+        A check on one column: ``expect_column_values_to_not_be_null``, ``..._to_be_in_set``
+        or ``..._to_be_between`` (nulls pass the last two, as in GX).
+    table
+        The table the check ran on.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool, shape ``(row,)``; all False for a check of another kind.
+    """
+    column = check.kwargs.get("column")
+    if column not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    values = table[column]
+    if check.expectation == "expect_column_values_to_not_be_null":
+        return values.isna().to_numpy()
+    present = values.notna().to_numpy()
+    if check.expectation == "expect_column_values_to_be_in_set":
+        return present & ~values.isin(check.kwargs["value_set"]).to_numpy()
+    if check.expectation == "expect_column_values_to_be_between":
+        low, high = check.kwargs.get("min_value"), check.kwargs.get("max_value")
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        below = numbers < low if low is not None else np.zeros(len(table), dtype=bool)
+        above = numbers > high if high is not None else np.zeros(len(table), dtype=bool)
+        return present & (below | above)
+    return np.zeros(len(table), dtype=bool)
+
+
+def _sample_rejections(check: Check, rows: pd.DataFrame) -> list[Rejection]:
+    """One quarantine record per sample among the offending ``rows`` (its first row named)."""
+    first = rows.drop_duplicates(list(SAMPLE_KEYS))
+    n_rows = rows.groupby(list(SAMPLE_KEYS), sort=False).size()
+    rejections = []
+    for row in first.to_dict("records"):
+        entry = {k: _plain(row[k]) for k in ("set_id", "sample_id", "view", "frame") if k in row}
+        value = _plain(row[check.kwargs["column"]])
+        count = int(n_rows[(row["set_id"], row["sample_id"])])
+        found = "empty" if value is None else _format_value(value)
+        rejections.append(
+            Rejection(
+                set_id=entry["set_id"],
+                sample_id=entry["sample_id"],
+                stage=STAGE,
+                reason=check.reason,
+                detail=f"Expected {check.description}; found {found} at {_where(entry)}"
+                + (f" and {count - 1} more row(s)" if count > 1 else "")
+                + ". The sample is left out of the dataset until it is fixed and delivered again.",
+                value=None if value is None else _format_value(value),
+            )
+        )
+    return rejections
 
 
 def sample_warnings(report: ValidationReport) -> list[Rejection]:

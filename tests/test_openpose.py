@@ -166,3 +166,26 @@ def test_nobody_in_any_frame(tmp_path):
     with pytest.raises(SampleError) as error:
         read_openpose_folder(tmp_path / "f", "front")
     assert error.value.reason == "no_person_detected"
+
+
+def test_scores_above_one_are_clipped_to_one_and_counted(tmp_path):
+    # Real OpenPose output: scores are not clipped, a few come out a little above 1.
+    person = indexed_person(25)
+    person[BODY25.index("RHip"), 2] = 1.02
+    person[BODY25.index("LKnee"), 2] = 1.0  # exactly 1 is in range: not counted
+    write_frame(tmp_path / "f", 0, [person])
+    other = indexed_person(25)
+    other[BODY25.index("Neck"), 2] = 1.004
+    write_frame(tmp_path / "f", 1, [other])
+    series = read_openpose_folder(tmp_path / "f", "front")
+    assert series.confidence[0, JOINT_INDEX["right_hip"]] == 1.0
+    assert series.confidence[1, JOINT_INDEX["neck"]] == 1.0
+    assert series.confidence[0, JOINT_INDEX["right_knee"]] == pytest.approx(0.9)
+    assert np.nanmax(series.confidence) == 1.0
+    assert series.read_notes == {"confidence_clipped": 2}
+    np.testing.assert_array_equal(series.points[0, JOINT_INDEX["right_hip"], :2], [10 * BODY25.index("RHip") + 1, 5 * BODY25.index("RHip") + 2])
+
+
+def test_a_clean_folder_has_no_read_notes(tmp_path):
+    write_frame(tmp_path / "f", 0, [indexed_person(25)])
+    assert read_openpose_folder(tmp_path / "f", "front").read_notes == {}

@@ -16,7 +16,7 @@ from test_validate import EXERCISES, PARAMS, synthetic_features, synthetic_keypo
 from formset.schemas.skeleton import JOINTS
 from formset.schemas.tables import FEATURES, KEYPOINTS, QUARANTINE, SAMPLES, joint_columns
 from formset.schemas.vocab import FAULTS
-from formset.storage import to_arrow, write_table
+from formset.storage import read_table, to_arrow, write_table
 from formset.tasks.quality import UNLABELED, build_data_docs, card_markdown, dataset_card, missing_keypoint_rate
 from formset.tasks.validate import ephemeral_context, validate_tables
 
@@ -232,7 +232,7 @@ def test_data_docs_show_every_suite_and_its_validation_result(tmp_path, monkeypa
     assert "angle_left_knee" in features_page.read_text()
 
 
-def small_project(root: Path, samples: pd.DataFrame):
+def small_project(root: Path, samples: pd.DataFrame, keypoints: pd.DataFrame | None = None):
     """A project at ``root`` holding the small validation tables, one set, one ingest rejection."""
     from formset.config import Project
 
@@ -240,7 +240,9 @@ def small_project(root: Path, samples: pd.DataFrame):
     shutil.copy(REPO / "params.yaml", project.params_file)
     set_id = samples.loc[0, "set_id"]
     write_table(samples, project.catalog_dir / "samples" / f"{set_id}.parquet", SAMPLES)
-    write_table(synthetic_keypoints(), project.keypoints_dir / f"{set_id}.parquet", KEYPOINTS)
+    write_table(synthetic_keypoints() if keypoints is None else keypoints, project.keypoints_dir / f"{set_id}.parquet", KEYPOINTS)
+    (project.catalog_dir / "sets").mkdir(parents=True)
+    (project.catalog_dir / "sets" / f"{set_id}.parquet").touch()  # the set is registered
     write_table(synthetic_features(), project.features_dir / f"{set_id}.parquet", FEATURES)
     rejected = records((set_id, "s003", "ingest", "missing_file"))
     write_table(rejected, project.quarantine_dir("ingest") / f"{set_id}.parquet", QUARANTINE)
@@ -251,7 +253,7 @@ def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
     from formset.flows.stages import validate_and_report
 
     samples = synthetic_samples()
-    samples.loc[0, "label"] = "maybe"  # critical: not a label
+    samples["label"] = "maybe"  # critical, and in every sample: the dataset is wrong, not a few samples
     project = small_project(tmp_path, samples)
 
     report = validate_and_report(project)
@@ -286,3 +288,24 @@ def test_data_docs_are_rebuilt_only_when_the_validated_tables_change(tmp_path):
     write_table(features, project.features_dir / "synthetic_set.parquet", FEATURES)
     validate_and_report(project)
     assert project.data_docs_index.read_bytes() != first[project.data_docs_index]
+
+
+def test_a_sample_the_gate_quarantines_is_recorded_and_left_out_downstream(tmp_path):
+    from formset.flows.stages import gated_features, validate_and_report
+
+    keypoints = synthetic_keypoints()
+    odd = (keypoints["sample_id"] == "s002") & (keypoints["frame"] == 4)
+    keypoints.loc[odd, "left_knee_conf"] = np.float32(1.3)
+    project = small_project(tmp_path, synthetic_samples(), keypoints)
+
+    report = validate_and_report(project)
+
+    assert report.passed_critical
+    quarantined = read_table(project.quarantine_dir("validate"), QUARANTINE)
+    assert quarantined[["sample_id", "stage", "reason"]].values.tolist() == [["s002", "validate", "bad_confidence"]]
+    assert set(gated_features(project)["sample_id"]) == {"s001"}
+    assert set(gated_features(project, "synthetic_set")["sample_id"]) == {"s001"}
+    card = json.loads(project.dataset_card.with_suffix(".json").read_text())
+    assert card["samples"]["with_features"] == 1
+    assert {"stage": "validate", "reason": "bad_confidence", "samples": 1} in card["quarantine"]["by_reason"]
+    assert json.loads((project.validation_dir / "summary.json").read_text())["n_samples_quarantined"] == 1

@@ -7,16 +7,19 @@ import pandas as pd
 import pytest
 import torch
 
+from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.tasks.train import (
     FormClassifier,
     build_sequences,
+    check_trainable,
     class_weights,
     evaluate,
     frame_positions,
     load_model,
     predict_proba,
     save_model,
+    save_skipped,
     split_by_subject,
     standardization,
     input_columns,
@@ -229,3 +232,45 @@ def test_save_and_load_give_identical_predictions(trained, tmp_path):
     )
     everyone = np.ones(len(seqs.y), dtype=bool)
     assert evaluate(loaded, seqs, everyone)[0] == evaluate(model, seqs, everyone)[0]
+
+
+# --- what the data does not allow: the stage skips with a reason --------------------------------
+
+
+def test_no_labeled_sample_skips_training_with_the_reason():
+    features, samples = synthetic_set(n_subjects=2)
+    samples["label"] = None
+    with pytest.raises(StageSkipped, match="no labeled samples .* nothing to train on"):
+        train_and_evaluate(features, samples, PARAMS)
+
+
+def test_one_person_skips_training_with_the_reason():
+    features, samples = synthetic_set(n_subjects=2)
+    samples["subject_id"] = "p00"
+    features["subject_id"] = "p00"
+    with pytest.raises(StageSkipped, match=r"come from one person \(p00\).*at least one more person"):
+        train_and_evaluate(features, samples, PARAMS)
+
+
+def test_one_class_skips_training_and_names_the_missing_class():
+    features, samples = synthetic_set(n_subjects=3)
+    samples["label"] = "correct"
+    with pytest.raises(StageSkipped, match="is correct: a classifier needs incorrect examples too"):
+        train_and_evaluate(features, samples, PARAMS)
+    samples["label"] = "incorrect"
+    with pytest.raises(StageSkipped, match="is incorrect: a classifier needs correct examples too"):
+        train_and_evaluate(features, samples, PARAMS)
+
+
+def test_training_people_without_a_class_skip_after_the_split():
+    # Two people, one all correct and one all incorrect: whoever is held out takes a class away.
+    check_trainable(np.array(["a", "b"]), np.array([0, 1]))
+    with pytest.raises(StageSkipped, match="every one of the training people .* is incorrect"):
+        check_trainable(np.array(["b", "b"]), np.array([1, 1]), "the training people (the others are held out)", min_people=1)
+    check_trainable(np.array(["b", "b"]), np.array([0, 1]), "the training people", min_people=1)  # one person trains
+
+
+def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
+    save_skipped(tmp_path / "classifier.pt", "the labeled samples come from one person (p00)", {"params": PARAMS})
+    with pytest.raises(StageSkipped, match=r"holds no model: training was skipped \(the labeled samples come from one person"):
+        load_model(tmp_path / "classifier.pt")

@@ -36,7 +36,7 @@ SYNTHETIC_SET = "synthetic_set"
 SAMPLE_IDS = ("s001", "s002")
 VIEW_UNITS = {"front": "px", "kinect": "m"}
 FRAMES_PER_VIEW = 12
-PARAMS = {"max_missing_rate": 0.3, "max_abs_normalized": 6.0}
+PARAMS = {"max_missing_rate": 0.3, "max_abs_normalized": 6.0, "max_quarantined_share": 0.5}
 EXERCISES = ["squat", "lunge"]
 
 
@@ -295,3 +295,76 @@ def test_sample_warnings_list_each_offending_sample(warning_report):
     assert "front view" in incomplete.detail
     assert warnings[("implausible_performer", "s001")].value == "150"
     assert warnings[("implausible_coordinates", "s001")].value == "8"
+
+
+# --- the gate judges samples: confined failures quarantine, systemic ones block ----------------
+
+
+def _four_samples() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The clean tables with two more samples (s003, s004), four in all."""
+    frames = [synthetic_samples(), synthetic_keypoints(), synthetic_features()]
+    more = [t.assign(sample_id=t["sample_id"].map({"s001": "s003", "s002": "s004"})) for t in frames]
+    return tuple(pd.concat([t, m], ignore_index=True) for t, m in zip(frames, more))
+
+
+def _confidence_above_one(keypoints: pd.DataFrame, sample_ids: list[str]) -> pd.DataFrame:
+    keypoints = keypoints.copy()
+    for sample_id in sample_ids:
+        keypoints.loc[row_of(keypoints, sample_id, "front", 4), "left_knee_conf"] = np.float32(1.3)
+        keypoints.loc[row_of(keypoints, sample_id, "front", 7), "left_knee_conf"] = np.float32(1.3)
+    return keypoints
+
+
+def test_a_critical_failure_in_one_sample_quarantines_it_and_passes(gx_context):
+    samples, keypoints, features = _four_samples()
+    report = validate_tables(
+        samples, _confidence_above_one(keypoints, ["s003"]), features, PARAMS, EXERCISES, gx_context
+    )
+    assert report.passed_critical
+    (rejection,) = report.rejections
+    assert (rejection.sample_id, rejection.stage, rejection.reason) == ("s003", "validate", "bad_confidence")
+    assert rejection.value == "1.3"
+    assert "front view, frame 4" in rejection.detail and "and 1 more row" in rejection.detail
+    confidence = failed(report, "keypoints")["bad_confidence"]
+    assert confidence.quarantined == 1 and not confidence.blocking
+    assert report.summary()["n_failed_critical"] == 0
+    assert report.summary()["n_samples_quarantined"] == 1
+    assert any(line.startswith("QUARANTINED 1 sample(s): keypoints") for line in report.summary_lines())
+
+
+def test_the_same_failure_in_most_samples_blocks_publishing(gx_context):
+    samples, keypoints, features = _four_samples()
+    # 3 of 4 samples: above max_quarantined_share (0.5), the dataset is wrong.
+    report = validate_tables(
+        samples, _confidence_above_one(keypoints, ["s001", "s002", "s003"]), features, PARAMS, EXERCISES, gx_context
+    )
+    assert not report.passed_critical and report.rejections == []
+    assert failed(report, "keypoints")["bad_confidence"].blocking
+    # exactly half is still "a few samples"
+    half = validate_tables(
+        samples, _confidence_above_one(keypoints, ["s001", "s003"]), features, PARAMS, EXERCISES, gx_context
+    )
+    assert half.passed_critical and {r.sample_id for r in half.rejections} == {"s001", "s003"}
+
+
+def test_systemic_failures_block_however_few_rows_fail(gx_context):
+    samples, keypoints, features = _four_samples()
+    duplicated = pd.concat([samples, samples.iloc[[3]]], ignore_index=True)  # one duplicate key
+    report = validate_tables(duplicated, keypoints, features, PARAMS, EXERCISES, gx_context)
+    assert not report.passed_critical and report.rejections == []
+    assert failed(report, "samples")["duplicate_sample"].blocking
+
+
+def test_offending_rows_follow_gx_semantics_at_the_bounds():
+    from formset.schemas.expectations import Check
+    from formset.tasks.validate import offending_rows
+
+    table = pd.DataFrame({"v": [0.0, 1.0, 1.0000001, -0.1, None], "s": ["a", "b", None, "c", "a"]})
+    between = Check("expect_column_values_to_be_between", {"column": "v", "min_value": 0, "max_value": 1}, True, "r", "d")
+    assert offending_rows(between, table).tolist() == [False, False, True, True, False]
+    open_high = Check("expect_column_values_to_be_between", {"column": "v", "min_value": 1, "max_value": None}, True, "r", "d")
+    assert offending_rows(open_high, table).tolist() == [True, False, False, True, False]
+    in_set = Check("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["a", "b"]}, True, "r", "d")
+    assert offending_rows(in_set, table).tolist() == [False, False, False, True, False]
+    not_null = Check("expect_column_values_to_not_be_null", {"column": "v"}, True, "r", "d")
+    assert offending_rows(not_null, table).tolist() == [False, False, False, False, True]
