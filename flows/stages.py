@@ -412,10 +412,10 @@ def cluster_flow(root: str | None = None) -> dict:
     scores = score_samples(features, samples, clusters, params)
     prov = provenance.record("cluster", params, _gated_digests(project), code_digest(project, "cluster"))
     write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, prov)
-    unclustered = exercises_without_clusters(samples, clusters)
-    summary = {"rows": len(scores), "exercises_without_correct_executions": unclustered}
+    summary = {"rows": len(scores), "exercises_without_correct_executions": exercises_without_clusters(samples, clusters)}
     if not clusters.centroids:
-        return _skipped("cluster", "no correct executions to cluster: every joint score is empty", **summary)
+        summary = _skipped("cluster", "no correct executions to cluster: every joint score is empty", **summary)
+    write_json(summary, project.metrics_dir / "cluster.json")
     return summary
 
 

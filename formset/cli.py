@@ -353,8 +353,10 @@ def print_summary(summary: dict) -> None:
 @app.command()
 def card() -> None:
     """Show the dataset card of the last build: samples, subjects, frames, missing keypoints,
-    quarantine and validation."""
+    quarantine and validation, and the stages that skipped their work."""
     from rich.markdown import Markdown
+
+    from formset.summary import skipped_stages
 
     project = _project()
     if not project.dataset_card.is_file():
@@ -362,6 +364,8 @@ def card() -> None:
         raise typer.Exit(1)
     console.print(Markdown(project.dataset_card.read_text()))
     console.print(f"Data Docs: {project.data_docs_index.relative_to(project.root)}")
+    for stage, reason in skipped_stages(project).items():
+        console.print(f"[yellow]{stage} skipped[/] in this build: {reason}")
 
 
 @app.command()

@@ -51,6 +51,20 @@ def build_summary(project: Project) -> dict:
     }
 
 
+#: The stages whose metrics file (``metrics/<stage>.json``) says when, and why, they skipped.
+METRICS_STAGES: tuple[str, ...] = ("cluster", "compare", "train")
+
+
+def skipped_stages(project: Project) -> dict[str, str]:
+    """Stage -> why it skipped its work in the build on disk (from its versioned metrics file)."""
+    skipped = {}
+    for stage in METRICS_STAGES:
+        path = project.metrics_dir / f"{stage}.json"
+        if path.is_file() and (reason := json.loads(path.read_text()).get("skipped")):
+            skipped[stage] = reason
+    return skipped
+
+
 def quarantine_listing(project: Project) -> pd.DataFrame:
     """Every quarantined sample with its stage, reason and detail."""
     return read_table(project.quarantine_dir(), tables.QUARANTINE).sort_values(["set_id", "sample_id", "stage"])

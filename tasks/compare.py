@@ -134,7 +134,12 @@ def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray) -> np.nd
         series = [np.ascontiguousarray(arrays[i][:, feature]) for i in order]
         missing = np.array([not np.isfinite(s).all() for s in series])
         series = [np.zeros(1) if gone else s for s, gone in zip(series, missing)]
-        matrix = dtw.distance_matrix_fast(series, block=((0, n_references), (0, len(series))))
+        # dtaidistance fails on a one-series matrix; a series is at distance 0 from itself.
+        matrix = (
+            dtw.distance_matrix_fast(series, block=((0, n_references), (0, len(series))))
+            if len(series) > 1
+            else np.zeros((1, 1))
+        )
         block = matrix[:, :n_references].copy()  # (segment in `order`, reference)
         block[missing] = np.nan
         block[:, missing[:n_references]] = np.nan

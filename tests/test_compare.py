@@ -41,6 +41,15 @@ def test_dtw_to_references_matches_the_library_pair_by_pair_and_marks_missing_fe
     assert np.isnan(distances[3, :, 1]).all() and np.isfinite(distances[3, :, 0]).all()
 
 
+def test_a_lone_segment_that_is_its_own_reference_is_at_distance_zero():
+    # One recording of an exercise and view, correct: the whole group is one segment.
+    lone = np.arange(10.0).reshape(5, 2)
+    np.testing.assert_array_equal(dtw_to_references([lone], np.array([0])), np.zeros((1, 1, 2)))
+    missing = lone.copy()
+    missing[:, 1] = np.nan
+    assert np.isnan(dtw_to_references([missing], np.array([0]))[0, 0, 1])
+
+
 def test_without_references_there_is_no_distance():
     assert dtw_to_references([np.ones((5, 2)), np.ones((6, 2))], np.array([], dtype=int)).shape == (2, 0, 2)
 

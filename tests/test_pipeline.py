@@ -49,8 +49,8 @@ def dvc(project: Path, *args: str) -> str:
     return proc.stdout
 
 
-def make_project(root: Path, subjects: int = 4) -> Path:
-    """A fresh project (git + DVC) holding this checkout's pipeline and a generated set."""
+def bare_project(root: Path) -> Path:
+    """A fresh project (git + DVC, a local default remote) holding this checkout's pipeline and no set."""
     root.mkdir(parents=True)
     for name in PROJECT_FILES:
         src = REPO / name
@@ -58,6 +58,12 @@ def make_project(root: Path, subjects: int = 4) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     dvc(root, "remote", "add", "-d", "local", str(root.parent / f"{root.name}-remote"))
+    return root
+
+
+def make_project(root: Path, subjects: int = 4) -> Path:
+    """A fresh project (git + DVC) holding this checkout's pipeline and a generated set."""
+    bare_project(root)
     formset(root, "sample", "data/sets/synthetic-demo", "--subjects", str(subjects))
     return root
 
