@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -278,24 +277,29 @@ def formset_sets_at_80_columns(project: Project) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "set_ids",
+    ("set_ids", "lab_a"),
     [
-        ["lab-a", "squats-may-2024-front", "synthetic-demo"],  # one table
-        ["lab-a", "squats-may-2024-front-and-diagonal-cameras"],  # too long for the table: one paragraph per set
+        # One table: its header, then lab-a's row.
+        (["lab-a", "squats-may-2024-front", "synthetic-demo"],
+         ["set version samples", "unlabeled quarantined added", "lab-a 2 4 1 / 1 / 2 1 2026-11-30"]),
+        # Too long a set id for the table: one paragraph per set.
+        (["lab-a", "squats-may-2024-front-and-diagonal-cameras"],
+         ["lab-a: version 2, added 2026-11-30; 4 samples: 1 correct, 1 incorrect, 2 unlabeled; quarantined: 1"]),
     ],
-)
-def test_sets_fit_80_columns_with_every_set_id_whole(project, set_ids):
+)  # fmt: skip
+def test_sets_fit_80_columns_with_every_set_id_whole(project, set_ids, lab_a):
     for set_id in set_ids:
         build(project, set_id, quarantined=[("sq_09", "bad_label", "why")])
-    registry = {set_ids[0]: [{"version": 2, "n_samples": 4, "labels": {"correct": 1, "incorrect": 1, "unlabeled": 2}, "added": "2026-11-30T09:00:00+00:00"}]}
-    project.registry_file.write_text(json.dumps(registry))
+    version = {"version": 2, "n_samples": 4, "labels": {"correct": 1, "incorrect": 1, "unlabeled": 2}, "added": "2026-11-30T09:00:00+00:00"}
+    project.registry_file.write_text(json.dumps({"lab-a": [version]}))
 
     lines = formset_sets_at_80_columns(project)
     assert max(map(len, lines)) <= 80
     assert not any("…" in line or "..." in line for line in lines)
-    for set_id in set_ids:
+    for set_id in set_ids[1:]:
         assert any(set_id in line.split() or f"{set_id}:" in line.split() for line in lines), set_id
-    assert any("2026-11-30" in line for line in lines)
+    said = flat("\n".join(lines))
+    assert all(text in said for text in lab_a), said
 
 
 # --- quarantine ----------------------------------------------------------------------------
