@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from formset.schemas.tables import QUARANTINE
+from formset.schemas.vocab import GENDERS, SOURCE_COLUMNS
 
 #: What to do about each quarantine reason, said once per reason (``formset quarantine``,
 #: ``formset add-set``); each record's ``detail`` says what is wrong in that sample.
 FIXES: dict[str, str] = {
     # ingest: the set as a whole
-    "missing_set_yaml": "add set.yaml to the set folder (CONTRACTS.md lists its keys)",
-    "bad_set_yaml": "correct set.yaml (CONTRACTS.md lists its keys)",
+    "missing_set_yaml": "add set.yaml, naming the set_id, to the set folder",
+    "bad_set_yaml": "correct set.yaml as the problem says",
     "missing_samples_csv": "add samples.csv to the set folder",
     "bad_samples_csv": "save samples.csv again as 'CSV UTF-8' with a header row naming its columns",
     "missing_columns": "add the missing columns to the header of samples.csv",
@@ -59,6 +60,16 @@ FIXES: dict[str, str] = {
     "no_reference_frame": "record again with the whole upper body in view",
     "degenerate_torso": "extract that view's keypoints again: they are not a body",
     "duplicate_frames": "extract that view's keypoints again: one row per frame",
+    # validate: critical checks (schemas/expectations.py) that fail in a few samples only
+    "missing_value": "extract the keypoints again; if the value stays empty, report the sample",
+    "duplicate_sample": "give each row of samples.csv its own sample_id",
+    "bad_fault_flag": "use 1 or 0, or leave the fault empty",
+    "bad_gender": f"use one of {', '.join(GENDERS)}, or leave it empty",
+    "unknown_view": f"name each source in its column of samples.csv ({', '.join(SOURCE_COLUMNS)})",
+    "negative_frame": "number the frames of the source from 0",
+    "frames_not_increasing": "deliver each frame once, numbered in order",
+    "bad_confidence": "export the keypoints again: a confidence lies between 0 and 1",
+    "angle_out_of_range": "extract that view's keypoints again: its joint angles are not a body's",
 }
 #: What to do about a reason ``FIXES`` does not know.
 SEE_DETAIL = "see what is wrong"
