@@ -17,16 +17,7 @@ from formset.schemas.skeleton import JOINTS
 from formset.schemas.tables import FEATURES, KEYPOINTS, QUARANTINE, SAMPLES, joint_columns
 from formset.schemas.vocab import FAULTS
 from formset.storage import to_arrow, write_table
-from formset.tasks.quality import (
-    FAULTS_EMPTY,
-    UNLABELED,
-    WITH_FAULT,
-    WITHOUT_FAULT,
-    build_data_docs,
-    card_markdown,
-    dataset_card,
-    missing_keypoint_rate,
-)
+from formset.tasks.quality import UNLABELED, build_data_docs, card_markdown, dataset_card, missing_keypoint_rate
 from formset.tasks.validate import ephemeral_context, validate_tables
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,9 +136,9 @@ def test_sample_counts_by_set_exercise_label_and_fault(card):
 def test_samples_with_at_least_one_fault_and_samples_whose_faults_are_all_empty(card):
     # a2 and b1 flag a fault; a1 flags none (all 0); a3 leaves all six empty: neither.
     assert card["samples"]["by_fault_status"] == {
-        WITH_FAULT: {"samples": 2, "with_features": 1},
-        WITHOUT_FAULT: {"samples": 1, "with_features": 1},
-        FAULTS_EMPTY: {"samples": 1, "with_features": 0},
+        "with_fault": {"samples": 2, "with_features": 1},
+        "without_fault": {"samples": 1, "with_features": 1},
+        "faults_empty": {"samples": 1, "with_features": 0},
     }
     text = card_markdown(card)
     assert "- samples with at least one fault: 2 (1 with features)" in text
