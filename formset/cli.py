@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Iterator
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Column, Table
 
 from formset import runtime
@@ -46,6 +47,21 @@ def _locked(project: Project, command: str, wait_s: float) -> Iterator[None]:
 
 
 WaitOption = Annotated[float, typer.Option("--wait", help="Seconds to wait for another formset command that is changing the project.")]
+SampleArgument = Annotated[str, typer.Argument(help="The sample, as <set_id>/<sample_id> (e.g. real-squat/squat_side).")]
+
+
+def _built_sample(project: Project, reference: str) -> tuple[str, str]:
+    """``(set_id, sample_id)`` of a SET/SAMPLE argument naming a sample of the last build;
+    otherwise an exit that says why it is not one and what to do."""
+    from formset.summary import unknown_sample
+
+    set_id, _, sample_id = reference.partition("/")
+    if not set_id or not sample_id or "/" in sample_id:
+        raise typer.BadParameter(f"give the sample as <set_id>/<sample_id> (e.g. real-squat/squat_side), got {reference!r}")
+    if problem := unknown_sample(project, set_id, sample_id):
+        console.print(f"[red]{escape(problem)}[/]")
+        raise typer.Exit(1)
+    return set_id, sample_id
 
 
 @app.command()
@@ -171,7 +187,15 @@ def print_delivery(delivery: Delivery, set_dir: Path) -> None:
         console.print(f"[red]Refused, nothing was added:[/] {delivery.set_problem}")
         return
     if len(delivery.report):
-        table = Table("line", "sample_id", "column", "what is wrong / what is expected", title=f"problems in {set_dir / 'samples.csv'}")
+        from formset.tasks.delivery import problem_groups
+
+        # One line per kind of problem, its fix said once, before the rows it sums up.
+        groups = Table.grid(Column(justify="right", no_wrap=True), Column(), padding=(0, 1), pad_edge=True)
+        for group in problem_groups(delivery.report).itertuples():
+            groups.add_row(f"{group.rows} row{'' if group.rows == 1 else 's'}:", escape(f"{group.problem} — {group.fix}"))
+        console.print(f"problems in {set_dir / 'samples.csv'}, by kind:")
+        console.print(groups, highlight=False)
+        table = Table("line", "sample_id", "column", "what is wrong / what is expected", title=f"problems in {set_dir / 'samples.csv'}, row by row")
         for row in delivery.report.itertuples():
             table.add_row(str(row.line), row.sample_id or "(empty)", row.column, row.problem)
         console.print(table)
@@ -208,15 +232,30 @@ def sets(as_json: Annotated[bool, typer.Option("--json", help="Print JSON record
     if as_json:
         console.print_json(table_rows.to_json(orient="records"))
         return
-    # Set ids whole (they are what people type next); the counts take what width is left.
+    # Set ids whole (they are what people type next). The three label counts share one
+    # column so that the table fits 80 columns with set ids of up to 25 characters; beside
+    # longer ones, each set is one paragraph instead.
     widest = max([3, *table_rows["set_id"].str.len()])
-    table = Table(Column("set", no_wrap=True, min_width=widest),
-                  "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-    for row in table_rows.to_dict("records"):
-        row["added"] = row["added"][:10]  # the date; --json has the time
-        table.add_row(*map(str, row.values()))
-    console.print(table)
+    table = Table(
+        Column("set", no_wrap=True, min_width=widest),
+        *(Column(name, justify="right") for name in ("version", "samples", "correct / incorrect / unlabeled", "quarantined")),
+        "added",
+        box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0),
+    )  # fmt: skip
+    paragraphs = []
+    for row in table_rows.itertuples():
+        labels = f"{row.correct} / {row.incorrect} / {row.unlabeled}"
+        added = row.added[:10]  # the date: --json has the time
+        table.add_row(row.set_id, str(row.version), str(row.samples), labels, str(row.quarantined), added)
+        paragraphs.append(
+            f"{row.set_id}: version {row.version}, added {added}; {row.samples} samples: {row.correct} correct, "
+            f"{row.incorrect} incorrect, {row.unlabeled} unlabeled; quarantined: {row.quarantined}"
+        )
+    unbounded = console.options.update_width(10**6)
+    if console.measure(table, options=unbounded).minimum <= console.width:
+        console.print(table)
+    else:
+        console.print("\n".join(paragraphs), highlight=False)
 
 
 @contextmanager
@@ -370,23 +409,29 @@ def card() -> None:
 
 @app.command()
 def quarantine() -> None:
-    """List every quarantined sample with its stage, reason and what to fix."""
+    """List every quarantined sample with its stage, reason, what is wrong and what to fix."""
     from formset.summary import quarantine_listing
 
-    rows = quarantine_listing(_project())
-    table = Table("set", "sample", "stage", "reason", "detail")
+    project = _project()
+    rows = quarantine_listing(project)
+    if rows.empty:
+        built = any((project.catalog_dir / "samples").glob("*.parquet"))
+        console.print("no samples quarantined" + ("" if built else ": nothing is built yet (`formset run` builds the sets)"))
+        return
+    table = Table("sample", "stage / reason", "what is wrong", "what to fix", box=box.SIMPLE_HEAD, show_edge=False)
     for r in rows.itertuples():
-        table.add_row(r.set_id, str(r.sample_id or "(whole set)"), r.stage, r.reason, r.detail)
+        sample = f"{r.set_id}/{r.sample_id}" if isinstance(r.sample_id, str) else f"{r.set_id} (whole set)"
+        table.add_row(escape(sample), f"{r.stage} / {r.reason}", escape(r.detail), escape(r.fix))
     console.print(table)
 
 
 @app.command()
 def overlay(
-    sample: Annotated[str, typer.Argument(help="The sample, as <set_id>/<sample_id>.")],
+    sample: SampleArgument,
     view: Annotated[str | None, typer.Option(help="front | diagonal (default: whichever video view the sample has).")] = None,
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .mp4 (default: <set_id>_<sample_id>_<view>_overlay.mp4 here, unless --frame is given).")] = None,
-    frame: Annotated[int | None, typer.Option(help="Also save this frame (0-based decoded index) as a PNG.")] = None,
-    png: Annotated[Path | None, typer.Option(help="Where to save --frame (default: <set_id>_<sample_id>_<view>_<frame>.png here).")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .mp4 (default: reports/<set_id>/<sample_id>_<view>_overlay.mp4, unless --frame is given).")] = None,
+    frame: Annotated[int | None, typer.Option(help="Save this frame (0-based decoded index) as a PNG instead of the video (both with -o).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Where to save --frame (default: reports/<set_id>/<sample_id>_<view>_frame<N>.png).")] = None,
     max_side: Annotated[int | None, typer.Option(help="Downscale frames so their longer side is at most this many pixels.")] = None,
 ) -> None:
     """Draw a sample's keypoints and joint angles on its video (an MP4 and/or one PNG frame)."""
@@ -396,19 +441,12 @@ def overlay(
     from formset.tasks.overlay import choose_view, save_frame_png, write_overlay
 
     project = _project()
-    set_id, _, sample_id = sample.partition("/")
-    if not set_id or not sample_id:
-        raise typer.BadParameter(f"give the sample as <set_id>/<sample_id>, got {sample!r}")
-    catalog = project.catalog_dir / "samples" / f"{set_id}.parquet"
+    set_id, sample_id = _built_sample(project, sample)
     keypoints_file = project.keypoints_dir / f"{set_id}.parquet"
     try:
-        for needed in (catalog, keypoints_file):
-            if not needed.is_file():
-                raise SampleError("not_built", f"{needed} does not exist: run `formset run` first.", needed)
-        rows = pd.read_parquet(catalog)
-        rows = rows[rows["sample_id"] == sample_id]
-        if rows.empty:
-            raise SampleError("unknown_sample", f"Set {set_id} has no sample {sample_id} in its catalog ({catalog}).", sample)
+        if not keypoints_file.is_file():
+            raise SampleError("not_built", f"{keypoints_file} does not exist: run `formset run` first.", keypoints_file)
+        rows = pd.read_parquet(project.catalog_dir / "samples" / f"{set_id}.parquet", filters=[("sample_id", "==", sample_id)])
         chosen_view, video = choose_view(rows.iloc[0], view)
         keypoints = pd.read_parquet(keypoints_file, filters=[("sample_id", "==", sample_id), ("view", "==", chosen_view)])
         if keypoints.empty:
@@ -419,22 +457,23 @@ def overlay(
                 sample,
             )
         video_path = project.sets_dir / set_id / video
-        stem = f"{set_id}_{sample_id}_{chosen_view}"
+        # Beside the sample's HTML report (reports/<set_id>/<sample_id>.html).
+        stem = project.reports_dir / set_id / f"{sample_id}_{chosen_view}"
         if frame is not None:
-            png_path = save_frame_png(video_path, keypoints, frame, png or Path(f"{stem}_{frame}.png"), max_side)
+            png_path = save_frame_png(video_path, keypoints, frame, png or stem.with_name(f"{stem.name}_frame{frame}.png"), max_side)
             console.print(f"wrote frame {frame} of {sample} ({chosen_view}) to {png_path}")
         if out is not None or frame is None:
-            out_path = out or Path(f"{stem}_overlay.mp4")
+            out_path = out or stem.with_name(f"{stem.name}_overlay.mp4")
             n_frames = write_overlay(video_path, keypoints, out_path, max_side)
             console.print(f"wrote {n_frames} frames of {sample} ({chosen_view}) with its skeleton to {out_path}")
     except SampleError as err:
-        console.print(f"[red]{err.detail}[/]")
+        console.print(f"[red]{escape(err.detail)}[/]")
         raise typer.Exit(1)
 
 
 @app.command()
 def report(
-    sample: Annotated[str | None, typer.Argument(help="The sample, as <set_id>/<sample_id>.")] = None,
+    sample: Annotated[str | None, typer.Argument(help="The sample, as <set_id>/<sample_id> (e.g. real-squat/squat_side).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .html (default: reports/<set_id>/<sample_id>.html); with --all, the folder (default: reports/).")] = None,
     all_samples: Annotated[bool, typer.Option("--all", help="Write every recording's report and the dataset page (index.html) linking them.")] = False,
 ) -> None:
@@ -448,14 +487,8 @@ def report(
         index = write_all(project, out or project.reports_dir)
         console.print(f"wrote the reports and the dataset page {index}")
         return
-    set_id, _, sample_id = sample.partition("/")
-    if not set_id or not sample_id:
-        raise typer.BadParameter(f"give the sample as <set_id>/<sample_id>, got {sample!r}")
-    try:
-        text = recording_html(project, ReportTables.load(project, set_id), set_id, sample_id)
-    except KeyError as err:
-        console.print(f"[red]{err.args[0]}[/]")
-        raise typer.Exit(1)
+    set_id, sample_id = _built_sample(project, sample)
+    text = recording_html(project, ReportTables.load(project, set_id), set_id, sample_id)
     path = write_html(text, out or project.reports_dir / set_id / f"{sample_id}.html")
     console.print(f"wrote the report of {sample} to {path}")
 

@@ -102,11 +102,11 @@ def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_i
     Raises
     ------
     KeyError
-        The catalog has no such sample.
+        The catalog has no such sample (``formset.summary.unknown_sample`` says why).
     """
     match = loaded.samples[(loaded.samples["set_id"] == set_id) & (loaded.samples["sample_id"] == sample_id)]
     if match.empty:
-        raise KeyError(f"{set_id}/{sample_id} is not in the catalog (data/catalog/samples): check the id, or run `formset run`")
+        raise KeyError(f"{set_id}/{sample_id} is not in the catalog of the last build (data/catalog/samples)")
     sample = match.iloc[0]
     rows = loaded.of_sample(set_id, sample_id)
     data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]), **rows)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 
 import pandas as pd
 
 from formset.config import Project
+from formset.quarantine import FIXES, SEE_DETAIL, SampleError
 from formset.schemas import tables
 from formset.storage import read_table
+from formset.tasks.ingest import SAMPLES_FILE, parse_samples_csv, read_set_file
+
+#: How many of the closest sample ids an unknown one suggests.
+SUGGESTIONS = 3
 
 
 def build_summary(project: Project) -> dict:
@@ -66,5 +72,77 @@ def skipped_stages(project: Project) -> dict[str, str]:
 
 
 def quarantine_listing(project: Project) -> pd.DataFrame:
-    """Every quarantined sample with its stage, reason and detail."""
-    return read_table(project.quarantine_dir(), tables.QUARANTINE).sort_values(["set_id", "sample_id", "stage"])
+    """Every quarantined sample with its stage, reason, detail, value and what to fix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``QUARANTINE`` columns and ``fix`` (``formset.quarantine.FIXES`` of the reason),
+        sorted by set, sample and stage.
+    """
+    listing = read_table(project.quarantine_dir(), tables.QUARANTINE).sort_values(["set_id", "sample_id", "stage"])
+    return listing.assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
+
+
+def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
+    """Why ``set_id/sample_id`` is not a sample of the last build, saying what to do.
+
+    Parameters
+    ----------
+    project
+        The project.
+    set_id, sample_id
+        The sample as a person named it.
+
+    Returns
+    -------
+    str or None
+        None when the catalog of the last build has the sample. Otherwise one of: it (or its
+        whole set) was quarantined at ingest, with the detail and the fix; it is in
+        ``data/sets`` but not built yet (run ``formset run``); there is no such sample, with
+        the closest ids that exist (built or delivered) and where the ids are listed.
+    """
+    reference = f"{set_id}/{sample_id}"
+    catalog = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    built = set(catalog["set_id"] + "/" + catalog["sample_id"])
+    if reference in built:
+        return None
+    listing = quarantine_listing(project)
+    rejected = listing[(listing["set_id"] == set_id) & (listing["sample_id"].isna() | (listing["sample_id"] == sample_id))]
+    if len(rejected):
+        record = rejected.iloc[0]
+        what = f"set {set_id}" if pd.isna(record["sample_id"]) else reference
+        return (
+            f"{what} was quarantined at {record['stage']} ({record['reason']}): {record['detail'].rstrip('.')}. "
+            f"To fix: {record['fix']}. `formset quarantine` lists every quarantined sample."
+        )
+    delivered = _delivered_samples(project)
+    if reference in delivered:
+        return f"{reference} is in {project.sets_dir.relative_to(project.root)} but not built yet: run `formset run`."
+    known = sorted(built | delivered)
+    if not known:
+        return f"no sample {reference!r}: the project has no set yet (`formset add-set DIR` adds one)."
+    closest = difflib.get_close_matches(reference, known, n=SUGGESTIONS)
+    if closest:
+        others = f"{', '.join(closest[:-1])} or " if len(closest) > 1 else ""
+        suggestion = f"did you mean {others}{closest[-1]}?"
+    else:
+        suggestion = "no sample id is close to it."
+    listed_set = set_id if any(ref.startswith(f"{set_id}/") for ref in known) else "<set_id>"
+    return (
+        f"no sample {reference!r}: {suggestion} `formset sets` lists the sets; the sample ids of a set are in "
+        f"{(project.catalog_dir / 'samples').relative_to(project.root)}/{listed_set}.parquet (built) and "
+        f"{project.sets_dir.relative_to(project.root)}/{listed_set}/{SAMPLES_FILE} (delivered)."
+    )
+
+
+def _delivered_samples(project: Project) -> set[str]:
+    """``set_id/sample_id`` of every row of the samples.csv files in ``data/sets`` that can be read."""
+    delivered = set()
+    for set_dir in project.set_dirs():
+        try:
+            cells = parse_samples_csv(read_set_file(set_dir / SAMPLES_FILE, "missing_samples_csv", "bad_samples_csv")).cells
+        except SampleError:
+            continue  # an unreadable samples.csv names no sample; ingest quarantines its set
+        delivered |= {f"{set_dir.name}/{sample_id}" for sample_id in cells["sample_id"] if sample_id}
+    return delivered

@@ -13,6 +13,7 @@ import hashlib
 
 import pandas as pd
 
+from formset.quarantine import FIXES, SEE_DETAIL
 from formset.schemas.vocab import FAULTS, LABELS
 from formset.tasks.ingest import IngestResult
 
@@ -21,7 +22,8 @@ LABEL_COLUMNS: tuple[str, ...] = ("label", *FAULTS, "rep_count")
 #: The pseudo-column of ``label_changes`` for a sample added or removed as a whole.
 WHOLE_SAMPLE = "(sample)"
 CHANGE_COLUMNS: tuple[str, ...] = ("sample_id", "column", "old", "new")
-REPORT_COLUMNS: tuple[str, ...] = ("line", "sample_id", "column", "problem")
+REPORT_COLUMNS: tuple[str, ...] = ("line", "sample_id", "column", "problem", "reason", "value")
+GROUP_COLUMNS: tuple[str, ...] = ("rows", "column", "reason", "value", "problem", "fix")
 OVERVIEW_COLUMNS: tuple[str, ...] = (
     "set_id", "version", "samples", "correct", "incorrect", "unlabeled", "quarantined", "added",
 )  # fmt: skip
@@ -41,8 +43,8 @@ def check_report(result: IngestResult) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``line`` (of samples.csv), ``sample_id``, ``column`` (``"(row)"`` for a
-        problem of the whole row) and ``problem`` (what is wrong and what is expected), in
-        line order.
+        problem of the whole row), ``problem`` (what is wrong and what is expected),
+        ``reason`` (ingest's code) and ``value`` (the offending cell, or None), in line order.
     """
     problems = result.problems
     return pd.DataFrame(
@@ -51,9 +53,57 @@ def check_report(result: IngestResult) -> pd.DataFrame:
             "sample_id": problems["sample_id"],
             "column": problems["column"].fillna("(row)"),
             "problem": problems["message"],
+            "reason": problems["reason"],
+            "value": problems["value"],
         },
         columns=list(REPORT_COLUMNS),
     )
+
+
+def problem_groups(report: pd.DataFrame) -> pd.DataFrame:
+    """The problems of a check report by kind: one row per column and kind, said once.
+
+    Ingest's messages name the offending value first (``'good' is not one of ...``); with it
+    taken off, the rest of the message is the kind of problem, so rows that differ only in
+    their value fall into one group.
+
+    Parameters
+    ----------
+    report
+        A ``check_report``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``GROUP_COLUMNS``, most rows first (then in line order): ``rows`` (distinct lines of
+        samples.csv), ``column``, ``reason``, ``value`` (the offending cell when every row
+        shares it, else missing), ``problem`` (the column, the shared value or the distinct
+        ones, and the kind, in words) and ``fix`` (``formset.quarantine.FIXES``).
+    """
+    split = [_kind_of(message, value) for message, value in zip(report["problem"], report["value"])]
+    described = report.assign(kind=[kind for kind, _ in split], named=[named for _, named in split])
+    groups = []
+    for (column, reason, kind), group in described.groupby(["column", "reason", "kind"], sort=False):
+        values = list(dict.fromkeys(group["named"].dropna()))
+        subject = "" if column == "(row)" else f"{column} "
+        if len(values) == 1:
+            problem = f"{subject}{values[0]!r} {kind}"
+        else:
+            listed = ", ".join(map(repr, values[:3])) + (", ..." if len(values) > 3 else "")
+            problem = f"{subject}{kind}" + (f" ({len(values)} values: {listed})" if values else "")
+        groups.append(
+            {
+                "rows": group["line"].nunique(),
+                "column": column,
+                "reason": reason,
+                "value": values[0] if len(values) == 1 else None,
+                "problem": problem,
+                "fix": FIXES.get(reason, SEE_DETAIL),
+                "first_line": group["line"].min(),
+            }
+        )
+    ordered = sorted(groups, key=lambda group: (-group["rows"], group["first_line"]))
+    return pd.DataFrame(ordered, columns=list(GROUP_COLUMNS))
 
 
 def label_changes(old_cells: pd.DataFrame, new_cells: pd.DataFrame) -> pd.DataFrame:
@@ -178,3 +228,13 @@ def _labels_by_sample(cells: pd.DataFrame) -> pd.DataFrame:
     """The label columns indexed by sample_id, first row of a repeated id, no empty id."""
     named = cells[cells["sample_id"] != ""].drop_duplicates("sample_id")
     return named.set_index("sample_id")[list(LABEL_COLUMNS)]
+
+
+def _kind_of(message: str, value: str | None) -> tuple[str, str | None]:
+    """``(kind, value)`` of one problem: its message without the leading offending value,
+    and that value; the whole message and None when the message does not start with it."""
+    prefix = f"{value!r} "
+    if isinstance(value, str) and value and message.startswith(prefix):
+        return message[len(prefix):], value
+    return message, None
+

@@ -32,6 +32,11 @@ UNLABELED = "(unlabeled)"
 #: Decimals kept of the missing-keypoint rates (shares 0-1).
 RATE_DECIMALS = 4
 
+#: A sample's faults as a whole: at least one fault column is 1; none is 1 and at least one
+#: is 0; all six are empty (not annotated: neither faulty nor fault-free).
+WITH_FAULT, WITHOUT_FAULT, FAULTS_EMPTY = "with_fault", "without_fault", "faults_empty"
+FAULT_STATUSES: tuple[str, ...] = (WITH_FAULT, WITHOUT_FAULT, FAULTS_EMPTY)
+
 
 def dataset_card(
     samples: pd.DataFrame,
@@ -76,7 +81,10 @@ def dataset_card(
         - ``samples``: ``total`` and ``with_features`` counts, and ``by_set``,
           ``by_exercise``, ``by_label`` (empty label as ``UNLABELED``), ``by_fault`` (samples
           flagged 1 for each fault; a sample may have several): value ->
-          ``{"samples": n, "with_features": n}``;
+          ``{"samples": n, "with_features": n}``; and ``by_fault_status`` (``FAULT_STATUSES``),
+          the same counts of the samples with at least one fault flagged 1, of those with
+          none flagged 1 and at least one 0, and of those whose fault columns are all empty
+          (counted as neither);
         - ``subjects``: distinct ``subject_id`` in ``total`` and ``by_set``;
         - ``views``: view (``VIEWS`` order) -> ``sample_views`` (samples with keypoints in it),
           ``keypoint_frames`` and ``feature_frames`` (rows);
@@ -90,6 +98,12 @@ def dataset_card(
     in_dataset = _with_features(samples, features)
     labels = samples["label"].fillna(UNLABELED)
     flagged = samples[list(FAULTS)].eq(1)
+    fault_status = np.select(
+        [flagged.any(axis=1).to_numpy(dtype=bool), samples[list(FAULTS)].notna().any(axis=1).to_numpy(dtype=bool)],
+        [WITH_FAULT, WITHOUT_FAULT],
+        FAULTS_EMPTY,
+    )
+    by_fault_status = _counts_by(pd.Series(fault_status), in_dataset)
     return {
         "samples": {
             "total": len(samples),
@@ -100,6 +114,9 @@ def dataset_card(
             "by_fault": {
                 fault: {"samples": int(flagged[fault].sum()), "with_features": int((flagged[fault] & in_dataset).sum())}
                 for fault in FAULTS
+            },
+            "by_fault_status": {
+                status: by_fault_status.get(status, {"samples": 0, "with_features": 0}) for status in FAULT_STATUSES
             },
         },
         "subjects": {
@@ -161,6 +178,7 @@ def card_markdown(card: Mapping) -> str:
     validation, quarantine = card["validation"], card["quarantine"]
     passed = validation["passed_critical"]
     verdict = "passed" if passed else "FAILED: nothing may be published"
+    status = samples["by_fault_status"]
     lines = [
         "# Dataset card",
         "",
@@ -185,6 +203,13 @@ def card_markdown(card: Mapping) -> str:
         "Faults: samples flagged 1 (a sample may have several faults).",
         "",
         *_table(["fault", "samples", "with features"], _count_rows(samples["by_fault"])),
+        "",
+        f"- samples with at least one fault: {status[WITH_FAULT]['samples']} "
+        f"({status[WITH_FAULT]['with_features']} with features)",
+        f"- samples with no fault (none is 1, at least one is 0): {status[WITHOUT_FAULT]['samples']} "
+        f"({status[WITHOUT_FAULT]['with_features']} with features)",
+        f"- samples whose fault columns are all empty, counted as neither: {status[FAULTS_EMPTY]['samples']} "
+        f"({status[FAULTS_EMPTY]['with_features']} with features)",
         "",
         "## Views and frames",
         "",

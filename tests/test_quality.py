@@ -133,6 +133,18 @@ def test_sample_counts_by_set_exercise_label_and_fault(card):
     assert samples["by_fault"]["fault_neck"] == {"samples": 0, "with_features": 0}
 
 
+def test_samples_with_at_least_one_fault_and_samples_whose_faults_are_all_empty(card):
+    # a2 and b1 flag a fault; a1 flags none (all 0); a3 leaves all six empty: neither.
+    assert card["samples"]["by_fault_status"] == {
+        "with_fault": {"samples": 2, "with_features": 1},
+        "without_fault": {"samples": 1, "with_features": 1},
+        "faults_empty": {"samples": 1, "with_features": 0},
+    }
+    text = card_markdown(card)
+    assert "- samples with at least one fault: 2 (1 with features)" in text
+    assert "- samples whose fault columns are all empty, counted as neither: 1 (0 with features)" in text
+
+
 def test_subjects_are_counted_once_overall_and_per_set(card):
     assert card["subjects"] == {"total": 3, "by_set": {"lab-a": 2, "lab-b": 1}}
 
