@@ -409,20 +409,28 @@ def card() -> None:
 
 @app.command()
 def quarantine() -> None:
-    """List every quarantined sample with its stage, reason, what is wrong and what to fix."""
-    from formset.summary import quarantine_listing
+    """List every quarantined sample with its stage, reason, what is wrong and what to fix, then
+    the samples validation flagged but kept."""
+    from formset.summary import flagged_listing, quarantine_listing
 
     project = _project()
     rows = quarantine_listing(project)
     if rows.empty:
         built = any((project.catalog_dir / "samples").glob("*.parquet"))
         console.print("no samples quarantined" + ("" if built else ": nothing is built yet (`formset run` builds the sets)"))
-        return
-    table = Table("sample", "stage / reason", "what is wrong", "what to fix", box=box.SIMPLE_HEAD, show_edge=False)
-    for r in rows.itertuples():
-        sample = f"{r.set_id}/{r.sample_id}" if isinstance(r.sample_id, str) else f"{r.set_id} (whole set)"
-        table.add_row(escape(sample), f"{r.stage} / {r.reason}", escape(r.detail), escape(r.fix))
-    console.print(table)
+    else:
+        table = Table("sample", "stage / reason", "what is wrong", "what to fix", box=box.SIMPLE_HEAD, show_edge=False)
+        for r in rows.itertuples():
+            sample = f"{r.set_id}/{r.sample_id}" if isinstance(r.sample_id, str) else f"{r.set_id} (whole set)"
+            table.add_row(escape(sample), f"{r.stage} / {r.reason}", escape(r.detail), escape(r.fix))
+        console.print(table)
+    flagged = flagged_listing(project)
+    if len(flagged):
+        table = Table("sample", "reason", "what is odd", "what to check", box=box.SIMPLE_HEAD, show_edge=False,
+                      title="flagged by validation, kept in the dataset")
+        for r in flagged.itertuples():
+            table.add_row(escape(f"{r.set_id}/{r.sample_id}"), r.reason, escape(r.detail), escape(r.fix))
+        console.print(table)
 
 
 @app.command()

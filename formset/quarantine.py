@@ -72,6 +72,10 @@ FIXES: dict[str, str] = {
     "frames_not_increasing": "deliver each frame once, numbered in order",
     "bad_confidence": "export the keypoints again: a confidence lies between 0 and 1",
     "angle_out_of_range": "extract that view's keypoints again: its joint angles are not a body's",
+    # validate: warnings (the sample is flagged and kept)
+    "implausible_performer": "check the performer's age, height_cm and weight_kg in samples.csv",
+    "incomplete_keypoints": "check the recording: core joints are hidden or out of frame in many frames",
+    "implausible_coordinates": "check that view's keypoints: some detections are far from the body",
 }
 #: What to do about a reason ``FIXES`` does not know.
 SEE_DETAIL = "see what is wrong"

@@ -84,6 +84,19 @@ def quarantine_listing(project: Project) -> pd.DataFrame:
     return listing.assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
 
 
+def flagged_listing(project: Project) -> pd.DataFrame:
+    """Every sample-view the last validation flagged (kept in the dataset), with what to check.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``QUARANTINE`` columns of ``data/validation/warnings.parquet`` and ``fix``, sorted
+        by set, sample and reason.
+    """
+    listing = read_table(project.validation_dir / "warnings.parquet", tables.QUARANTINE)
+    return listing.sort_values(["set_id", "sample_id", "reason"]).assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
+
+
 def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
     """Why ``set_id/sample_id`` is not a sample of the last build, saying what to do.
 

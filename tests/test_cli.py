@@ -326,6 +326,18 @@ def test_quarantine_lists_what_is_wrong_and_what_to_fix(project):
     ]
 
 
+def test_quarantine_also_lists_samples_validation_flagged_and_kept(project):
+    build(project)
+    detail = "Expected the share of frames missing a core joint is at most 0.3; found 0.667 in the front view."
+    flagged = pd.DataFrame([(SET_ID, "sq_01", "validate", "incomplete_keypoints", detail, "0.667")], columns=QUARANTINE.names)
+    write_table(flagged, project.validation_dir / "warnings.parquet", QUARANTINE)
+    result = run("quarantine")
+    assert result.exit_code == 0
+    said = flat(result.output)
+    assert said.startswith("no samples quarantined flagged by validation, kept in the dataset")
+    assert f"lab-a/sq_01 incomplete_keypoints {detail} check the recording: core joints are hidden" in said
+
+
 # --- the dataset card -----------------------------------------------------------------------
 
 
