@@ -419,15 +419,17 @@ def quarantine() -> None:
         built = any((project.catalog_dir / "samples").glob("*.parquet"))
         console.print("no samples quarantined" + ("" if built else ": nothing is built yet (`formset run` builds the sets)"))
     else:
-        table = Table("sample", "stage / reason", "what is wrong", "what to fix", box=box.SIMPLE_HEAD, show_edge=False)
+        # Sample ids and reason codes whole: they are what people search for next.
+        table = Table(Column("sample", no_wrap=True), Column("stage / reason", no_wrap=True), "what is wrong", "what to fix",
+                      box=box.SIMPLE_HEAD, show_edge=False)
         for r in rows.itertuples():
             sample = f"{r.set_id}/{r.sample_id}" if isinstance(r.sample_id, str) else f"{r.set_id} (whole set)"
             table.add_row(escape(sample), f"{r.stage} / {r.reason}", escape(r.detail), escape(r.fix))
         console.print(table)
     flagged = flagged_listing(project)
     if len(flagged):
-        table = Table("sample", "reason", "what is odd", "what to check", box=box.SIMPLE_HEAD, show_edge=False,
-                      title="flagged by validation, kept in the dataset")
+        table = Table(Column("sample", no_wrap=True), Column("reason", no_wrap=True), "what is odd", "what to check",
+                      box=box.SIMPLE_HEAD, show_edge=False, title="flagged by validation, kept in the dataset")
         for r in flagged.itertuples():
             table.add_row(escape(f"{r.set_id}/{r.sample_id}"), r.reason, escape(r.detail), escape(r.fix))
         console.print(table)
