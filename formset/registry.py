@@ -11,7 +11,9 @@ the project lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import posixpath
 import shutil
 import tempfile
@@ -38,6 +40,10 @@ from formset.versioning import track_inputs
 #: Name pattern of the temporary folders ``atomic_path`` and the staging copy leave in
 #: ``data/sets`` when killed: ``.<set_id>.<random>.tmp``.
 STAGING_GLOB = ".*.tmp"
+#: Bytes read and written at a time when copying a delivery (a video is streamed; a JSON
+#: frame of a few KiB is one read), and the permissions of copied files before the umask.
+COPY_CHUNK_BYTES = 1 << 20
+NEW_FILE_MODE = 0o666
 
 
 @dataclass
@@ -103,9 +109,7 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     # Staged inside data/sets: the rename into place stays on one file system.
     with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.sets_dir) as staging:
         staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
-        # Links are copied as links, so ingest still sees one that leads out of the set.
-        shutil.copytree(source, staged, symlinks=True)
-        result = ingest_set(staged, params["exercises"])
+        result = ingest_set(staged, params["exercises"], copy_hashed(source, staged))
         if result.set_row is None:
             return Delivery("refused", set_id, set_problem=result.rejections[0].detail)
         new_cells = samples_cells(staged)
@@ -133,6 +137,65 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
         commit_hash = gitops.commit(project, [p.relative_to(project.root) for p in records], f"add-set {set_id} v{version}")
     changes = label_changes(old_cells, new_cells) if old_cells is not None else None
     return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
+
+
+def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
+    """Copy a delivery folder, hashing each file as it is copied.
+
+    A set's files are their bytes: times, permissions and extended attributes are not copied
+    (``shutil.copytree`` spends more system calls on them than on the bytes of a small JSON
+    frame), and each file is read once, for both the copy and its hash. Links are copied as
+    links, so ingest still sees one that leads out of the set; anything that is neither a
+    file, a folder nor a link (a pipe, a socket) is left out.
+
+    Parameters
+    ----------
+    source
+        The delivered folder.
+    target
+        Where the copy goes; must not exist.
+
+    Returns
+    -------
+    dict
+        Per copied file, by its path under the resolved ``target``: its sha256 (hex, as
+        ``tasks.ingest.sha256_file``) and size in bytes, for ``ingest_set(known_hashes=...)``.
+    """
+    hashes: dict[Path, tuple[str, int]] = {}
+    folders = [(Path(source), Path(target).resolve(strict=False))]
+    while folders:
+        origin, copy = folders.pop()
+        copy.mkdir()
+        with os.scandir(origin) as entries:
+            for entry in entries:
+                destination = copy / entry.name
+                if entry.is_symlink():
+                    os.symlink(os.readlink(entry.path), destination)
+                elif entry.is_dir():
+                    folders.append((Path(entry.path), destination))
+                elif entry.is_file():
+                    hashes[destination] = _copy_file_hashed(entry.path, destination)
+    return hashes
+
+
+def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:
+    """Copy one file with plain reads and writes; its sha256 (hex) and size in bytes."""
+    digest, size = hashlib.sha256(), 0
+    reader = os.open(source, os.O_RDONLY)
+    try:
+        writer = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+        try:
+            while chunk := os.read(reader, COPY_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:  # write() may take part of a chunk
+                    view = view[os.write(writer, view) :]
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+    return digest.hexdigest(), size
 
 
 def video_problems(set_dir: Path, cells: pd.DataFrame, found: pd.DataFrame, min_fraction: float) -> list[Problem]:

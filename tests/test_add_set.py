@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import dvc.api
 import pandas as pd
 import pytest
 from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video, git_dvc_project
+from formset.tasks import ingest
 from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
 from formset.tasks.synthetic import generate_set
 from typer.testing import CliRunner
@@ -19,12 +21,13 @@ from typer.testing import CliRunner
 from formset import cli, gitops
 from formset.config import Project
 from formset.locking import project_lock
-from formset.registry import read_registry, recover_staging
+from formset.registry import copy_hashed, read_registry, recover_staging
 
 pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 SET_ID = "lab-a"
 #: The delivery folder is named otherwise than its set_id: it is stored as data/sets/<set_id>.
 DELIVERY = "delivery-2024-05"
+EXERCISES = ("squat", "push_up")  # those of the generated delivery
 
 
 @pytest.fixture
@@ -245,6 +248,37 @@ def test_label_changes_lists_added_and_removed_samples():
         ["b", WHOLE_SAMPLE, "present", "absent"],
         ["c", WHOLE_SAMPLE, "absent", "present"],
     ]
+
+
+def test_copy_hashed_copies_files_and_links_and_hashes_each_file_as_ingest_does(tmp_path):
+    source = tmp_path / "delivery"
+    (source / "openpose" / "s1").mkdir(parents=True)
+    (source / "samples.csv").write_text("sample_id\n")
+    (source / "openpose" / "s1" / "f_000000000000_keypoints.json").write_bytes(b'{"people":[]}')
+    (source / "big.bin").write_bytes(bytes(range(256)) * 10_000)  # more than one read
+    (tmp_path / "outside.csv").write_text("x\n")
+    os.symlink(tmp_path / "outside.csv", source / "out.csv")
+    os.symlink("samples.csv", source / "alias.csv")
+
+    hashes = copy_hashed(source, tmp_path / "copy")
+    copy = (tmp_path / "copy").resolve()
+    files = {p for p in copy.rglob("*") if p.is_file() and not p.is_symlink()}
+    assert set(hashes) == files and len(files) == 3
+    for path in files:
+        assert path.read_bytes() == (source / path.relative_to(copy)).read_bytes()
+        assert hashes[path] == ingest.sha256_file(path)
+    assert os.readlink(copy / "out.csv") == str(tmp_path / "outside.csv")  # links stay links
+    assert os.readlink(copy / "alias.csv") == "samples.csv"
+
+
+def test_ingest_takes_the_hashes_of_the_copy_instead_of_reading_the_files_again(tmp_path, generated_delivery, monkeypatch):
+    staged = tmp_path / SET_ID
+    hashes = copy_hashed(generated_delivery, staged)
+    read_again = ingest.ingest_set(staged, EXERCISES)
+    monkeypatch.setattr(ingest, "sha256_file", None)  # every source file's hash must come from the copy
+    reused = ingest.ingest_set(staged, EXERCISES, known_hashes=hashes)
+    pd.testing.assert_frame_equal(reused.files, read_again.files)
+    assert reused.set_row == read_again.set_row and len(reused.files) > 1000
 
 
 def test_a_set_moved_aside_by_a_killed_add_set_is_put_back(tmp_path):
