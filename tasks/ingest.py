@@ -513,14 +513,14 @@ def locate_source(root: Path, column: str, named: str) -> tuple[str, list[Source
     # The folder lies inside the set, so a file in it can only lead out as a link: only links
     # are resolved (resolving costs a stat per path component, per file).
     outside = sorted(e.name for e in entries if e.is_symlink() and not _inside(Path(e.path), root))
-    frames = sorted(Path(e.path) for e in entries)
     if outside:
         raise SampleError(
             "path_escape", f"{named!r} holds links to places outside the set folder: {', '.join(outside)}", named
         )
-    if not frames:
+    if not entries:
         raise SampleError("bad_source", f"{named!r} holds no OpenPose .json files", named)
-    return relative, [SourceFile(column, posixpath.normpath(posixpath.join(relative, p.name)), p) for p in frames]
+    prefix = "" if relative == "." else f"{relative}/"
+    return relative, [SourceFile(column, prefix + name, location / name) for name in sorted(e.name for e in entries)]
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -682,6 +682,7 @@ def _hash_sources(
     hashes = dict(known_hashes)
     records, problems = [], []
     for line, found in sources.items():
+        sample_id = sample_ids[line]
         for column, _, files in found:
             for source in files:
                 try:
@@ -694,7 +695,7 @@ def _hash_sources(
                     )  # fmt: skip
                     continue
                 sha, size = hashes[source.location]
-                records.append((set_id, sample_ids[line], source.role, source.path, sha, size))
+                records.append((set_id, sample_id, source.role, source.path, sha, size))
     files = pd.DataFrame.from_records(records, columns=FILES.names)
     return files.astype({"sha256": str, "role": str, "path": str, "size_bytes": "int64"}), problems
 
