@@ -17,6 +17,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +45,8 @@ STAGING_GLOB = ".*.tmp"
 #: frame of a few KiB is one read), and the permissions of copied files before the umask.
 COPY_CHUNK_BYTES = 1 << 20
 NEW_FILE_MODE = 0o666
+#: Files copied at once (DVC copies into its cache with 4 threads per CPU).
+COPY_THREADS = 8
 
 
 @dataclass
@@ -161,7 +164,7 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
         Per copied file, by its path under the resolved ``target``: its sha256 (hex, as
         ``tasks.ingest.sha256_file``) and size in bytes, for ``ingest_set(known_hashes=...)``.
     """
-    hashes: dict[Path, tuple[str, int]] = {}
+    originals, copies = [], []
     folders = [(Path(source), Path(target).resolve(strict=False))]
     while folders:
         origin, copy = folders.pop()
@@ -174,8 +177,11 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
                 elif entry.is_dir():
                     folders.append((Path(entry.path), destination))
                 elif entry.is_file():
-                    hashes[destination] = _copy_file_hashed(entry.path, destination)
-    return hashes
+                    originals.append(entry.path)
+                    copies.append(destination)
+    # Creating a file waits on the file system far longer than it uses the CPU: copies overlap.
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        return dict(zip(copies, pool.map(_copy_file_hashed, originals, copies)))
 
 
 def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:
