@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast bench bench-incremental rep-eval clean-outputs
+.PHONY: venv demo test test-fast bench bench-incremental bench-add-set rep-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,9 @@ bench: venv
 
 bench-incremental: venv
 	$(BIN)/python bench/incremental.py --sets 4 --subjects 2
+
+bench-add-set: venv
+	$(BIN)/python bench/add_set.py
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16

@@ -58,6 +58,7 @@ FIXES: dict[str, str] = {
     "too_few_frames": "record longer with the performer in view (params.yaml: keypoints.min_frames)",
     "empty_video": "export the video again: it holds no frames",
     "unreadable_video": "export the video again as H.264 MP4",
+    "video_truncated": "copy the whole video into the set again: the file was cut off in transfer",
     # normalize: the keypoints
     "no_reference_frame": "record again with the whole upper body in view",
     "degenerate_torso": "extract that view's keypoints again: they are not a body",

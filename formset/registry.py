@@ -1,7 +1,9 @@
 """Adding an annotator's delivery to ``data/sets`` and keeping ``data/registry.json``.
 
 ``add_delivery`` checks a delivery with ingest's own checks on a copy staged inside
-``data/sets``, so what is checked is exactly what is added, and swaps it in whole; then it
+``data/sets``, so what is checked is exactly what is added, probes every video to its end
+(``tasks.video.probe_to_end``: an empty, undecodable or truncated video is a row problem,
+as the keypoints stage would quarantine it), and swaps the copy in whole; then it
 records the sets as a DVC input version, appends the version to the registry and commits
 both, so every earlier version's files stay retrievable with git + DVC. The caller holds
 the project lock.
@@ -9,9 +11,13 @@ the project lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import posixpath
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,15 +27,26 @@ import pandas as pd
 from formset import gitops
 from formset.config import Project
 from formset.quarantine import SampleError
+from formset.schemas.vocab import SOURCE_COLUMNS
 from formset.storage import atomic_path, write_json
 from formset.summary import quarantine_listing
 from formset.tasks.delivery import check_report, label_changes, labels_sha256, sets_overview, version_entry
-from formset.tasks.ingest import SAMPLES_FILE, SET_FILE, ingest_set, parse_samples_csv, parse_set_yaml, read_set_file
+from formset.tasks.ingest import (
+    SAMPLES_FILE, SET_FILE, Problem, ingest_set, parse_samples_csv, parse_set_yaml, problem_table, read_set_file,
+)  # fmt: skip
+from formset.tasks.keypoints import is_video_column
+from formset.tasks.video import min_decoded_fraction, probe_to_end
 from formset.versioning import track_inputs
 
 #: Name pattern of the temporary folders ``atomic_path`` and the staging copy leave in
 #: ``data/sets`` when killed: ``.<set_id>.<random>.tmp``.
 STAGING_GLOB = ".*.tmp"
+#: Bytes read and written at a time when copying a delivery (a video is streamed; a JSON
+#: frame of a few KiB is one read), and the permissions of copied files before the umask.
+COPY_CHUNK_BYTES = 1 << 20
+NEW_FILE_MODE = 0o666
+#: Files copied at once (DVC copies into its cache with 4 threads per CPU).
+COPY_THREADS = 8
 
 
 @dataclass
@@ -90,17 +107,17 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
 
     project.sets_dir.mkdir(parents=True, exist_ok=True)
     recover_staging(project.sets_dir)
-    exercises = project.params()["exercises"]
+    params = project.params()
     destination = project.sets_dir / set_id
     # Staged inside data/sets: the rename into place stays on one file system.
     with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.sets_dir) as staging:
         staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
-        # Links are copied as links, so ingest still sees one that leads out of the set.
-        shutil.copytree(source, staged, symlinks=True)
-        result = ingest_set(staged, exercises)
+        result = ingest_set(staged, params["exercises"], copy_hashed(source, staged))
         if result.set_row is None:
             return Delivery("refused", set_id, set_problem=result.rejections[0].detail)
-        report = check_report(result)
+        new_cells = samples_cells(staged)
+        videos = video_problems(staged, new_cells, result.problems, min_decoded_fraction(params["keypoints"]))
+        report = check_report(pd.concat([result.problems, problem_table(new_cells["sample_id"], videos)]))
         if len(report) and not allow_quarantine:
             return Delivery("refused", set_id, report=report)
 
@@ -108,7 +125,6 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
         versions = registry.get(set_id, [])
         if versions and versions[-1]["set_hash"] == result.set_row["set_hash"] and destination.is_dir():
             return Delivery("unchanged", set_id, report=report, version=versions[-1]["version"])
-        new_cells = samples_cells(staged)
         old_cells = replaced_cells(project, set_id, versions)
         with atomic_path(destination) as target:
             staged.rename(target)
@@ -124,6 +140,103 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
         commit_hash = gitops.commit(project, [p.relative_to(project.root) for p in records], f"add-set {set_id} v{version}")
     changes = label_changes(old_cells, new_cells) if old_cells is not None else None
     return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
+
+
+def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
+    """Copy a delivery folder, hashing each file as it is copied.
+
+    A set's files are their bytes: times, permissions and extended attributes are not copied
+    (``shutil.copytree`` spends more system calls on them than on the bytes of a small JSON
+    frame), and each file is read once, for both the copy and its hash. Links are copied as
+    links, so ingest still sees one that leads out of the set; anything that is neither a
+    file, a folder nor a link (a pipe, a socket) is left out.
+
+    Parameters
+    ----------
+    source
+        The delivered folder.
+    target
+        Where the copy goes; must not exist.
+
+    Returns
+    -------
+    dict
+        Per copied file, by its path under the resolved ``target``: its sha256 (hex, as
+        ``tasks.ingest.sha256_file``) and size in bytes, for ``ingest_set(known_hashes=...)``.
+    """
+    originals, copies = [], []
+    folders = [(Path(source), Path(target).resolve(strict=False))]
+    while folders:
+        origin, copy = folders.pop()
+        copy.mkdir()
+        with os.scandir(origin) as entries:
+            for entry in entries:
+                destination = copy / entry.name
+                if entry.is_symlink():
+                    os.symlink(os.readlink(entry.path), destination)
+                elif entry.is_dir():
+                    folders.append((Path(entry.path), destination))
+                elif entry.is_file():
+                    originals.append(entry.path)
+                    copies.append(destination)
+    # Creating a file waits on the file system far longer than it uses the CPU: copies overlap.
+    with ThreadPoolExecutor(COPY_THREADS) as pool:
+        return dict(zip(copies, pool.map(_copy_file_hashed, originals, copies)))
+
+
+def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:
+    """Copy one file with plain reads and writes; its sha256 (hex) and size in bytes."""
+    digest, size = hashlib.sha256(), 0
+    reader = os.open(source, os.O_RDONLY)
+    try:
+        writer = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
+        try:
+            while chunk := os.read(reader, COPY_CHUNK_BYTES):
+                digest.update(chunk)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:  # write() may take part of a chunk
+                    view = view[os.write(writer, view) :]
+        finally:
+            os.close(writer)
+    finally:
+        os.close(reader)
+    return digest.hexdigest(), size
+
+
+def video_problems(set_dir: Path, cells: pd.DataFrame, found: pd.DataFrame, min_fraction: float) -> list[Problem]:
+    """Every video a delivery names, probed to its end without decoding it all.
+
+    Parameters
+    ----------
+    set_dir
+        The (staged) set folder.
+    cells
+        Its samples.csv as text cells, indexed by line.
+    found
+        The problems ingest found (``IngestResult.problems``): a cell with one (a missing
+        file, a path out of the set) is not probed.
+    min_fraction
+        ``keypoints.min_decoded_fraction``: the share of its declared duration a video
+        must decode.
+
+    Returns
+    -------
+    list of Problem
+        One per empty, undecodable or truncated video (``tasks.video.probe_to_end``'s
+        reason and detail), in line order.
+    """
+    flagged = set(zip(found["line"], found["column"]))
+    problems = []
+    for line, row in cells.iterrows():
+        for column in filter(is_video_column, SOURCE_COLUMNS):
+            if not row[column] or (line, column) in flagged:
+                continue
+            try:
+                probe_to_end(set_dir / posixpath.normpath(row[column]), min_fraction)
+            except SampleError as error:
+                problems.append(Problem(line, error.reason, column, error.detail, error.value))
+    return problems
 
 
 def replaced_cells(project: Project, set_id: str, versions: list[dict]) -> pd.DataFrame | None:

@@ -32,9 +32,15 @@ def dvc(project: Project, *args: str) -> str:
 
 
 def track_inputs(project: Project) -> None:
-    """Record the current labeled sets (``data/sets``) as a DVC-tracked input version."""
+    """Record the current labeled sets (``data/sets``) as a DVC-tracked input version.
+
+    ``--no-relink``: the sets stay the plain files they are. With DVC's default cache type
+    (reflink, else copy) relinking would change nothing, but checking that walks and
+    compares the whole tree a second time (a quarter of ``dvc add``'s time on 97,000 small
+    files).
+    """
     project.sets_dir.mkdir(parents=True, exist_ok=True)
-    dvc(project, "add", "--quiet", str(project.sets_dir.relative_to(project.root)))
+    dvc(project, "add", "--quiet", "--no-relink", str(project.sets_dir.relative_to(project.root)))
 
 
 def record_outputs(project: Project) -> None:

@@ -15,7 +15,6 @@ import pandas as pd
 
 from formset.quarantine import FIXES, SEE_DETAIL
 from formset.schemas.vocab import FAULTS, LABELS
-from formset.tasks.ingest import IngestResult
 
 #: The columns of samples.csv that an annotator decides: a change to one is a relabel.
 LABEL_COLUMNS: tuple[str, ...] = ("label", *FAULTS, "rep_count")
@@ -30,23 +29,25 @@ OVERVIEW_COLUMNS: tuple[str, ...] = (
 NOT_BUILT = "not built"
 
 
-def check_report(result: IngestResult) -> pd.DataFrame:
+def check_report(problems: pd.DataFrame) -> pd.DataFrame:
     """The row problems of a delivery, one per line of the report.
 
     Parameters
     ----------
-    result
-        Ingest of the delivery. A whole-set rejection has no row problems: its one
-        rejection's ``detail`` says what is wrong with the set.
+    problems
+        Problems as ``tasks.ingest.problem_table`` gives them: ingest's
+        (``IngestResult.problems``; none for a whole-set rejection, whose one rejection's
+        ``detail`` says what is wrong with the set) and those of the delivery's videos.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``line`` (of samples.csv), ``sample_id``, ``column`` (``"(row)"`` for a
         problem of the whole row), ``problem`` (what is wrong and what is expected),
-        ``reason`` (ingest's code) and ``value`` (the offending cell, or None), in line order.
+        ``reason`` (the problem's code) and ``value`` (the offending cell, or None), in line
+        order (in the order given within a line).
     """
-    problems = result.problems
+    problems = problems.sort_values("line", kind="stable")
     return pd.DataFrame(
         {
             "line": problems["line"],
@@ -57,7 +58,7 @@ def check_report(result: IngestResult) -> pd.DataFrame:
             "value": problems["value"],
         },
         columns=list(REPORT_COLUMNS),
-    )
+    ).reset_index(drop=True)
 
 
 def problem_groups(report: pd.DataFrame) -> pd.DataFrame:

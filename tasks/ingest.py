@@ -28,12 +28,13 @@ import hashlib
 import io
 import json
 import math
+import os
 import posixpath
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -193,7 +194,9 @@ class IngestResult:
     problems: pd.DataFrame
 
 
-def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
+def ingest_set(
+    set_dir: str | Path, exercises: Sequence[str], known_hashes: Mapping[Path, tuple[str, int]] | None = None
+) -> IngestResult:
     """Check, hash and register one labeled set.
 
     Parameters
@@ -202,6 +205,10 @@ def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
         The set directory; its name must equal set.yaml's ``set_id``.
     exercises
         The exercise names samples may use (``params.yaml: exercises``).
+    known_hashes
+        sha256 (hex) and size (bytes) of files already hashed, by absolute path under the
+        resolved ``set_dir`` (``formset.registry.copy_hashed`` hashes a delivery as it
+        copies it); other files are read and hashed here.
 
     Returns
     -------
@@ -234,7 +241,10 @@ def ingest_set(set_dir: str | Path, exercises: Sequence[str]) -> IngestResult:
 
     rejected = {p.line for p in problems}
     files, hash_problems = _hash_sources(
-        info.set_id, table.cells["sample_id"], {line: found for line, found in sources.items() if line not in rejected}
+        info.set_id,
+        table.cells["sample_id"],
+        {line: found for line, found in sources.items() if line not in rejected},
+        known_hashes or {},
     )
     problems += hash_problems
     rejected |= {p.line for p in hash_problems}
@@ -498,15 +508,19 @@ def locate_source(root: Path, column: str, named: str) -> tuple[str, list[Source
         raise SampleError(
             "bad_source", f"{named!r} is a file, but {column} must name a folder of OpenPose .json files", named
         )
-    frames = sorted(p for p in location.iterdir() if p.suffix.lower() == OPENPOSE_SUFFIX and p.is_file())
-    outside = [p.name for p in frames if not _inside(p, root)]
+    with os.scandir(location) as listing:
+        entries = [e for e in listing if os.path.splitext(e.name)[1].lower() == OPENPOSE_SUFFIX and e.is_file()]
+    # The folder lies inside the set, so a file in it can only lead out as a link: only links
+    # are resolved (resolving costs a stat per path component, per file).
+    outside = sorted(e.name for e in entries if e.is_symlink() and not _inside(Path(e.path), root))
     if outside:
         raise SampleError(
             "path_escape", f"{named!r} holds links to places outside the set folder: {', '.join(outside)}", named
         )
-    if not frames:
+    if not entries:
         raise SampleError("bad_source", f"{named!r} holds no OpenPose .json files", named)
-    return relative, [SourceFile(column, posixpath.normpath(posixpath.join(relative, p.name)), p) for p in frames]
+    prefix = "" if relative == "." else f"{relative}/"
+    return relative, [SourceFile(column, prefix + name, location / name) for name in sorted(e.name for e in entries)]
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -658,12 +672,17 @@ def _locate_row_sources(
 
 
 def _hash_sources(
-    set_id: str, sample_ids: pd.Series, sources: dict[int, list[tuple[str, str, list[SourceFile]]]]
+    set_id: str,
+    sample_ids: pd.Series,
+    sources: dict[int, list[tuple[str, str, list[SourceFile]]]],
+    known_hashes: Mapping[Path, tuple[str, int]],
 ) -> tuple[pd.DataFrame, list[Problem]]:
-    """``FILES`` rows of the given rows' sources (each file hashed once), and read failures."""
-    hashes: dict[Path, tuple[str, int]] = {}
+    """``FILES`` rows of the given rows' sources (each file hashed once, unless its hash is
+    known), and read failures."""
+    hashes = dict(known_hashes)
     records, problems = [], []
     for line, found in sources.items():
+        sample_id = sample_ids[line]
         for column, _, files in found:
             for source in files:
                 try:
@@ -676,7 +695,7 @@ def _hash_sources(
                     )  # fmt: skip
                     continue
                 sha, size = hashes[source.location]
-                records.append((set_id, sample_ids[line], source.role, source.path, sha, size))
+                records.append((set_id, sample_id, source.role, source.path, sha, size))
     files = pd.DataFrame.from_records(records, columns=FILES.names)
     return files.astype({"sha256": str, "role": str, "path": str, "size_bytes": "int64"}), problems
 

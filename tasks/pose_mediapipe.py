@@ -49,7 +49,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import to_canonical
-from formset.tasks.video import iter_frames, prefetch, probe
+from formset.tasks.video import iter_frames, min_decoded_fraction, prefetch, probe
 
 SOURCE = "mediapipe_blazepose33"
 #: The only BlazePose landmark model the mediapipe 0.10.21 wheel ships (full).
@@ -84,8 +84,9 @@ class MediaPipeBackend:
         The ``keypoints`` params group. Read: ``video_stride`` (process every n-th frame,
         default 1), ``video_max_side`` (downscale frames so their longer side is at most
         this many pixels before the model sees them; None keeps full size; default 960),
-        ``min_detection_confidence`` (0-1, default 0.5) and ``min_frames`` (fewest processed
-        frames with the performer found, default 10).
+        ``min_detection_confidence`` (0-1, default 0.5), ``min_frames`` (fewest processed
+        frames with the performer found, default 10) and ``min_decoded_fraction`` (share of
+        the declared duration that must decode, ``tasks.video.iter_frames``).
 
     Raises
     ------
@@ -103,6 +104,7 @@ class MediaPipeBackend:
         self.max_side = None if max_side is None else int(max_side)
         self.min_detection_confidence = float(params.get("min_detection_confidence", DEFAULT_MIN_DETECTION_CONFIDENCE))
         self.min_frames = int(params.get("min_frames", DEFAULT_MIN_FRAMES))
+        self.min_decoded_fraction = min_decoded_fraction(params)
         if self.stride < 1:
             raise ValueError(f"keypoints.video_stride must be at least 1, got {self.stride}")
         if self.max_side is not None and self.max_side < 1:
@@ -134,7 +136,7 @@ class MediaPipeBackend:
         Raises
         ------
         SampleError
-            The reader's reasons (``empty_video``, ``unreadable_video``, ...);
+            The reader's reasons (``empty_video``, ``unreadable_video``, ``video_truncated`` ...);
             ``no_person_detected`` when nobody is found in any frame; ``too_few_frames`` when the
             performer is found in fewer than ``min_frames`` processed frames.
         """
@@ -147,7 +149,7 @@ class MediaPipeBackend:
             smooth_landmarks=False,
             min_detection_confidence=self.min_detection_confidence,
         ) as pose:
-            for frame in prefetch(iter_frames(video, stride=self.stride, max_side=self.max_side)):
+            for frame in prefetch(iter_frames(video, self.stride, self.max_side, self.min_decoded_fraction)):
                 result = pose.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
                 frames.append(frame.index)
                 times.append(frame.time_s)

@@ -50,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import SOURCES, to_canonical
-from formset.tasks.video import iter_frames, prefetch
+from formset.tasks.video import iter_frames, min_decoded_fraction, prefetch
 
 LOG = logging.getLogger(__name__)
 
@@ -140,7 +140,8 @@ class MmposeBackend:
         The ``keypoints`` group of ``params.yaml``: ``mmpose_config`` (an mmpose 1.x top-down
         config file for the 17 COCO body joints), ``mmpose_checkpoint`` (its weights),
         ``mmpose_device`` (``cpu`` when absent, or ``cuda``, ``cuda:0`` ...), and the video
-        backends' ``video_stride`` (process every n-th decoded frame, default 1). Relative
+        backends' ``video_stride`` (process every n-th decoded frame, default 1) and
+        ``min_decoded_fraction`` (share of the declared duration that must decode). Relative
         paths are relative to the working directory. ``video_max_side`` is not read: the
         model sees a crop resized to its input size, so smaller frames would only lose
         detail without saving model time.
@@ -160,6 +161,7 @@ class MmposeBackend:
         self.stride = int(params.get(STRIDE_PARAM) or DEFAULT_VIDEO_STRIDE)
         if self.stride < 1:
             raise ValueError(f"keypoints.{STRIDE_PARAM} must be at least 1, got {self.stride}")
+        self.min_decoded_fraction = min_decoded_fraction(params)
         with _quiet_mmpose():
             apis = import_mmpose_apis()
             config = read_config(config_path)
@@ -218,11 +220,12 @@ class MmposeBackend:
         Raises
         ------
         SampleError
-            The reader's reasons (``missing_file``, ``empty_video``, ``unreadable_video``);
+            The reader's reasons (``missing_file``, ``empty_video``, ``unreadable_video``,
+            ``video_truncated``);
             ``no_person_detected`` when the performer is found in no frame.
         """
         video = Path(video)
-        frames = prefetch(iter_frames(video, stride=self.stride))
+        frames = prefetch(iter_frames(video, stride=self.stride, min_decoded_fraction=self.min_decoded_fraction))
         track = track_performer(frames, self.estimate_pose, self.detect_people)
         if not track.found.any():
             raise SampleError(

@@ -20,16 +20,38 @@ Frame times
 ``time_s`` is the presentation time of each frame from the container
 (``CAP_PROP_POS_MSEC``), so variable-frame-rate phone video keeps its real timing; no frame
 rate is assumed.
+
+Truncated files
+---------------
+A file cut off in transfer fails in one of two ways, depending on where its container keeps
+its index. When the index comes first (MP4 written "fast start", Matroska / WebM), the cut
+file opens, declares its whole length (the bundled video rewritten so: 614 frames, 20.5 s)
+and decodes only its first part (cut at 1/7 of its bytes: 64 frames, to 2.1 s); the reader
+compares where decoding stopped with the declared duration (``min_decoded_fraction``). When
+the index comes last (most cameras' MP4, the bundled video), the cut file does not open at
+all; its top-level boxes show where it ends. Both are ``video_truncated``.
+
+Seeking
+-------
+``probe_to_end`` checks a video's end without decoding it all: it seeks to the last
+declared frame (``CAP_PROP_POS_FRAMES``) and reads that frame's time. OpenCV seeks by a time
+computed from the nominal frame rate and, when it cannot get there, backs off and lands on
+an earlier frame with ``grab()`` still succeeding (the bundled video, index first, cut at
+1/7: asked for frame 613, it lands on frame 64 at 2.1 s). A seek is therefore trusted only
+when it shows the end (a frame at the declared duration); any other answer, including a
+variable-frame-rate video the nominal rate misplaces, is settled by decoding the video
+through as the keypoints stage does.
 """
 
 from __future__ import annotations
 
 import queue
+import struct
 import threading
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Iterator, Mapping, NamedTuple
 
 import cv2
 import numpy as np
@@ -37,16 +59,26 @@ import numpy as np
 from formset.quarantine import SampleError
 
 MS_PER_S = 1000.0
+_MP4 = "an MP4/MOV file"
 #: The first bytes of the container formats people deliver -> a name they recognise.
 #: MP4 / MOV carry ``ftyp`` at offset 4, AVI is ``RIFF....AVI ``, Matroska / WebM start with
 #: the EBML magic number.
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (4, b"ftyp", "an MP4/MOV file"),
+    (4, b"ftyp", _MP4),
     (8, b"AVI ", "an AVI file"),
     (0, b"\x1a\x45\xdf\xa3", "a Matroska/WebM file"),
 )
 _SNIFF_BYTES = 12
 _DECODER = f"OpenCV {cv2.__version__} (FFmpeg backend)"
+#: An MP4 box header: 32-bit size, 4-character type; size 1 means a 64-bit size follows,
+#: size 0 that the box runs to the end of the file.
+_BOX_HEADER, _LARGE_BOX_HEADER = struct.Struct(">I4s"), struct.Struct(">Q")
+_LARGE_SIZE, _TO_END = 1, 0
+
+#: ``params.yaml: keypoints`` key, and its default: the share of a video's declared duration
+#: that must decode for the video to count as whole.
+MIN_DECODED_FRACTION_PARAM = "min_decoded_fraction"
+DEFAULT_MIN_DECODED_FRACTION = 0.9
 
 
 @dataclass(frozen=True)
@@ -130,7 +162,57 @@ def probe(path: Path) -> VideoInfo:
     return info
 
 
-def iter_frames(path: Path, stride: int = 1, max_side: int | None = None) -> Iterator[Frame]:
+def probe_to_end(path: Path, min_decoded_fraction: float = DEFAULT_MIN_DECODED_FRACTION) -> VideoInfo:
+    """``probe``, and check that the video decodes to its declared end, without decoding it all.
+
+    The first frame is decoded, then the last declared one after a seek (at most one
+    keyframe interval of decoding); only when the seek does not show the end is the video
+    decoded through (see "Seeking" in the module docstring), so a whole video costs a
+    fraction of a full decode and a truncated one at most its own decodable part.
+
+    Parameters
+    ----------
+    path
+        The video file.
+    min_decoded_fraction
+        Share (0-1) of the declared duration that must decode, as ``iter_frames``.
+
+    Returns
+    -------
+    VideoInfo
+        As ``probe``.
+
+    Raises
+    ------
+    SampleError
+        As ``probe``; ``video_truncated`` when decoding stops short of the declared duration,
+        with the detail ``iter_frames`` gives.
+    """
+    path = Path(path)
+    _check_fraction(min_decoded_fraction)
+    capture, info = _open(path)
+    try:
+        if not capture.grab():
+            raise _no_frame_error(path, info)
+        reaches_end = info.frame_count <= 1
+        if not reaches_end:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, info.frame_count - 1)
+            reaches_end = capture.grab() and not _stops_short(_position_s(capture), info, min_decoded_fraction)
+    finally:
+        capture.release()
+    if not reaches_end:
+        # A stride of the whole length converts one frame; the others are only decoded.
+        for _ in iter_frames(path, stride=info.frame_count, min_decoded_fraction=min_decoded_fraction):
+            pass
+    return info
+
+
+def iter_frames(
+    path: Path,
+    stride: int = 1,
+    max_side: int | None = None,
+    min_decoded_fraction: float = DEFAULT_MIN_DECODED_FRACTION,
+) -> Iterator[Frame]:
     """Decode a video one frame at a time, upright, with the container's frame times.
 
     Parameters
@@ -144,6 +226,11 @@ def iter_frames(path: Path, stride: int = 1, max_side: int | None = None) -> Ite
         When set, frames whose longer side exceeds it are downscaled (bilinear, aspect
         ratio kept) so that the longer side is ``max_side`` pixels; smaller frames
         are never enlarged.
+    min_decoded_fraction
+        Share (0-1) of the container's declared duration (``VideoInfo.duration_s``) that
+        decoding must cover, up to the end of the last decoded frame; a video that stops
+        short of it was cut off. 0 turns the check off; a video without a declared duration
+        is never called short.
 
     Yields
     ------
@@ -154,22 +241,26 @@ def iter_frames(path: Path, stride: int = 1, max_side: int | None = None) -> Ite
     ------
     SampleError
         As ``probe`` (on the first ``next()``, like everything in a generator);
-        ``unreadable_video`` when a frame past the first cannot be converted.
+        ``unreadable_video`` when a frame past the first cannot be converted;
+        ``video_truncated`` (after the last frame) when decoding stops short of
+        ``min_decoded_fraction`` of the declared duration: "decoded M of N frames".
     ValueError
-        ``stride`` below 1 or ``max_side`` below 1 (a configuration error, not bad input).
+        ``stride`` or ``max_side`` below 1, ``min_decoded_fraction`` outside 0-1 (a
+        configuration error, not bad input).
     """
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be at least 1 pixel, got {max_side}")
+    _check_fraction(min_decoded_fraction)
     path = Path(path)
     capture, info = _open(path)
     size = fit_within(info.width, info.height, max_side)
     try:
-        index = 0
+        index, time_s = 0, 0.0
         while capture.grab():
+            time_s = _position_s(capture)
             if index % stride == 0:
-                time_s = capture.get(cv2.CAP_PROP_POS_MSEC) / MS_PER_S
                 decoded, image = capture.retrieve()
                 if not decoded:
                     raise SampleError(
@@ -185,6 +276,8 @@ def iter_frames(path: Path, stride: int = 1, max_side: int | None = None) -> Ite
             index += 1
         if index == 0:
             raise _no_frame_error(path, info)
+        if _stops_short(time_s, info, min_decoded_fraction):
+            raise _truncated_error(path, info, index, time_s, min_decoded_fraction)
     finally:
         capture.release()
 
@@ -266,6 +359,53 @@ def fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int]
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def min_decoded_fraction(params: Mapping) -> float:
+    """``keypoints.min_decoded_fraction`` of params.yaml, ``DEFAULT_MIN_DECODED_FRACTION``
+    when absent.
+
+    Raises
+    ------
+    ValueError
+        It is not a number from 0 to 1; the message names the parameter.
+    """
+    value = float(params.get(MIN_DECODED_FRACTION_PARAM, DEFAULT_MIN_DECODED_FRACTION))
+    _check_fraction(value, f"keypoints.{MIN_DECODED_FRACTION_PARAM}")
+    return value
+
+
+def _check_fraction(value: float, name: str = "min_decoded_fraction") -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a share from 0 to 1, got {value}")
+
+
+def _position_s(capture: cv2.VideoCapture) -> float:
+    """Presentation time of the frame last grabbed, seconds from the start."""
+    return capture.get(cv2.CAP_PROP_POS_MSEC) / MS_PER_S
+
+
+def _stops_short(last_time_s: float, info: VideoInfo, min_decoded_fraction: float) -> bool:
+    """Whether decoding that reached a frame at ``last_time_s`` (and through its display
+    time, one nominal frame) covers less than ``min_decoded_fraction`` of the declared
+    duration. False without a declared duration (no frame count or frame rate)."""
+    if info.frame_count == 0 or not info.fps > 0:
+        return False
+    return last_time_s + 1.0 / info.fps < min_decoded_fraction * info.duration_s
+
+
+def _truncated_error(
+    path: Path, info: VideoInfo, decoded_frames: int, last_time_s: float, min_decoded_fraction: float
+) -> SampleError:
+    """The error for a video whose decodable frames stop short of its declared duration."""
+    return SampleError(
+        "video_truncated",
+        f"{path.name}: decoded {decoded_frames} of {info.frame_count} frames (to {last_time_s:.1f} s of "
+        f"{info.duration_s:.1f} s; at least {min_decoded_fraction:.0%} of it must decode, "
+        f"keypoints.{MIN_DECODED_FRACTION_PARAM}): the file was cut off, as when a copy or transfer "
+        "is interrupted. Deliver the whole file again.",
+        f"{decoded_frames}/{info.frame_count}",
+    )
+
+
 def _open(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     """Open ``path`` with rotation applied; raise a SampleError saying why it cannot be."""
     if not path.is_file():
@@ -274,7 +414,7 @@ def _open(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
         raise SampleError("empty_video", f"The video file {path.name} is empty (0 bytes).", path.name)
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
-        raise SampleError("unreadable_video", _unopenable_detail(path), path.name)
+        raise _unopenable_error(path)
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     fps = capture.get(cv2.CAP_PROP_FPS)
     frame_count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
@@ -291,22 +431,65 @@ def _open(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     return capture, info
 
 
-def _unopenable_detail(path: Path) -> str:
-    """Why FFmpeg could not open ``path``, guessed from its first bytes."""
+def _unopenable_error(path: Path) -> SampleError:
+    """Why FFmpeg could not open ``path``, told from its first bytes and, for MP4 / MOV,
+    from where its top-level boxes say it should end."""
     with path.open("rb") as stream:
         head = stream.read(_SNIFF_BYTES)
     kind = next((name for offset, magic, name in _SIGNATURES if head[offset : offset + len(magic)] == magic), None)
     tried = f"{path.name} could not be opened as a video by {_DECODER}"
     if kind is None:
-        return (
+        return SampleError(
+            "unreadable_video",
             f"{tried}: it does not start like a video file (MP4/MOV, AVI, Matroska/WebM). "
-            "Check that the sample names the right file."
+            "Check that the sample names the right file.",
+            path.name,
         )
-    return (
+    cut = _mp4_cut_inside(path) if kind == _MP4 else None
+    if cut is not None:
+        box, declared_bytes = cut
+        size = path.stat().st_size
+        return SampleError(
+            "video_truncated",
+            f"{tried}: the MP4/MOV file ends inside its '{box}' box, after {size:,} of the {declared_bytes:,} "
+            "bytes its boxes declare, and its index is lost with the rest: the file was cut off, as when a "
+            "copy or transfer is interrupted. Deliver the whole file again.",
+            f"{size}/{declared_bytes} bytes",
+        )
+    return SampleError(
+        "unreadable_video",
         f"{tried}, although it starts like {kind}: it is probably incomplete (a truncated copy or "
         "an interrupted recording), damaged, or uses a codec this build cannot decode. "
-        "Copy or export it again (H.264 in MP4 always works)."
+        "Copy or export it again (H.264 in MP4 always works).",
+        path.name,
     )
+
+
+def _mp4_cut_inside(path: Path) -> tuple[str, int] | None:
+    """The top-level box an MP4 / MOV file ends inside, and the size in bytes the file would
+    have with that box complete; None when the boxes end with the file (or cannot be
+    followed: then nothing is claimed)."""
+    size = path.stat().st_size
+    position = 0
+    with path.open("rb") as stream:
+        while position < size:
+            stream.seek(position)
+            header = stream.read(_BOX_HEADER.size + _LARGE_BOX_HEADER.size)
+            if len(header) < _BOX_HEADER.size:
+                return "(box header)", position + _BOX_HEADER.size
+            box_size, box_type = _BOX_HEADER.unpack_from(header)
+            if box_size == _TO_END:
+                return None
+            if box_size == _LARGE_SIZE:
+                if len(header) < _BOX_HEADER.size + _LARGE_BOX_HEADER.size:
+                    return "(box header)", position + _BOX_HEADER.size + _LARGE_BOX_HEADER.size
+                (box_size,) = _LARGE_BOX_HEADER.unpack_from(header, _BOX_HEADER.size)
+            if box_size < _BOX_HEADER.size:
+                return None
+            if position + box_size > size:
+                return box_type.decode("latin-1"), position + box_size
+            position += box_size
+    return None
 
 
 def _no_frame_error(path: Path, info: VideoInfo) -> SampleError:

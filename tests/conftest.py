@@ -19,6 +19,9 @@
   views hold the same front-camera pixels (synthetic: no diagonal projection).
 
 ``make_synthetic_set(name)`` writes another copy (set_id = name) for tests that need two.
+
+``cut_real_video`` writes the bundled real video cut off as a transfer would leave it, with
+its index (MP4 ``moov`` box) where the camera wrote it (last) or moved first.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +40,12 @@ import pytest
 from formset.schemas.skeleton import SOURCES
 
 REPO = Path(__file__).resolve().parent.parent
+REAL_VIDEO = REPO / "samples" / "real-squat" / "squat_side.mp4"
+#: The bundled video: 614 frames (20.5 s); its index ('moov' box) follows its frames ('mdat').
+REAL_FRAMES = 614
+#: Share of its bytes a cut copy keeps, and the frames OpenCV 4.11 decodes of such a copy
+#: when the index comes first (the cut at 1/7 falls inside frame 64, to 2.1 s).
+CUT_SHARE, CUT_DECODED_FRAMES = 1 / 7, 64
 
 SYNTHETIC_FRAMES = 12
 SQUAT_DEPTH_M = 0.15
@@ -216,6 +226,58 @@ def generated_features(tmp_path_factory):
     features, _ = features_for_samples(keypoints, params["normalize"])
     plan = synthetic.plan_set(GENERATED_SUBJECTS, ("squat", "push_up"), 6, GENERATED_SEED)
     return samples, features, {execution.sample_id: execution for execution in plan}
+
+
+#: MP4 boxes holding other boxes on the way from ``moov`` to the chunk offset tables.
+_MP4_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+_CHUNK_OFFSETS = {b"stco": ">I", b"co64": ">Q"}  # 32- and 64-bit chunk offset tables
+
+
+def _mp4_boxes(data: bytes | bytearray, start: int, end: int):
+    """``(type, offset, header size, size)`` of the boxes in ``data[start:end]``."""
+    position = start
+    while position < end:
+        size, kind = struct.unpack_from(">I4s", data, position)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, position + 8)
+            header = 16
+        yield kind, position, header, size
+        position += size
+
+
+def _shift_chunk_offsets(moov: bytearray, start: int, end: int, shift: int) -> None:
+    """Add ``shift`` bytes to every chunk offset (stco / co64) inside ``moov[start:end]``."""
+    for kind, position, header, size in _mp4_boxes(moov, start, end):
+        if kind in _MP4_CONTAINERS:
+            _shift_chunk_offsets(moov, position + header, position + size, shift)
+        elif kind in _CHUNK_OFFSETS:
+            fmt = _CHUNK_OFFSETS[kind]
+            (count,) = struct.unpack_from(">I", moov, position + 12)  # after version / flags
+            for entry in range(count):
+                at = position + 16 + entry * struct.calcsize(fmt)
+                struct.pack_into(fmt, moov, at, struct.unpack_from(fmt, moov, at)[0] + shift)
+
+
+def index_first(mp4: bytes) -> bytes:
+    """The same MP4 with its ``moov`` box moved before its ``mdat`` box ("fast start", as
+    web and some phone exports write it); the frames' offsets are moved along."""
+    boxes = {kind: (position, size) for kind, position, _, size in _mp4_boxes(mp4, 0, len(mp4))}
+    (moov_at, moov_size), (mdat_at, _) = boxes[b"moov"], boxes[b"mdat"]
+    assert moov_at > mdat_at, "the index already comes first"
+    moov = bytearray(mp4[moov_at : moov_at + moov_size])
+    _shift_chunk_offsets(moov, 0, moov_size, moov_size)
+    return mp4[:mdat_at] + bytes(moov) + mp4[mdat_at:moov_at] + mp4[moov_at + moov_size :]
+
+
+def cut_real_video(path: Path, index_at: str, share: float = CUT_SHARE) -> Path:
+    """Write the bundled real video to ``path`` with its index ``"first"`` or ``"last"``
+    (as recorded), keeping only the first ``share`` of its bytes (1: the whole video)."""
+    data = REAL_VIDEO.read_bytes()
+    data = index_first(data) if index_at == "first" else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: round(len(data) * share)])
+    return path
 
 
 def run_ok(cwd: Path, *cmd: str) -> str:

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from pathlib import Path
 
 import dvc.api
 import pandas as pd
 import pytest
-from conftest import git_dvc_project
+from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video, git_dvc_project
+from formset.tasks import ingest
 from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
 from formset.tasks.synthetic import generate_set
 from typer.testing import CliRunner
@@ -19,12 +21,13 @@ from typer.testing import CliRunner
 from formset import cli, gitops
 from formset.config import Project
 from formset.locking import project_lock
-from formset.registry import read_registry, recover_staging
+from formset.registry import copy_hashed, read_registry, recover_staging
 
 pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 SET_ID = "lab-a"
 #: The delivery folder is named otherwise than its set_id: it is stored as data/sets/<set_id>.
 DELIVERY = "delivery-2024-05"
+EXERCISES = ("squat", "push_up")  # those of the generated delivery
 
 
 @pytest.fixture
@@ -55,7 +58,8 @@ def delivery(tmp_path, generated_delivery) -> Path:
 
 
 def edit_samples(set_dir: Path, edits: dict[tuple[int, str], str]) -> list[dict]:
-    """Set ``(row index, column) -> value`` in samples.csv; return the rows as they were."""
+    """Set ``(row index, column) -> value`` in samples.csv (a new column is added, empty in
+    the other rows); return the rows as they were."""
     path = set_dir / "samples.csv"
     with path.open(newline="") as stream:
         rows = list(csv.DictReader(stream))
@@ -63,10 +67,25 @@ def edit_samples(set_dir: Path, edits: dict[tuple[int, str], str]) -> list[dict]
     for (index, column), value in edits.items():
         rows[index][column] = value
     with path.open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(stream, fieldnames=list(dict.fromkeys(column for row in rows for column in row)))
         writer.writeheader()
         writer.writerows(rows)
     return before
+
+
+def report_rows(output: str) -> list[list[str]]:
+    """add-set's problem table as ``[line, sample_id, column, problem]`` rows; a problem
+    wrapped over several lines of the table is joined back with spaces."""
+    rows = []
+    for text in output.splitlines():
+        cells = [cell.strip() for cell in text.split("│")[1:-1]]
+        if len(cells) != 4:
+            continue
+        if cells[0]:
+            rows.append(cells)
+        else:
+            rows[-1][3] += " " + cells[3]
+    return rows
 
 
 def add_set(*args: str):
@@ -105,6 +124,50 @@ def test_a_delivery_with_bad_rows_is_refused_with_a_report_and_nothing_changes(p
     assert "Refused: nothing was added" in result.output and "--allow-quarantine" in result.output
     assert list(project.sets_dir.iterdir()) == []
     assert not project.registry_file.exists() and commits(project) == []
+
+
+def test_every_video_is_probed_to_its_end_and_a_bad_one_is_a_row_problem(project, delivery):
+    videos = delivery / "video"
+    videos.mkdir()
+    shutil.copy(REAL_VIDEO, videos)  # the real video, whole
+    cut_real_video(videos / "cut_index_first.mp4", index_at="first")  # opens, decodes 64 frames
+    cut_real_video(videos / "cut_index_last.mp4", index_at="last")  # does not open
+    (videos / "empty.mp4").write_bytes(b"")
+    (videos / "notes.mp4").write_text("squat, subject 3, second take\n")
+    # Each video is its view's only 2-D source, as the keypoints stage will read it.
+    rows = edit_samples(delivery, {
+        (0, "front_video"): "video/squat_side.mp4", (0, "openpose_front"): "",
+        (1, "front_video"): "video/cut_index_first.mp4", (1, "openpose_front"): "",
+        (2, "diagonal_video"): "video/cut_index_last.mp4", (2, "openpose_diagonal"): "", (2, "label"): "good",
+        (3, "front_video"): "video/empty.mp4", (3, "openpose_front"): "",
+        (3, "diagonal_video"): "video/notes.mp4", (3, "openpose_diagonal"): "",
+        (4, "front_video"): "video/absent.mp4", (4, "openpose_front"): "",
+    })  # fmt: skip
+    result = add_set(delivery)
+    assert result.exit_code == 1, result.output
+    ids = [row["sample_id"] for row in rows]
+    expected = [
+        ["3", ids[1], "front_video", f"cut_index_first.mp4: decoded {CUT_DECODED_FRAMES} of {REAL_FRAMES} frames (to 2.1 s of 20.5 s; "
+         "at least 90% of it must decode, keypoints.min_decoded_fraction): the file was cut off, as when a copy or "
+         "transfer is interrupted. Deliver the whole file again."],
+        ["4", ids[2], "label", "'good' is not one of correct, incorrect, or empty"],  # ingest's, then the video's
+        ["4", ids[2], "diagonal_video", "cut_index_last.mp4 could not be opened as a video by OpenCV 4.11.0 (FFmpeg backend): "
+         "the MP4/MOV file ends inside its 'mdat' box, after 354,238 of the 2,458,451 bytes its boxes declare"],
+        ["5", ids[3], "front_video", "The video file empty.mp4 is empty (0 bytes)."],
+        ["5", ids[3], "diagonal_video", "notes.mp4 could not be opened as a video by OpenCV 4.11.0 (FFmpeg backend): "
+         "it does not start like a video file"],
+        ["6", ids[4], "front_video", "'video/absent.mp4' does not exist in the set folder"],  # not probed again
+    ]  # fmt: skip
+    report = report_rows(result.output)
+    assert [row[:3] for row in report] == [row[:3] for row in expected]
+    for row, (*_, says) in zip(report, expected):
+        assert row[3].startswith(says)
+    assert "Refused: nothing was added. 4 row(s) of samples.csv have problems" in result.output
+    assert list(project.sets_dir.iterdir()) == []
+
+    result = add_set(delivery, "--allow-quarantine")
+    assert result.exit_code == 0, result.output
+    assert "4 row(s) with problems will be quarantined by the pipeline" in result.output
 
 
 def test_a_set_id_that_is_not_a_slug_refuses_the_whole_delivery(project, delivery):
@@ -185,6 +248,37 @@ def test_label_changes_lists_added_and_removed_samples():
         ["b", WHOLE_SAMPLE, "present", "absent"],
         ["c", WHOLE_SAMPLE, "absent", "present"],
     ]
+
+
+def test_copy_hashed_copies_files_and_links_and_hashes_each_file_as_ingest_does(tmp_path):
+    source = tmp_path / "delivery"
+    (source / "openpose" / "s1").mkdir(parents=True)
+    (source / "samples.csv").write_text("sample_id\n")
+    (source / "openpose" / "s1" / "f_000000000000_keypoints.json").write_bytes(b'{"people":[]}')
+    (source / "big.bin").write_bytes(bytes(range(256)) * 10_000)  # more than one read
+    (tmp_path / "outside.csv").write_text("x\n")
+    os.symlink(tmp_path / "outside.csv", source / "out.csv")
+    os.symlink("samples.csv", source / "alias.csv")
+
+    hashes = copy_hashed(source, tmp_path / "copy")
+    copy = (tmp_path / "copy").resolve()
+    files = {p for p in copy.rglob("*") if p.is_file() and not p.is_symlink()}
+    assert set(hashes) == files and len(files) == 3
+    for path in files:
+        assert path.read_bytes() == (source / path.relative_to(copy)).read_bytes()
+        assert hashes[path] == ingest.sha256_file(path)
+    assert os.readlink(copy / "out.csv") == str(tmp_path / "outside.csv")  # links stay links
+    assert os.readlink(copy / "alias.csv") == "samples.csv"
+
+
+def test_ingest_takes_the_hashes_of_the_copy_instead_of_reading_the_files_again(tmp_path, generated_delivery, monkeypatch):
+    staged = tmp_path / SET_ID
+    hashes = copy_hashed(generated_delivery, staged)
+    read_again = ingest.ingest_set(staged, EXERCISES)
+    monkeypatch.setattr(ingest, "sha256_file", None)  # every source file's hash must come from the copy
+    reused = ingest.ingest_set(staged, EXERCISES, known_hashes=hashes)
+    pd.testing.assert_frame_equal(reused.files, read_again.files)
+    assert reused.set_row == read_again.set_row and len(reused.files) > 1000
 
 
 def test_a_set_moved_aside_by_a_killed_add_set_is_put_back(tmp_path):

@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, cut_real_video
 from scipy.signal import find_peaks
 
-from formset.quarantine import SampleError
+from formset.quarantine import Rejection, SampleError
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.tasks.pose_mediapipe import (
     LANDMARK_COUNT,
@@ -26,12 +27,13 @@ from formset.tasks.pose_mediapipe import (
     check_detections,
     landmarks_to_series,
 )
+from formset.tasks.keypoints import read_view_outcome
 from formset.tasks.video import iter_frames
 
 pytest.importorskip("mediapipe")
 
 REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
-REAL_SIZE, REAL_FRAMES, REAL_FPS = (608, 1080), 614, 30000 / 1001
+REAL_SIZE, REAL_FPS = (608, 1080), 30000 / 1001
 REAL_PARAMS = {"video_stride": 2, "video_max_side": 480, "min_detection_confidence": 0.5, "min_frames": 10}
 #: data/README.md: two squats, bottoms near 10.5 s and 17.5 s, the hip dropping by about
 #: 0.12 of the frame height.
@@ -99,6 +101,18 @@ def test_video_shorter_than_the_reference_window_is_too_few_frames(tmp_path):
     assert raised.value.reason == "too_few_frames"
     assert "only 4 of the 4" in raised.value.detail
     assert "min_frames" in raised.value.detail
+
+
+def test_a_video_cut_off_in_transfer_is_quarantined_by_the_keypoints_stage(backend, tmp_path):
+    # The whole video goes through (real_series); cut at 1/7 of its bytes with its index
+    # first, it opens, declares 614 frames and decodes 64: the reader's check rejects it.
+    cut_real_video(tmp_path / "set" / "squat_side.mp4", index_at="first")
+    sample = {"set_id": "real", "sample_id": "squat_side", "fps": REAL_FPS, "kinect_units": "m", "diagonal_video": "squat_side.mp4"}
+    outcome = read_view_outcome(sample, "diagonal_video", tmp_path / "set", {"min_frames": 10}, backend)
+    assert isinstance(outcome, Rejection)
+    assert (outcome.stage, outcome.sample_id, outcome.reason) == ("keypoints", "squat_side", "video_truncated")
+    assert outcome.detail.startswith(f"squat_side.mp4: decoded {CUT_DECODED_FRAMES} of {REAL_FRAMES} frames")
+    assert "Deliver the whole file again" in outcome.detail
 
 
 def test_unreadable_video_keeps_the_reader_reason(backend, tmp_path):

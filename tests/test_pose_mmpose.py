@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, cut_real_video
 
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
@@ -348,6 +349,14 @@ def test_extract_follows_every_stride_th_frame_into_keypoint_table_rows(backend,
     assert rows[["head_x", "left_heel_x", "left_toe_y", "spine_mid_x"]].isna().all().all()  # not in COCO-17
     assert rows["left_knee_z"].isna().all()
     assert rows["derived_joints"].eq("neck,mid_hip").all()
+
+
+def test_a_video_cut_off_in_transfer_is_video_truncated(backend, tmp_path, monkeypatch):
+    monkeypatch.setattr(backend, "stride", 16)  # 4 of the 64 decodable frames through the model
+    with pytest.raises(SampleError) as caught:
+        backend.extract(cut_real_video(tmp_path / "cut.mp4", index_at="first"), "diagonal")
+    assert caught.value.reason == "video_truncated"
+    assert f"decoded {CUT_DECODED_FRAMES} of {REAL_FRAMES} frames" in caught.value.detail
 
 
 def test_a_bad_video_is_a_sample_error(backend, tmp_path):

@@ -2,7 +2,8 @@
 
 Synthetic videos are written by cv2.VideoWriter (MPEG-4 part 2 in MP4, 25 fps, so frame
 times are multiples of 40 ms); each synthetic frame's gray level encodes its index, so the
-frames a reader yields can be told apart by their pixels. Bad files are made in tmp_path.
+frames a reader yields can be told apart by their pixels. Bad files are made in tmp_path;
+truncated ones are the real video cut off (``conftest.cut_real_video``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video
 
 from formset.quarantine import SampleError
-from formset.tasks.video import fit_within, iter_frames, prefetch, probe
+from formset.tasks import video as video_module
+from formset.tasks.video import fit_within, iter_frames, min_decoded_fraction, prefetch, probe, probe_to_end
 
-REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 #: The bundled video: portrait 608 x 1080 stored upright, 30000/1001 fps, 614 frames.
-REAL_SIZE, REAL_FRAMES, REAL_FPS = (608, 1080), 614, 30000 / 1001
+REAL_SIZE, REAL_FPS = (608, 1080), 30000 / 1001
 
 SYNTHETIC_FPS = 25
 SYNTHETIC_SIZE = (160, 96)  # (width, height): landscape
@@ -141,10 +143,8 @@ def _empty(tmp_path: Path) -> Path:
 
 
 def _truncated(tmp_path: Path) -> Path:
-    # The bundled MP4 keeps its index (moov box) at the end: the first 100 KB lack it.
-    path = tmp_path / "truncated.mp4"
-    path.write_bytes(REAL_VIDEO.read_bytes()[:100_000])
-    return path
+    # The bundled MP4 keeps its index (moov box) at the end: a cut copy lacks it.
+    return cut_real_video(tmp_path / "truncated.mp4", index_at="last")
 
 
 def _text(tmp_path: Path) -> Path:
@@ -182,7 +182,7 @@ def _no_frames(tmp_path: Path) -> Path:
     "make, reason, says",
     [
         (_empty, "empty_video", "0 bytes"),
-        (_truncated, "unreadable_video", "truncated"),
+        (_truncated, "video_truncated", "ends inside its 'mdat' box, after 354,238 of the 2,458,451 bytes"),
         (_text, "unreadable_video", "does not start like a video"),
         (_unknown_codec, "unreadable_video", "codec"),
         (_damaged_stream, "unreadable_video", "not one frame could be decoded"),
@@ -193,12 +193,83 @@ def _no_frames(tmp_path: Path) -> Path:
 )
 def test_bad_videos_give_a_clear_reason_from_probe_and_reader(tmp_path, make, reason, says):
     video = make(tmp_path)
-    for read in (probe, lambda path: next(iter_frames(path))):
+    for read in (probe, probe_to_end, lambda path: next(iter_frames(path))):
         with pytest.raises(SampleError) as raised:
             read(video)
         assert raised.value.reason == reason
         assert says in raised.value.detail
         assert video.name in raised.value.detail
+
+
+def test_a_cut_video_with_its_index_first_opens_whole_and_decodes_short(tmp_path):
+    video = cut_real_video(tmp_path / "cut.mp4", index_at="first")
+    info = probe(video)  # the index survives the cut: it still declares the whole video
+    assert (info.frame_count, round(info.duration_s, 1)) == (REAL_FRAMES, 20.5)
+    yielded = []
+    with pytest.raises(SampleError) as raised:  # raised after the last frame: decoding stopped
+        for frame in iter_frames(video, stride=16):
+            yielded.append(frame.index)
+    assert yielded == list(range(0, CUT_DECODED_FRAMES, 16))
+    assert raised.value.reason == "video_truncated"
+    assert raised.value.detail.startswith(f"cut.mp4: decoded {CUT_DECODED_FRAMES} of {REAL_FRAMES} frames (to 2.1 s of 20.5 s")
+    assert "Deliver the whole file again" in raised.value.detail
+    with pytest.raises(SampleError) as probed:
+        probe_to_end(video)
+    assert (probed.value.reason, probed.value.detail) == ("video_truncated", raised.value.detail)
+
+
+@pytest.mark.parametrize("index_at", ["first", "last"])
+def test_a_whole_video_is_not_truncated_and_probe_to_end_does_not_decode_it_all(tmp_path, index_at, monkeypatch):
+    video = cut_real_video(tmp_path / "whole.mp4", index_at=index_at, share=1)
+    assert sum(1 for _ in iter_frames(video, stride=REAL_FRAMES)) == 1  # decoded through, not called short
+    monkeypatch.setattr(video_module, "iter_frames", None)  # the seek to its end is enough
+    assert probe_to_end(video).frame_count == REAL_FRAMES
+
+
+def test_a_short_seek_is_settled_by_decoding_through(tmp_path, monkeypatch):
+    # Asked for the last frame of the cut video, OpenCV lands on an earlier one and grab()
+    # succeeds: probe_to_end must not take that for the end, nor for the decodable length.
+    video = cut_real_video(tmp_path / "cut.mp4", index_at="first")
+    decoded_through = []
+    monkeypatch.setattr(video_module, "iter_frames", lambda *args, **kwargs: decoded_through.append(args) or iter_frames(*args, **kwargs))
+    with pytest.raises(SampleError, match=f"decoded {CUT_DECODED_FRAMES} of {REAL_FRAMES} frames"):
+        probe_to_end(video)
+    assert len(decoded_through) == 1
+
+
+def _cut_clip(tmp_path: Path, share: float) -> Path:
+    """A 50-frame synthetic clip in Matroska (index first, like a fast-start MP4), cut to
+    the first ``share`` of its bytes."""
+    whole = write_video(tmp_path / "whole.mkv", synthetic_frames(50), fourcc="MJPG")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: round(whole.stat().st_size * share)])
+    return cut
+
+
+def test_min_decoded_fraction_is_the_share_of_the_declared_duration_that_must_decode(tmp_path):
+    clip = _cut_clip(tmp_path, 0.85)
+    with pytest.raises(SampleError) as raised:
+        list(iter_frames(clip))
+    decoded = len(list(iter_frames(clip, min_decoded_fraction=0)))  # 0: no check
+    assert raised.value.reason == "video_truncated" and 30 < decoded < 45
+    assert f"decoded {decoded} of 50 frames" in raised.value.detail
+    # Decoding covers the decoded frames' display time: decoded / 50 of the duration.
+    assert len(list(iter_frames(clip, min_decoded_fraction=decoded / 50))) == decoded
+    with pytest.raises(SampleError, match=f"decoded {decoded} of 50 frames"):
+        list(iter_frames(clip, min_decoded_fraction=(decoded + 1) / 50))
+    for check in (probe_to_end, lambda path, fraction: list(iter_frames(path, min_decoded_fraction=fraction))):
+        check(clip, decoded / 50)
+        with pytest.raises(SampleError, match=f"decoded {decoded} of 50 frames"):
+            check(clip, (decoded + 1) / 50)
+
+
+def test_min_decoded_fraction_param_defaults_and_is_checked():
+    assert min_decoded_fraction({}) == 0.9
+    assert min_decoded_fraction({"min_decoded_fraction": 0.5}) == 0.5
+    with pytest.raises(ValueError, match="keypoints.min_decoded_fraction"):
+        min_decoded_fraction({"min_decoded_fraction": 1.5})
+    with pytest.raises(ValueError, match="min_decoded_fraction"):
+        next(iter_frames(REAL_VIDEO, min_decoded_fraction=-0.1))
 
 
 def test_unreadable_video_says_what_was_tried(tmp_path):
