@@ -29,7 +29,7 @@ from formset.schemas.tables import FEATURES, KEYPOINTS, QUARANTINE, SAMPLES, joi
 from formset.schemas.vocab import FAULTS
 from formset.storage import to_arrow, write_table
 from formset.tasks.delivery import check_report, problem_groups
-from formset.tasks.ingest import PROBLEM_COLUMNS, IngestResult
+from formset.tasks.ingest import PROBLEM_COLUMNS
 from formset.tasks.quality import card_markdown, dataset_card
 
 SET_ID = "lab-a"
@@ -254,7 +254,7 @@ def test_problem_groups_say_a_shared_value_once_and_list_differing_ones():
         ],
         columns=PROBLEM_COLUMNS,
     )
-    report = check_report(IngestResult({}, pd.DataFrame(), pd.DataFrame(), [], problems))
+    report = check_report(problems)
     groups = problem_groups(report)
     shown = groups[["rows", "column", "reason", "value", "problem"]]
     assert shown.astype(object).where(shown.notna(), None).values.tolist() == [
