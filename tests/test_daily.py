@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline import _env, formset, make_project
+from conftest import formset, make_project, project_env
 
 from formset.schemas import tables
 from formset.storage import read_table
@@ -76,7 +76,7 @@ def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_comple
     assert "second-set" in added.stdout and git(project, "log", "-1", "--format=%s") == "add-set second-set v1"
     marker = project / "data" / "keypoints" / "second-set.parquet"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=_env(project),
+        [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=project_env(project),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 300
@@ -117,7 +117,7 @@ def test_an_older_version_is_pulled_after_a_newer_one_was_published(project, tmp
     assert set(older["set_id"]) == {"synthetic-demo"}
     assert {record["stage"] for record in older.attrs["provenance"].values()} == {"normalize"}
 
-    env = {k: v for k, v in _env(project).items() if k != "FORMSET_ROOT"}  # from elsewhere
+    env = {k: v for k, v in project_env(project).items() if k != "FORMSET_ROOT"}  # from elsewhere
     proc = subprocess.run(
         [sys.executable, "-m", "formset.cli", "pull", "features", "--rev", tag, "-o", "features.parquet", "--repo", f"file://{project}"],
         cwd=tmp_path, env=env, capture_output=True, text=True,

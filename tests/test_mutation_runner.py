@@ -7,7 +7,6 @@ import ast
 import importlib.util
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 

@@ -5,68 +5,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import dvc, formset, make_project
 
 from formset.schemas import tables
 from formset.storage import read_table
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
-
-
-def _env(project: Path) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["FORMSET_ROOT"] = str(project)
-    # One warm Prefect database for the whole test session: a cold one costs ~20 s a start.
-    env.setdefault("PREFECT_HOME", str(REPO / ".prefect"))
-    return env
-
-
-def formset(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "formset.cli", *args], cwd=project, env=_env(project), capture_output=True, text=True
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"formset {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def dvc(project: Path, *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=project, env=_env(project), capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def bare_project(root: Path) -> Path:
-    """A fresh project (git + DVC, a local default remote) holding this checkout's pipeline and no set."""
-    root.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    dvc(root, "init", "-q")
-    dvc(root, "remote", "add", "-d", "local", str(root.parent / f"{root.name}-remote"))
-    return root
-
-
-def make_project(root: Path, subjects: int = 4) -> Path:
-    """A fresh project (git + DVC) holding this checkout's pipeline and a generated set."""
-    bare_project(root)
-    formset(root, "sample", "data/sets/synthetic-demo", "--subjects", str(subjects))
-    return root
-
 
 def add_bad_delivery(project: Path) -> dict[str, str]:
     """A second set copied from the first, with one bad row per failure the contract names.

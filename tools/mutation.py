@@ -22,6 +22,7 @@ Usage::
     python tools/mutation.py --sample 0            # every mutant of every target (hours)
     python tools/mutation.py --module tasks/reps.py --sample 80 --workers 1
     python tools/mutation.py --list --module tasks/reps.py   # the mutants, with their ids
+    python tools/mutation.py --mutant 'tasks/reps.py:find_reps:GtE>Gt:1'   # one mutant again
 
 Mutant ids read ``<path>:<function>:<operator>:<n>`` (``n``: the n-th such change in that
 function, counted from 0), e.g. ``tasks/reps.py:find_reps:GtE>Gt:1``; they stay the same
@@ -685,18 +686,25 @@ def baseline(target: Target, text: str, settings: dict) -> tuple[dict, float]:
 
 
 def mutate_modules(
-    targets: list[Target], sample: int, seed: int, workers: int, equivalent: dict[str, str], settings: dict
+    targets: list[Target],
+    sample: int,
+    seed: int,
+    workers: int,
+    equivalent: dict[str, str],
+    settings: dict,
+    only: set[str] | None = None,
 ) -> list[ModuleResult]:
     """Run the sampled mutants of every target; print progress and each module's figures.
 
     A mutant runs only the tests that run its statement (all of them for code run at
-    import); one that no test runs survives without a run.
+    import); one that no test runs survives without a run. ``only``: these mutant ids
+    instead of a sample.
     """
     results = []
     for target in targets:
         text = (REPO / target.path).read_text()
         mutants = find_mutants(text, target.path, target.functions)
-        chosen = sample_mutants(mutants, sample, seed)
+        chosen = [m for m in mutants if m.id in only] if only else sample_mutants(mutants, sample, seed)
         result = ModuleResult(path=target.path, total_mutants=len(mutants), sampled=len(chosen))
         coverage, result.baseline_s = baseline(target, text, settings)
         timeout_s = max(settings["timeout_min_s"], settings["timeout_factor"] * result.baseline_s)
@@ -757,9 +765,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=settings["sample"], help="mutants per module (0: all)")
     parser.add_argument("--seed", type=int, default=settings["seed"])
     parser.add_argument("--workers", type=int, default=settings["workers"])
+    parser.add_argument("--mutant", action="append", metavar="ID", help="run this mutant instead of a sample (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the sampled mutants and their diffs; run nothing")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
+    if args.mutant:
+        args.module = sorted({mutant_id.split(":")[0] for mutant_id in args.mutant} | set(args.module or ()))
     if args.module:
         unknown = set(args.module) - {t.path for t in targets}
         if unknown:
@@ -776,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per child: `workers` children share the machine
     preload(settings["preload"])
     started = time.monotonic()
-    results = mutate_modules(targets, args.sample, args.seed, args.workers, equivalent, settings)
+    only = set(args.mutant) if args.mutant else None
+    results = mutate_modules(targets, args.sample, args.seed, args.workers, equivalent, settings, only)
     print(f"\n{format_table(results)}\n({time.monotonic() - started:.0f} s, sample {args.sample or 'all'}, "
           f"seed {args.seed}, {args.workers} workers)")  # fmt: skip
     if args.json:
