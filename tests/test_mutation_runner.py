@@ -158,7 +158,7 @@ def test_a_run_kills_what_the_tests_notice_and_reports_the_rest(tmp_path, monkey
     assert result.total_mutants == result.sampled == 6  # * -> /, 2 -> 3 and 1; + -> -, 1 -> 2 and 0
     assert (result.equivalent, result.killed) == (1, 2)
     assert result.survived == [
-        "demo_module.py:unused:Add>Sub:0", "demo_module.py:unused:Num:1>2:0", "demo_module.py:unused:Num:1>0:0"
+        "demo_module.py:unused:Add>Sub:0", "demo_module.py:unused:Num:1>0:0", "demo_module.py:unused:Num:1>2:0"
     ]
     assert result.score == pytest.approx(2 / 5)
     report = mutation.format_result(result)

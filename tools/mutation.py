@@ -553,6 +553,7 @@ def tests_running(coverage: dict, lines: tuple[int, int]) -> list[str] | None:
 def _child(job: "_Job") -> None:
     """In a forked child: install the (mutated) module, run pytest, exit with its code."""
     os.setpgid(0, 0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
     for stream in (0, 1, 2):
         os.dup2(devnull, stream)
@@ -624,31 +625,40 @@ def run_jobs(jobs: list[_Job], workers: int) -> Iterator[tuple[_Job, str, float]
         As jobs finish; outcome ``killed``, ``survived`` or ``timed out``.
     """
     pending, running = list(reversed(jobs)), {}
-    while pending or running:
-        while pending and len(running) < workers:
-            job = pending.pop()
-            sys.stdout.flush()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child exits inside
-                _child(job)
-            running[pid] = (job, time.monotonic())
-        pid, status = os.waitpid(-1, os.WNOHANG)
-        if pid:
-            job, started = running.pop(pid)
-            code = os.waitstatus_to_exitcode(status)
-            yield job, "survived" if code == SURVIVED_EXIT else "killed", time.monotonic() - started
-            continue
-        now = time.monotonic()
-        for pid, (job, started) in list(running.items()):
-            if now - started > job.timeout_s:
-                try:
-                    os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                os.waitpid(pid, 0)
-                del running[pid]
-                yield job, "timed out", now - started
-        time.sleep(POLL_S)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                job = pending.pop()
+                sys.stdout.flush()
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child exits inside
+                    _child(job)
+                running[pid] = (job, time.monotonic())
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                job, started = running.pop(pid)
+                code = os.waitstatus_to_exitcode(status)
+                yield job, "survived" if code == SURVIVED_EXIT else "killed", time.monotonic() - started
+                continue
+            now = time.monotonic()
+            for pid, (job, started) in list(running.items()):
+                if now - started > job.timeout_s:
+                    _kill_group(pid)
+                    del running[pid]
+                    yield job, "timed out", now - started
+            time.sleep(POLL_S)
+    finally:  # interrupted: no child (each leads its own process group) outlives the run
+        for pid in running:
+            _kill_group(pid)
+
+
+def _kill_group(pid: int) -> None:
+    """Kill a child's process group (the child and whatever it started) and reap the child."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
 
 
 def preload(modules: list[str]) -> None:
@@ -727,7 +737,8 @@ def mutate_modules(
             (result.survived if outcome == "survived" else result.timed_out).append(job.key)
             result.diffs[job.key] = mutant_diff(text, by_id[job.key])
             print(f"  {outcome}: {job.key} ({seconds:.1f} s)", flush=True)
-        result.survived.sort(key=lambda k: by_id[k].start)
+        order = {m.id: i for i, m in enumerate(chosen)}
+        result.survived.sort(key=order.get)
         print(format_result(result), flush=True)
         results.append(result)
     return results
@@ -784,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
                 mark = "  (equivalent)" if mutant.id in equivalent else ""
                 print(f"{mutant.id}{mark}\n" + "\n".join("    " + line for line in mutant_diff(text, mutant).splitlines()))
         return 0
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # runs run_jobs' clean-up
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per child: `workers` children share the machine
     preload(settings["preload"])
     started = time.monotonic()
