@@ -274,3 +274,38 @@ def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
     save_skipped(tmp_path / "classifier.pt", "the labeled samples come from one person (p00)", {"params": PARAMS})
     with pytest.raises(StageSkipped, match=r"holds no model: training was skipped \(the labeled samples come from one person"):
         load_model(tmp_path / "classifier.pt")
+
+
+def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weights(monkeypatch):
+    from formset.tasks import train
+
+    features, samples = synthetic_set(n_subjects=8, samples_per_subject=4, seed=1)
+    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 30, "patience": 3, "learning_rate": 0.003}
+    seqs = build_sequences(features, samples, params)
+    everyone = np.ones(len(seqs.y), dtype=bool)
+    _, held = split_by_subject(seqs.subject, params["validation_subject_fraction"], params["seed"], seqs.y)
+    # One in four of the validation people's sequences carries the other label: the majority,
+    # and so the split, stays; the validation loss falls while the model is unsure and rises
+    # once it grows confident on the clear fault.
+    flipped = np.flatnonzero(held)[::4]
+    seqs.y[flipped] = 1 - seqs.y[flipped]
+    np.testing.assert_array_equal(split_by_subject(seqs.subject, 0.25, params["seed"], seqs.y)[1], held)
+
+    losses, weights = [], []
+    real_mean_loss = train._mean_loss
+
+    def recording_mean_loss(model, seqs, index, loss_fn):
+        loss = real_mean_loss(model, seqs, index, loss_fn)
+        losses.append(loss)
+        weights.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(train, "_mean_loss", recording_mean_loss)
+    model = train.train_classifier(seqs, everyone, params)
+
+    best = int(np.argmin(losses))  # 0-based epoch of the lowest validation loss
+    assert 0 < best and len(losses) == best + 1 + params["patience"] < params["epochs"]
+    assert min(losses[best + 1 :]) > losses[best]
+    kept = model.state_dict()
+    assert all(torch.equal(kept[name], tensor) for name, tensor in weights[best].items())
+    assert not all(torch.equal(kept[name], tensor) for name, tensor in weights[-1].items())
