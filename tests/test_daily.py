@@ -34,6 +34,11 @@ def git(project: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
 
 
+def flat_text(text: str) -> str:
+    """``text`` with every run of whitespace one space (rich and Prefect wrap long lines)."""
+    return " ".join(text.split())
+
+
 def last_build(project: Path) -> dict:
     return json.loads((project / ".formset" / "last-build.json").read_text())["work"]
 
@@ -148,3 +153,29 @@ def test_a_changed_parameter_redoes_its_stage_and_those_after_it(project):
     assert build["ingest"] == build["keypoints"] == "up to date"
     assert sorted(computed_sets(build, "normalize")) == ["second-set", "synthetic-demo"]
     assert isinstance(build["train"], dict) and "accuracy" in build["train"]
+
+
+def test_a_nightly_whose_validation_fails_exits_non_zero_and_publishes_nothing(project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    formset(project, "nightly")  # publish what the previous test changed first
+    tags, head = git(project, "tag", "--list", "data-*").split(), git(project, "rev-parse", "HEAD")
+    remote = project.parent / "project-remote"
+    pushed = sorted(p.relative_to(remote) for p in remote.rglob("*"))
+    # A duplicated key in the built catalog (as a faulty copy or a bad merge would leave it):
+    # the partition keeps its provenance record, so no stage rebuilds it; validation sees it.
+    partition = project / "data" / "catalog" / "samples" / "synthetic-demo.parquet"
+    catalog = pq.read_table(partition)
+    pq.write_table(pa.concat_tables([catalog, catalog.slice(0, 1)]), partition)
+
+    run = formset(project, "nightly", check=False)
+
+    assert run.returncode == 1
+    output = flat_text(run.stdout + run.stderr)
+    assert "each (set_id, sample_id) appears once" in output  # the failed expectation, in words
+    assert git(project, "tag", "--list", "data-*").split() == tags
+    assert git(project, "rev-parse", "HEAD") == head
+    assert sorted(p.relative_to(remote) for p in remote.rglob("*")) == pushed
+    summary = json.loads((project / "data" / "validation" / "summary.json").read_text())
+    assert summary["passed_critical"] is False and summary["n_failed_critical"] >= 1

@@ -18,9 +18,7 @@ import pytest
 import yaml
 
 from formset.schemas import tables
-from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.storage import to_arrow
-from formset.tasks.kinematics import compute_kinematics, horizontal_distance
 from formset.tasks.reps import STATUSES, count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
 from formset.tasks.synthetic import rep_frames
 
@@ -195,23 +193,6 @@ def test_tempo_feedback_uses_the_seed_thresholds():
     assert tempo_feedback(np.array([]), tempo) == ""
 
 
-# ---------------------------------------------------------------- kinematics (seed 002)
-def test_moment_arms_and_new_angles_known_answers():
-    points = np.full((1, len(JOINTS), 2), np.nan)
-    place = {"left_hip": (0.3, 0.0), "right_hip": (0.3, 0.0), "left_knee": (0.5, -0.5), "left_ankle": (0.1, -1.0),
-             "left_toe": (0.3, -1.0), "right_toe": (0.3, -1.0), "right_ankle": (0.1, -1.0),
-             "left_shoulder": (0.3, 1.0), "left_elbow": (0.3, 0.5)}  # fmt: skip
-    for joint, xy in place.items():
-        points[0, JOINT_INDEX[joint]] = xy
-    side = compute_kinematics(points, with_moment_arms=True)
-    assert side["moment_arm_hip"][0] == pytest.approx(0.1)  # mid-foot at x = 0.2
-    assert side["moment_arm_knee"][0] == pytest.approx(0.3)  # the only knee seen
-    assert side["angle_left_shoulder"][0] == pytest.approx(0.0)  # arm hanging along the trunk
-    assert side["angle_left_ankle"][0] == pytest.approx(np.degrees(np.arctan2(0.5, 0.4)))  # shin vs foot
-    assert np.isnan(compute_kinematics(points, with_moment_arms=False)["moment_arm_hip"]).all()
-    assert horizontal_distance(np.array([1.0, 5.0, 2.0]), np.array([0.0, 0.0, 0.0])) == pytest.approx(np.sqrt(5))
-
-
 # ---------------------------------------------------------------- the real squat video
 @pytest.mark.slow
 def test_real_squat_video_has_two_reps_between_its_standing_phases():
@@ -352,3 +333,27 @@ def test_one_rep_has_no_regularity_to_judge_and_raises_no_warning():
         warnings.simplefilter("error")
         assert tempo_feedback(np.array([2.0]), REPS_PARAMS["tempo"]) == "good tempo"
     assert tempo_feedback(np.array([2.0, 2.2]), REPS_PARAMS["tempo"]) == "irregular"  # std 0.14 s
+
+
+def test_count_errors_score_primary_views_with_a_labeled_count_of_one_or_more():
+    recordings = pd.DataFrame(
+        {
+            "primary_view": [True, True, True, False, True],
+            "labeled_rep_count": [1, 4, 3, 3, None],
+            "rep_count": [1, 3, 6, 0, 2],
+        }
+    )
+    assert count_errors(recordings) == {
+        "n_recordings": 3, "mae_over_true": pytest.approx((0 + 1 / 4 + 3 / 3) / 3),
+        "off_by_at_most_one": pytest.approx(2 / 3), "exact": pytest.approx(1 / 3),
+    }  # fmt: skip
+    nothing = count_errors(recordings.assign(primary_view=False))
+    assert nothing["n_recordings"] == 0 and set(nothing) == {"n_recordings", "mae_over_true", "off_by_at_most_one", "exact"}
+    assert all(np.isnan(nothing[key]) for key in ("mae_over_true", "off_by_at_most_one", "exact"))
+
+
+def test_recordings_come_sorted_with_a_fresh_index(generated_reps):
+    _, _, _, _, recordings = generated_reps
+    pd.testing.assert_index_equal(recordings.index, pd.RangeIndex(len(recordings)))
+    keys = list(zip(recordings["sample_id"], recordings["view"]))
+    assert keys == sorted(keys)
