@@ -309,3 +309,31 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     kept = model.state_dict()
     assert all(torch.equal(kept[name], tensor) for name, tensor in weights[best].items())
     assert not all(torch.equal(kept[name], tensor) for name, tensor in weights[-1].items())
+
+
+def test_the_reasons_for_skipping_are_whole_sentences():
+    with pytest.raises(StageSkipped) as raised:
+        check_trainable(np.array(["p01", "p01"]), np.array([0, 1]))
+    assert raised.value.reason == (
+        "the labeled samples come from one person (p01): a model cannot be evaluated on people it has not seen; "
+        "add labeled samples of at least one more person"
+    )
+    with pytest.raises(StageSkipped) as raised:
+        check_trainable(np.array(["p01", "p02"]), np.array([0, 0]))
+    assert raised.value.reason == (
+        "every one of the labeled samples is correct: a classifier needs incorrect examples too; "
+        "add incorrect samples of at least two people"
+    )
+    features, samples = synthetic_set(n_subjects=2)
+    with pytest.raises(StageSkipped) as raised:
+        build_sequences(features, samples.assign(label=None), PARAMS)
+    assert raised.value.reason == (
+        "no labeled samples (label correct or incorrect) with features in the views front, kinect: "
+        "nothing to train on; label some samples or add a labeled set"
+    )
+
+
+def test_two_people_are_split_one_and_one():
+    train, test = split_by_subject(np.array(["a", "a", "b"]), 0.25, seed=0, labels=np.array([0, 0, 1]))
+    assert train.sum() + test.sum() == 3 and set(np.array(["a", "a", "b"])[test]) in ({"a"}, {"b"})
+    assert len(set(np.array(["a", "a", "b"])[train])) == 1
