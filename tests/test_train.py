@@ -115,6 +115,7 @@ def test_split_holds_out_whole_subjects_of_both_classes_deterministically():
     assert (train ^ test).all()
     assert not set(subjects[train]) & set(subjects[test])
     assert len(set(subjects[test])) == 4  # 0.25 of 6 rounds to 2, per class
+    assert sorted(set(subjects[test])) == ["p2", "p5", "p8", "p9"]  # seed 3's draw, stratum by stratum
     assert set(labels[test]) == {0, 1}
     again_train, again_test = split_by_subject(subjects, 0.25, seed=3, labels=labels)
     np.testing.assert_array_equal(test, again_test)
@@ -127,6 +128,7 @@ def test_split_keeps_a_lone_subject_of_a_class_in_training():
     labels = np.array([0, 0, 0, 1])
     train, test = split_by_subject(subjects, 0.5, seed=0, labels=labels)
     assert train[3] and test.sum() == 2  # 0.5 of the three correct subjects rounds to 2
+    assert subjects[test].tolist() == ["a", "c"]  # seed 0's draw: a published split does not move
 
 
 def test_split_needs_two_subjects():
