@@ -11,14 +11,16 @@ How it runs: the parent process imports the heavy third-party libraries once (``
 then forks one child per mutant. The child compiles the mutated source and registers it in
 ``sys.modules`` under the module's import name (``formset.tasks.normalize``), so every import
 of that module in the tests gets the mutant, while the file on disk never changes; then it
-runs pytest in-process on the module's test files, stopping at the first failure. A child
-that runs past its time limit (a multiple of the module's unmutated test time) is killed and
-counted as timed out. Nothing else is excluded from the mutants than docstrings, type
-annotations and ``if TYPE_CHECKING:`` blocks, which Python does not run.
+runs pytest in-process on the module's test files, stopping at the first failure. A first,
+unmutated run records which test (or fixture) runs which line of the module; a mutant then
+runs only the tests that run its statement, and one that no test runs survives without a
+run. A child that runs past its time limit (a multiple of the module's unmutated test time)
+is killed and counted as timed out. Nothing is excluded from the mutants but docstrings,
+type annotations and ``if TYPE_CHECKING:`` blocks, which Python does not run.
 
 Usage::
 
-    python tools/mutation.py                       # every target, 30 sampled mutants each
+    python tools/mutation.py                       # every target, its sample of mutants (20)
     python tools/mutation.py --sample 0            # every mutant of every target (hours)
     python tools/mutation.py --module tasks/reps.py --sample 80 --workers 1
     python tools/mutation.py --list --module tasks/reps.py   # the mutants, with their ids
@@ -439,16 +441,11 @@ def load_equivalent(path: Path = EQUIVALENT) -> dict[str, str]:
     return equivalent
 
 
-def install_module(module: str, text: str) -> str:
+def install_module(module: str, text: str) -> None:
     """Compile ``text`` as module ``module`` and register it, so imports get it.
 
     The module object is made from the real module's spec (``__file__``, package), so it
     looks exactly like the one on disk to the code that imports it.
-
-    Returns
-    -------
-    str
-        The module's file, as its code objects name it.
     """
     if module in sys.modules:
         raise RuntimeError(f"{module} is already imported: the mutant could not replace it")
@@ -461,7 +458,6 @@ def install_module(module: str, text: str) -> str:
     parent, _, child = module.rpartition(".")
     if parent:
         setattr(importlib.import_module(parent), child, namespace)
-    return spec.origin
 
 
 #: Coverage key of lines run outside any test: at import, or while collecting tests.
