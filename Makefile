@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast bench bench-incremental bench-add-set rep-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -32,6 +32,11 @@ test: venv
 
 test-fast: venv
 	$(BIN)/pytest -q -m "not slow"
+
+# Mutation testing of the stage and core modules against their own fast tests (README "Testing"):
+# a seeded sample per module (tests/mutation/targets.toml); MUTATION_ARGS="--sample 0" mutates all.
+mutation: venv
+	$(BIN)/python tools/mutation.py $(MUTATION_ARGS)
 
 bench: venv
 	$(BIN)/python bench/pose_throughput.py

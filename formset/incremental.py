@@ -63,9 +63,12 @@ def stale_stages(project: Project, stages: list[str]) -> set[str]:
     """The stages ``dvc repro`` would run now: deps, params or outs changed since ``dvc.lock``.
 
     Only each stage's own record is compared (not its upstream stages'); the build asks
-    again before every stage, after the previous ones have run.
+    again before every stage, after the previous ones have run. Stages are named by the
+    absolute path of ``dvc.yaml``, so the answer does not depend on the working directory
+    (DVC reports them as ``<dvc.yaml relative to it>:<stage>`` from elsewhere).
     """
     from dvc.repo import Repo
 
+    targets = [f"{project.root / 'dvc.yaml'}:{stage}" for stage in stages]
     with Repo(str(project.root)) as repo:
-        return set(repo.status(targets=stages)) & set(stages)
+        return {name.rpartition(":")[2] for name in repo.status(targets=targets)} & set(stages)

@@ -22,12 +22,17 @@
 
 ``cut_real_video`` writes the bundled real video cut off as a transfer would leave it, with
 its index (MP4 ``moov`` box) where the camera wrote it (last) or moved first.
+
+The end-to-end tests share the helpers at the end of this module: ``bare_project`` and
+``make_project`` (a throw-away git + DVC project holding this checkout's pipeline, without or
+with a generated set), ``formset`` and ``dvc`` (the commands run in it, as a user would).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -304,3 +309,60 @@ def no_global_git_identity(monkeypatch, tmp_path):
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
         monkeypatch.delenv(var, raising=False)
+
+
+# --- throw-away projects and the CLI, for the end-to-end tests ----------------------------------
+
+#: What a fresh project needs of this checkout: the pipeline's definition and its code.
+PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
+
+
+def project_env(project: Path) -> dict:
+    """The environment of a command run in ``project``: this venv first on PATH, the project
+    as ``FORMSET_ROOT`` and one warm Prefect database for the whole test session (a cold one
+    costs ~20 s a start)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["FORMSET_ROOT"] = str(project)
+    env.setdefault("PREFECT_HOME", str(REPO / ".prefect"))
+    return env
+
+
+def formset(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``formset ARGS`` in ``project``; with ``check``, fail the test on a non-zero exit
+    (showing its output)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "formset.cli", *args], cwd=project, env=project_env(project), capture_output=True, text=True
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"formset {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def dvc(project: Path, *args: str) -> str:
+    """Run ``dvc ARGS`` in ``project``; its stdout, or the test fails with its stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=project, env=project_env(project), capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def bare_project(root: Path) -> Path:
+    """A fresh project (git + DVC, a local default remote ``<root>-remote``) holding this
+    checkout's pipeline and no set."""
+    root.mkdir(parents=True)
+    for name in PROJECT_FILES:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc(root, "init", "-q")
+    dvc(root, "remote", "add", "-d", "local", str(root.parent / f"{root.name}-remote"))
+    return root
+
+
+def make_project(root: Path, subjects: int = 4) -> Path:
+    """A fresh project (``bare_project``) holding a generated set, ``data/sets/synthetic-demo``."""
+    bare_project(root)
+    formset(root, "sample", "data/sets/synthetic-demo", "--subjects", str(subjects))
+    return root

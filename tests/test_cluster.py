@@ -194,3 +194,22 @@ def test_load_refuses_other_files(tmp_path):
     (tmp_path / "other.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a formset.joint_clusters"):
         load_clusters(tmp_path / "other.json")
+
+
+def test_a_view_with_depth_in_some_frames_is_clustered_in_3d():
+    positions = alternating(30, offset=(0.0, 0.0, 0.5))
+    features = synthetic_frames("s1", "deep", "kinect", positions)
+    features.loc[:4, [f"{joint}_z" for joint in CORE_JOINTS]] = np.nan  # depth lost for a moment
+    clusters = fit_joint_clusters(features, synthetic_catalog([("s1", "deep", "p1", "squat", "correct")]), PARAMS)
+    centroids = clusters.centroids[("squat", "kinect", "neck")]
+    np.testing.assert_allclose(sorted(map(tuple, centroids)), [SQUAT + [0, 0, 0.5], STAND + [0, 0, 0.5]], atol=1e-6)
+
+
+def test_scores_come_grouped_by_exercise_and_view_in_sorted_order():
+    features, samples = synthetic_set()
+    # "a-squat" sorts before "lunge" by sample, after it by exercise.
+    features = features.replace({"sample_id": {"good1": "a-squat"}})
+    samples = samples.replace({"sample_id": {"good1": "a-squat"}})
+    scores = score_samples(features, samples, fit_joint_clusters(features, samples, PARAMS), PARAMS)
+    groups = scores[["exercise", "view"]].drop_duplicates().apply(tuple, axis=1).tolist()
+    assert groups == [("lunge", "front"), ("squat", "front"), ("squat", "kinect")]

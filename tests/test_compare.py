@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from dtaidistance import dtw
@@ -101,12 +102,14 @@ def test_a_chosen_reference_is_the_only_one(compared):
     samples, features, kinematics, _, _, _ = compared
     reference = samples[(samples["exercise"] == "squat") & (samples["label"] == "correct")].iloc[0]
     params = {**PARAMS["compare"], "references": {"squat": f"{reference['set_id']}/{reference['sample_id']}"}}
-    _, verdicts, _ = compare_executions(features, kinematics, samples, params)
+    _, verdicts, metrics = compare_executions(features, kinematics, samples, params)
     squats = verdicts[(verdicts["exercise"] == "squat") & verdicts["rep"].isna()]
     others = squats["sample_id"] != reference["sample_id"]
     same_person = squats["sample_id"].str.startswith(reference["subject_id"])
     assert (squats.loc[others & ~same_person, "n_references"] == 1).all()
     assert (squats.loc[same_person, "n_references"] == 0).all()
+    # Some squats have nothing to compare with, the others do: the group is not skipped.
+    assert not any("skipped" in group for scope in ("recording", "rep") for group in metrics[scope]["groups"].values())
 
 
 def test_rep_joint_scores_rank_the_most_deviating_joint_first(compared):
@@ -125,3 +128,55 @@ def test_rep_joint_scores_rank_the_most_deviating_joint_first(compared):
 
 def test_json_safe_replaces_nan_for_dvc():
     assert json_safe({"a": float("nan"), "b": {"c": 1.0}}) == {"a": None, "b": {"c": 1.0}}
+
+
+# --- references, the threshold search and the verdicts (make mutation) --------------------------
+
+
+def test_references_are_the_correct_executions_or_the_one_chosen():
+    from formset.tasks.compare import _pick_references
+
+    index = pd.DataFrame(
+        {"set_id": ["a", "a", "a", "b", "b"], "sample_id": ["s1", "s2", "s3", "s1", "s4"],
+         "label": ["correct", "incorrect", None, "correct", "incorrect"]}
+    )  # fmt: skip
+    np.testing.assert_array_equal(_pick_references(index, None), [0, 3])
+    np.testing.assert_array_equal(_pick_references(index, "b/s4"), [4])
+    np.testing.assert_array_equal(_pick_references(index, "c/s1"), np.array([], dtype=int))
+
+
+def test_the_threshold_is_midway_between_the_distances_it_separates():
+    distance = np.array([1.0, 2.0, 3.0, 10.0, 11.0, 12.0])
+    incorrect = np.array([False, False, False, True, True, True])
+    assert learn_threshold(distance, incorrect)["threshold"] == pytest.approx(6.5)
+
+
+def test_an_imperfect_separation_keeps_its_fractional_balanced_accuracy():
+    # correct at 1, 2, 5; incorrect at 3, 4: above 2.5 catches both incorrect and one correct.
+    distance = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    incorrect = np.array([False, False, True, True, False])
+    learned = learn_threshold(distance, incorrect)
+    assert learned["threshold"] == pytest.approx(2.5)
+    assert learned["balanced_accuracy"] == pytest.approx((1.0 + 2 / 3) / 2)
+    assert learned["auc"] == pytest.approx(4 / 6)
+
+
+def test_the_most_distant_feature_is_the_one_farthest_from_the_references(compared):
+    _, _, _, distances, verdicts, _ = compared
+    recordings = distances[distances["rep"].isna()].dropna(subset=["distance"])
+    farthest = recordings.loc[recordings.groupby(["sample_id", "view"])["distance"].idxmax()]
+    expected = dict(zip(zip(farthest["sample_id"], farthest["view"]), farthest["feature"]))
+    rows = verdicts[verdicts["rep"].isna()]
+    got = {(r.sample_id, r.view): r.most_distant_feature for r in rows.itertuples() if (r.sample_id, r.view) in expected}
+    assert got == expected and len(got) == len(rows)
+
+
+def test_the_skip_reason_says_why_nothing_was_compared():
+    from formset.tasks.compare import skip_reason
+
+    views = ["front", "kinect"]
+    assert skip_reason(pd.DataFrame({"n_references": []}), views) == "no recordings in the compared views (front, kinect)"
+    assert skip_reason(pd.DataFrame({"n_references": [0, 0]}), views).startswith(
+        "no correct executions by other people to compare with: every distance is empty"
+    )
+    assert skip_reason(pd.DataFrame({"n_references": [0, 1]}), views) is None

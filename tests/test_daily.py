@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_pipeline import _env, formset, make_project
+from conftest import formset, make_project, project_env
 
 from formset.schemas import tables
 from formset.storage import read_table
@@ -32,6 +32,11 @@ UNCACHED = ("metrics/", "plots/", "data/validation/summary.json")
 
 def git(project: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def flat_text(text: str) -> str:
+    """``text`` with every run of whitespace one space (rich and Prefect wrap long lines)."""
+    return " ".join(text.split())
 
 
 def last_build(project: Path) -> dict:
@@ -76,7 +81,7 @@ def test_a_killed_nightly_leaves_the_published_version_whole_and_the_next_comple
     assert "second-set" in added.stdout and git(project, "log", "-1", "--format=%s") == "add-set second-set v1"
     marker = project / "data" / "keypoints" / "second-set.parquet"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=_env(project),
+        [sys.executable, "-m", "formset.cli", "nightly"], cwd=project, env=project_env(project),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + 300
@@ -117,7 +122,7 @@ def test_an_older_version_is_pulled_after_a_newer_one_was_published(project, tmp
     assert set(older["set_id"]) == {"synthetic-demo"}
     assert {record["stage"] for record in older.attrs["provenance"].values()} == {"normalize"}
 
-    env = {k: v for k, v in _env(project).items() if k != "FORMSET_ROOT"}  # from elsewhere
+    env = {k: v for k, v in project_env(project).items() if k != "FORMSET_ROOT"}  # from elsewhere
     proc = subprocess.run(
         [sys.executable, "-m", "formset.cli", "pull", "features", "--rev", tag, "-o", "features.parquet", "--repo", f"file://{project}"],
         cwd=tmp_path, env=env, capture_output=True, text=True,
@@ -148,3 +153,29 @@ def test_a_changed_parameter_redoes_its_stage_and_those_after_it(project):
     assert build["ingest"] == build["keypoints"] == "up to date"
     assert sorted(computed_sets(build, "normalize")) == ["second-set", "synthetic-demo"]
     assert isinstance(build["train"], dict) and "accuracy" in build["train"]
+
+
+def test_a_nightly_whose_validation_fails_exits_non_zero_and_publishes_nothing(project):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    formset(project, "nightly")  # publish what the previous test changed first
+    tags, head = git(project, "tag", "--list", "data-*").split(), git(project, "rev-parse", "HEAD")
+    remote = project.parent / "project-remote"
+    pushed = sorted(p.relative_to(remote) for p in remote.rglob("*"))
+    # A duplicated key in the built catalog (as a faulty copy or a bad merge would leave it):
+    # the partition keeps its provenance record, so no stage rebuilds it; validation sees it.
+    partition = project / "data" / "catalog" / "samples" / "synthetic-demo.parquet"
+    catalog = pq.read_table(partition)
+    pq.write_table(pa.concat_tables([catalog, catalog.slice(0, 1)]), partition)
+
+    run = formset(project, "nightly", check=False)
+
+    assert run.returncode == 1
+    output = flat_text(run.stdout + run.stderr)
+    assert "each (set_id, sample_id) appears once" in output  # the failed expectation, in words
+    assert git(project, "tag", "--list", "data-*").split() == tags
+    assert git(project, "rev-parse", "HEAD") == head
+    assert sorted(p.relative_to(remote) for p in remote.rglob("*")) == pushed
+    summary = json.loads((project / "data" / "validation" / "summary.json").read_text())
+    assert summary["passed_critical"] is False and summary["n_failed_critical"] >= 1

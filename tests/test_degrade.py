@@ -8,21 +8,21 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from conftest import (
+    REPO,
     SAMPLE_COLUMNS,
     SYNTHETIC_FPS,
+    bare_project,
+    formset,
     synthetic_kinect_points,
     write_kinect_csv,
     write_openpose_folder,
 )
-from test_pipeline import REPO, _env, bare_project, formset
 
 from formset import gitops
 from formset.config import Project

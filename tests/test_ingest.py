@@ -314,3 +314,52 @@ def test_content_key_follows_source_files_not_labels(synthetic_set):
     assert changed_keys["sq_01"] != keys["sq_01"]
     assert {s: changed_keys[s] for s in ("sq_02", "lu_01")} == {s: keys[s] for s in ("sq_02", "lu_01")}
     assert changed_hash != relabeled_hash
+
+
+# --- what a rejection says, and the set's content hash (make mutation) ----------------------------
+
+
+def details(set_dir: Path) -> dict[str, tuple[str, str, str | None]]:
+    """sample_id -> (reason, detail, value) of the rejections of ingesting ``set_dir``."""
+    return {r.sample_id: (r.reason, r.detail, r.value) for r in ingest_set(set_dir, EXERCISES).rejections}
+
+
+def test_a_rejection_says_every_problem_of_its_row_and_keeps_the_first_ones_reason_and_value(synthetic_set):
+    edit(synthetic_set, "sq_01", fault_torso="1", fault_neck="1", age="thirty")
+    assert details(synthetic_set)["sq_01"] == (
+        "fault_on_correct",
+        "row 2 (sample_id 'sq_01'), column 'label': is 'correct' but fault_torso, fault_neck = 1: a correct "
+        "execution has no faults, fix the label or the fault; column 'age': 'thirty' is not a whole number from "
+        "5 to 100 (years)",
+        "correct",
+    )
+
+
+def test_leading_out_of_the_set_says_so_rather_than_calling_it_a_link(synthetic_set):
+    outside = synthetic_set.parent / "outside"
+    outside.mkdir()
+    shutil.copy(synthetic_set / "kinect/lu_01.csv", outside / "x.csv")
+    edit(synthetic_set, "lu_01", kinect_csv="../outside/x.csv")
+    reason, detail, value = details(synthetic_set)["lu_01"]
+    assert (reason, value) == ("path_escape", "../outside/x.csv")
+    assert detail.endswith("'../outside/x.csv' leads out of the set folder ('..'): keep files inside it")
+
+
+def test_a_file_named_where_an_openpose_folder_is_due_is_a_bad_source(synthetic_set):
+    edit(synthetic_set, "lu_01", openpose_front="kinect/lu_01.csv")
+    reason, detail, _ = details(synthetic_set)["lu_01"]
+    assert reason == "bad_source"
+    assert detail.endswith(
+        "'kinect/lu_01.csv' is a file, but openpose_front must name a folder of OpenPose .json files"
+    )
+
+
+def test_the_set_hash_is_sha256_over_the_set_files_and_each_distinct_source():
+    from formset.tasks.ingest import set_hash
+
+    files = pd.DataFrame({"path": ["b.csv", "a.csv", "a.csv"], "sha256": ["22", "11", "11"]})
+    text = (
+        f"set.yaml\t{hashlib.sha256(b'y').hexdigest()}\nsamples.csv\t{hashlib.sha256(b's').hexdigest()}\n"
+        "a.csv\t11\nb.csv\t22\n"
+    )
+    assert set_hash(b"y", b"s", files) == hashlib.sha256(text.encode()).hexdigest()

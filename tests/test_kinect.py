@@ -199,3 +199,67 @@ def test_duplicated_header_column_is_a_bad_header(tmp_path):
     with pytest.raises(SampleError) as error:
         read_kinect_csv(write(tmp_path, text))
     assert error.value.reason == "bad_header" and "more than once" in error.value.detail
+
+
+# --- what the reader refuses and where it says so (make mutation) ---------------------------------
+
+
+def header_lines(xyz: np.ndarray, state: np.ndarray) -> list[str]:
+    """The header layout as lines: line 1 the header, line f + 2 frame f."""
+    return header_text(xyz, state).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("frames", "reason", "line", "value"),
+    [
+        (["-1", "0", "1", "2"], "bad_frame_index", 2, "-1.0"),  # negative (whole, and nothing before it)
+        (["0", "1", "1.5", "3"], "bad_frame_index", 4, "1.5"),  # not whole
+        (["0", "2", "1", "1"], "bad_frame_index", 4, "1.0"),  # the first of two bad rows is named
+    ],
+)
+def test_frame_numbers_must_be_whole_non_negative_and_increasing(tmp_path, frames, reason, line, value):
+    xyz, state = synthetic_skeleton()
+    lines = header_lines(xyz, state)
+    for f, number in enumerate(frames):
+        lines[f + 1] = ",".join([number, *lines[f + 1].split(",")[1:]])
+    with pytest.raises(SampleError) as raised:
+        read_kinect_csv(write(tmp_path, "\n".join(lines) + "\n"))
+    assert (raised.value.reason, raised.value.value) == (reason, value)
+    assert raised.value.detail == f"synthetic_kinect.csv, line {line}: frame must be a whole number, increasing from row to row."
+
+
+def test_time_must_increase_even_by_less_than_a_second(tmp_path):
+    xyz, state = synthetic_skeleton()
+    lines = header_lines(xyz, state)
+    lines[0] = lines[0].replace("frame,", "frame,time_s,", 1)
+    for f, seconds in enumerate(["0.0", "0.5", "0.4", "0.6"]):
+        number, rest = lines[f + 1].split(",", 1)
+        lines[f + 1] = ",".join([number, seconds, rest])
+    with pytest.raises(SampleError) as raised:
+        read_kinect_csv(write(tmp_path, "\n".join(lines) + "\n"))
+    assert (raised.value.reason, raised.value.value) == ("bad_time", "0.4")
+    assert raised.value.detail.startswith("synthetic_kinect.csv, line 4: time_s must be a number of seconds")
+
+
+def test_na_cells_are_missing_and_windows_line_ends_keep_the_line_numbers(tmp_path):
+    xyz, state = synthetic_skeleton()
+    lines = header_lines(xyz, state)
+    cells = lines[2].split(",")
+    cells[1:4] = ["na", "NA", "n/a"]  # SpineBase of frame 1
+    lines[2] = ",".join(cells)
+    series = read_kinect_csv(write(tmp_path, "\r\n".join(lines) + "\r\n"))
+    assert np.isnan(series.points[1, JOINT_INDEX["mid_hip"]]).all()
+    assert np.isfinite(series.points[0, JOINT_INDEX["mid_hip"]]).all()
+    lines[4] = lines[4].rsplit(",", 3)[0]  # frame 3 cut short: line 5 of the file
+    with pytest.raises(SampleError) as raised:
+        read_kinect_csv(write(tmp_path, "\r\n".join(lines) + "\r\n"))
+    assert raised.value.reason == "malformed_csv" and "line 5" in raised.value.detail
+
+
+def test_a_header_of_unknown_words_says_what_columns_are_expected(tmp_path):
+    with pytest.raises(SampleError) as raised:
+        read_kinect_csv(write(tmp_path, "hip,knee,ankle\n1,2,3\n"))
+    assert raised.value.reason == "bad_header"
+    assert raised.value.detail.startswith(
+        "synthetic_kinect.csv, line 1: none of the columns is a Kinect joint column; expected frame, time_s and"
+    )

@@ -7,7 +7,14 @@ import pytest
 
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import ANGLES
-from formset.tasks.kinematics import angle_between, compute_angles, inclination_from_vertical, joint_angle
+from formset.tasks.kinematics import (
+    angle_between,
+    compute_angles,
+    compute_kinematics,
+    horizontal_distance,
+    inclination_from_vertical,
+    joint_angle,
+)
 
 
 def test_right_angle_is_90_degrees_in_2d_and_3d():
@@ -121,3 +128,26 @@ def test_compute_angles_in_3d_and_with_a_missing_joint():
     assert angles["trunk_inclination"] == pytest.approx([10.0])
     assert angles["angle_right_elbow"] == pytest.approx([120.0])
     assert np.isnan(angles["angle_left_elbow"][0])
+
+
+# --- coaching kinematics (seed 002) ------------------------------------------------------------
+def test_moment_arms_and_new_angles_known_answers():
+    points = np.full((1, len(JOINTS), 2), np.nan)
+    place = {"left_hip": (0.3, 0.0), "right_hip": (0.3, 0.0), "left_knee": (0.5, -0.5), "left_ankle": (0.1, -1.0),
+             "left_toe": (0.3, -1.0), "right_toe": (0.3, -1.0), "right_ankle": (0.1, -1.0),
+             "left_shoulder": (0.3, 1.0), "left_elbow": (0.3, 0.5)}  # fmt: skip
+    for joint, xy in place.items():
+        points[0, JOINT_INDEX[joint]] = xy
+    side = compute_kinematics(points, with_moment_arms=True)
+    assert side["moment_arm_hip"][0] == pytest.approx(0.1)  # mid-foot at x = 0.2
+    assert side["moment_arm_knee"][0] == pytest.approx(0.3)  # the only knee seen
+    assert side["angle_left_shoulder"][0] == pytest.approx(0.0)  # arm hanging along the trunk
+    assert side["angle_left_ankle"][0] == pytest.approx(np.degrees(np.arctan2(0.5, 0.4)))  # shin vs foot
+    assert np.isnan(compute_kinematics(points, with_moment_arms=False)["moment_arm_hip"]).all()
+    assert horizontal_distance(np.array([1.0, 5.0, 2.0]), np.array([0.0, 0.0, 0.0])) == pytest.approx(np.sqrt(5))
+
+
+def test_angles_between_many_pairs_of_vectors_at_once():
+    u = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    v = np.array([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(angle_between(u, v), [90.0, 180.0, 45.0])

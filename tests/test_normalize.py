@@ -417,3 +417,101 @@ def test_deltas_are_change_per_source_frame_with_a_nan_first_row():
     np.testing.assert_allclose(frame_deltas(values), [[np.nan, np.nan], [1.0, 0.0], [2.0, -1.0]])
     skipping = np.array([0, 1, 3])
     np.testing.assert_allclose(frame_deltas(values, skipping), [[np.nan, np.nan], [1.0, 0.0], [1.0, -0.5]])
+
+
+# --- boundaries and messages (mutation testing: make mutation) ----------------------------------
+
+
+def test_a_confidence_exactly_at_min_confidence_is_kept_and_just_below_is_dropped():
+    params = {**PARAMS, "min_confidence": 0.25}  # exact in float32, as confidence is stored
+    points = to_pixels(synthetic_squat_m(n_frames=12))
+    confidence = np.full(points.shape[:2], 0.9)
+    confidence[:, JOINT_INDEX["left_wrist"]] = 0.25
+    confidence[:, JOINT_INDEX["right_wrist"]] = np.nextafter(np.float32(0.25), np.float32(0.0))
+    features = features_for_view(keypoint_rows(points, "px", confidence), params)
+    assert features["left_wrist_x"].notna().all()
+    assert features["right_wrist_x"].isna().all()
+
+
+def torso_in_a_wide_scene(torso_px: float) -> np.ndarray:
+    """One 2-D frame far from the image origin: mid_hip at (1000, 700), the neck ``torso_px``
+    above it, and a wrist 400 px to the side, so the skeleton spans 400 px in x (and
+    ``torso_px`` in y)."""
+    points = torso_only([torso_px]) + [1000.0, 700.0]
+    points[0, JOINT_INDEX["left_wrist"]] = [1400.0, 700.0]
+    return points
+
+
+def test_a_torso_of_at_most_min_torso_fraction_of_the_skeleton_extent_is_degenerate():
+    from formset.tasks.normalize import MIN_TORSO_FRACTION
+
+    extent_px = 400.0
+    at_limit = MIN_TORSO_FRACTION * extent_px
+    with pytest.raises(SampleError) as raised:
+        normalize_to_torso(torso_in_a_wide_scene(at_limit), reference=0)
+    assert raised.value.reason == "degenerate_torso"
+    assert float(raised.value.value) == pytest.approx(at_limit)
+    assert raised.value.detail.startswith("in the reference frame (row 0) the neck and the mid-hip are at the same place")
+    with pytest.raises(SampleError):
+        normalize_to_torso(torso_in_a_wide_scene(0.9 * at_limit), reference=0)
+    # Just above the limit the body is measured, wherever in the image it stands.
+    normalized, torso_length = normalize_to_torso(torso_in_a_wide_scene(1.1 * at_limit), reference=0)
+    assert torso_length == pytest.approx(1.1 * at_limit)
+    np.testing.assert_allclose(normalized[0, JOINT_INDEX["neck"]], [0.0, 1.0])
+
+
+def test_rejections_say_what_is_wrong_and_name_the_first_offending_value():
+    rows = keypoint_rows(synthetic_squat_m(n_frames=6), "m")
+    with pytest.raises(SampleError) as raised:
+        features_for_view(rows.assign(units="furlongs"), PARAMS)
+    assert (raised.value.value, raised.value.detail) == (
+        "furlongs", "keypoint units must be one of ['m', 'px'] (pixels or metres)"
+    )
+    with pytest.raises(SampleError) as raised:
+        features_for_view(rows.assign(frame=[0, 1, 1, 2, 2, 3]), PARAMS)
+    assert raised.value.value == "1"  # the first repeated frame number
+    assert raised.value.detail.startswith("a frame number appears more than once in this view's keypoints")
+    body = synthetic_squat_m(n_frames=6)
+    body[:, JOINT_INDEX["neck"]] = np.nan
+    with pytest.raises(SampleError) as raised:
+        features_for_view(keypoint_rows(body, "m"), PARAMS)
+    assert raised.value.detail.startswith("the neck and the mid-hip are never both detected (with enough confidence)")
+
+
+def test_a_single_frame_view_is_normalized():
+    features = features_for_view(keypoint_rows(synthetic_squat_m(n_frames=1), "m"), PARAMS)
+    assert len(features) == 1 and features["reference_frame"].tolist() == [0]
+    assert features["neck_y"].iloc[0] == pytest.approx(1.0, abs=0.05)
+
+
+def test_interpolation_of_a_series_without_gaps_warns_about_nothing():
+    import warnings
+
+    frame = np.array([0, 1, 2, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        filled, was_filled = interpolate_gaps(np.array([[1.0], [2.0], [np.nan], [4.0]]), frame, max_gap=2)
+    np.testing.assert_allclose(filled[:, 0], [1.0, 2.0, 3.0, 4.0])
+    assert was_filled[:, 0].tolist() == [False, False, True, False]
+
+
+@pytest.mark.parametrize("sigma", [0.6, 1.0, 1.3])
+def test_the_smoothing_window_reaches_exactly_ceil_of_four_sigmas_on_both_sides(sigma):
+    radius = int(np.ceil(4.0 * sigma))  # 3, 4, 6
+    impulse = np.zeros(41)
+    impulse[20] = 1.0
+    response = gaussian_smooth(impulse, sigma)
+    reached = np.flatnonzero(response > 0) - 20
+    np.testing.assert_array_equal(reached, np.arange(-radius, radius + 1))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    np.testing.assert_allclose(response[20 - radius : 20 + radius + 1], taps / taps.sum(), rtol=1e-12)
+
+
+def test_samples_come_out_in_the_order_they_come_in_with_a_fresh_index():
+    body = synthetic_squat_m(n_frames=5)
+    keypoints = pd.concat(
+        [keypoint_rows(body, "m", sample_id="b"), keypoint_rows(body, "m", sample_id="a")], ignore_index=True
+    )
+    features, _ = features_for_samples(keypoints, PARAMS)
+    assert features["sample_id"].tolist() == ["b"] * 5 + ["a"] * 5
+    pd.testing.assert_index_equal(features.index, pd.RangeIndex(10))

@@ -189,3 +189,40 @@ def test_scores_above_one_are_clipped_to_one_and_counted(tmp_path):
 def test_a_clean_folder_has_no_read_notes(tmp_path):
     write_frame(tmp_path / "f", 0, [indexed_person(25)])
     assert read_openpose_folder(tmp_path / "f", "front").read_notes == {}
+
+
+# --- choosing and following the performer, exactly (make mutation) -------------------------------
+
+
+def test_of_people_of_one_size_the_one_nearest_the_image_centre_is_the_performer(tmp_path):
+    folder = tmp_path / "f"
+    left, centre, right = figure(200, 360, 300), figure(640, 360, 300), figure(1080, 360, 300)
+    write_frame(folder, 0, [left, right, centre])
+    series = read_openpose_folder(folder, "front")
+    nose = BODY25.index("Nose")
+    np.testing.assert_allclose(series.points[0, JOINT_INDEX["nose"], 0], centre[nose, 0], rtol=1e-6)
+
+
+def test_the_tracking_cost_is_the_mean_shared_joint_step_and_the_size_change_in_body_sizes():
+    from formset.tasks.openpose import _boxes, _track_cost
+
+    last = np.array([[0.0, 0.0, 0.9], [0.0, 10.0, 0.9], [0.0, 20.0, 0.9]])
+    moved = last + [[3.0, 4.0, 0.0], [6.0, 8.0, 0.0], [6.0, 8.0, 0.0]]  # steps 5, 10, 10 px
+    half_seen = last + [[6.0, 8.0, 0.0], [6.0, 8.0, 0.0], [0.0, 0.0, 0.0]]
+    half_seen[2, :2] = np.nan  # the third joint not detected: steps 10, 10 over the two shared
+    candidates = np.stack([moved, half_seen])
+    centre, size = _boxes(candidates)
+    cost, step = _track_cost(last, candidates, centre, size, body_size=20.0)
+    reference = np.maximum(size, 20.0)
+    np.testing.assert_allclose(step, [25 / 3 / reference[0], 10 / reference[1]])
+    np.testing.assert_allclose(cost, step + np.abs(size - 20.0) / reference)
+
+
+def test_a_frame_file_that_cannot_be_read_names_itself(tmp_path):
+    folder = tmp_path / "f"
+    write_frame(folder, 0, [figure(640, 360, 300)])
+    (folder / "synthetic_000000000001_keypoints.json").mkdir()  # not a file
+    with pytest.raises(SampleError) as raised:
+        read_openpose_folder(folder, "front")
+    assert raised.value.reason == "unreadable_file"
+    assert raised.value.detail.startswith("synthetic_000000000001_keypoints.json cannot be read: ")

@@ -18,9 +18,7 @@ import pytest
 import yaml
 
 from formset.schemas import tables
-from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.storage import to_arrow
-from formset.tasks.kinematics import compute_kinematics, horizontal_distance
 from formset.tasks.reps import STATUSES, count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
 from formset.tasks.synthetic import rep_frames
 
@@ -195,23 +193,6 @@ def test_tempo_feedback_uses_the_seed_thresholds():
     assert tempo_feedback(np.array([]), tempo) == ""
 
 
-# ---------------------------------------------------------------- kinematics (seed 002)
-def test_moment_arms_and_new_angles_known_answers():
-    points = np.full((1, len(JOINTS), 2), np.nan)
-    place = {"left_hip": (0.3, 0.0), "right_hip": (0.3, 0.0), "left_knee": (0.5, -0.5), "left_ankle": (0.1, -1.0),
-             "left_toe": (0.3, -1.0), "right_toe": (0.3, -1.0), "right_ankle": (0.1, -1.0),
-             "left_shoulder": (0.3, 1.0), "left_elbow": (0.3, 0.5)}  # fmt: skip
-    for joint, xy in place.items():
-        points[0, JOINT_INDEX[joint]] = xy
-    side = compute_kinematics(points, with_moment_arms=True)
-    assert side["moment_arm_hip"][0] == pytest.approx(0.1)  # mid-foot at x = 0.2
-    assert side["moment_arm_knee"][0] == pytest.approx(0.3)  # the only knee seen
-    assert side["angle_left_shoulder"][0] == pytest.approx(0.0)  # arm hanging along the trunk
-    assert side["angle_left_ankle"][0] == pytest.approx(np.degrees(np.arctan2(0.5, 0.4)))  # shin vs foot
-    assert np.isnan(compute_kinematics(points, with_moment_arms=False)["moment_arm_hip"]).all()
-    assert horizontal_distance(np.array([1.0, 5.0, 2.0]), np.array([0.0, 0.0, 0.0])) == pytest.approx(np.sqrt(5))
-
-
 # ---------------------------------------------------------------- the real squat video
 @pytest.mark.slow
 def test_real_squat_video_has_two_reps_between_its_standing_phases():
@@ -238,3 +219,141 @@ def test_real_squat_video_has_two_reps_between_its_standing_phases():
         assert rep["start_s"] < bottom_s - 0.5 and rep["end_s"] > bottom_s + 0.5
         assert abs(rep["bottom_s"] - bottom_s) < 1.0
     assert reps["end_s"].iloc[0] < reps["start_s"].iloc[1]
+
+
+# ---------------------------------------------------------------- boundaries (make mutation)
+def squat_frames(hip_y: np.ndarray, fps: float = FPS, knee_from: int = 0) -> pd.DataFrame:
+    """``FEATURES``-like rows of one kinect recording whose mid-hip height is ``hip_y``.
+
+    The left hip (0, 0), knee and ankle (0, -1) are present from row ``knee_from`` on, the
+    knee coming forward so that the knee angle is 180 degrees standing and 90 at ``hip_y``
+    = -0.6; every other joint is missing.
+    """
+    n = len(hip_y)
+    columns = {c: np.full(n, np.nan) for c in tables.joint_columns()}
+    columns["mid_hip_y"] = hip_y
+    bend = np.radians(90.0) * np.clip(-hip_y / 0.6, 0.0, 1.0)
+    present = np.arange(n) >= knee_from
+    for column, value in {"left_hip_x": 0.0, "left_hip_y": 0.0, "left_knee_x": 0.5 * np.tan(bend / 2),
+                          "left_knee_y": -0.5, "left_ankle_x": 0.0, "left_ankle_y": -1.0}.items():  # fmt: skip
+        columns[column] = np.where(present, value, np.nan)
+    frame = np.arange(n)
+    return pd.DataFrame({"set_id": "s", "sample_id": "sq", "view": "kinect", "frame": frame,
+                         "time_s": frame / fps, **columns})  # fmt: skip
+
+
+def test_a_rep_owns_its_frames_from_start_to_end_inclusive_and_durations_are_summed():
+    from formset.tasks.reps import reps_for_view
+
+    time_s, frame, signal, truth = dips([(0.6, 2.0, 1.0), (0.6, 1.6, 1.0)])
+    kinematics, reps, recording = reps_for_view(squat_frames(signal), "squat", UPRIGHT_DEG, REPS_PARAMS)
+    assert (recording["status"], recording["detail"], recording["rep_count"]) == ("ok", "2 reps", 2)
+    for number, rep in enumerate(reps.itertuples(), start=1):
+        inside = kinematics["frame"].between(rep.start_frame, rep.end_frame)
+        assert (kinematics.loc[inside, "rep"] == number).all()
+        assert kinematics.loc[kinematics["frame"] == rep.end_frame + 1, "rep"].isna().all()
+    durations = reps["duration_s"].to_numpy()
+    assert recording["exercise_s"] == pytest.approx(durations.sum())
+    assert recording["mean_rep_s"] == pytest.approx(durations.mean())
+    assert recording["std_rep_s"] == pytest.approx(np.std(durations, ddof=1))
+
+
+def test_the_range_of_motion_uses_the_frames_where_the_angle_is_known():
+    from formset.tasks.reps import reps_for_view
+
+    time_s, frame, signal, truth = dips([(0.6, 2.0, 1.0)])
+    # The knee is seen from the bottom of the rep on: its angle goes from 90 back to 0 degrees.
+    _, reps, _ = reps_for_view(squat_frames(signal, knee_from=truth[0, 1]), "squat", UPRIGHT_DEG, REPS_PARAMS)
+    assert reps["range_of_motion_deg"].tolist() == [pytest.approx(90.0, abs=1.0)]
+
+
+def test_excursion_levels_are_the_rest_percentile_from_each_side():
+    from formset.tasks.reps import excursion
+
+    signal = np.arange(101.0)  # percentile p is p itself
+    share, rest, far = excursion(signal, "down", 95.0)
+    assert (rest, far) == (pytest.approx(95.0), pytest.approx(5.0))
+    assert share[95] == pytest.approx(0.0) and share[5] == pytest.approx(1.0)
+    _, rest, far = excursion(signal, "up", 90.0)
+    assert (rest, far) == (pytest.approx(10.0), pytest.approx(90.0))
+
+
+def test_a_gap_between_exactly_two_known_values_is_filled():
+    filled = fill_short_gaps(np.array([1.0, np.nan, 3.0]), np.array([0.0, 0.1, 0.2]), max_gap_s=0.3)
+    np.testing.assert_allclose(filled, [1.0, 2.0, 3.0])
+
+
+def test_an_empty_recording_has_nobody_in_it():
+    empty = np.array([])
+    search = find_reps(empty, empty.astype(int), empty, UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert (search.status, search.detail) == ("no_person", "the body parts that move in this exercise are visible in only 0% of the frames")
+
+
+def test_a_recording_exactly_one_rep_long_is_not_too_short():
+    min_rep_s = REPS_PARAMS["min_rep_s"]
+    frame = np.arange(int(min_rep_s * FPS) + 1)  # 0 .. min_rep_s seconds
+    search = find_reps(frame / FPS, frame, np.zeros(len(frame)), UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert search.status == "no_movement"
+    shorter = find_reps(frame[:-1] / FPS, frame[:-1], np.zeros(len(frame) - 1), UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert (shorter.status, shorter.detail) == ("too_short", "the recording lasts 0.47 s, shorter than one rep (0.5 s)")
+
+
+def test_the_signal_is_smoothed_with_smoothing_s_in_source_frames():
+    from formset.tasks.normalize import gaussian_smooth
+
+    fps = 15.0  # smoothing_s 0.1 s is 1.5 frames
+    time_s, frame, signal, _ = dips([(0.6, 2.0, 1.0)])
+    frame = np.arange(len(signal))
+    search = find_reps(frame / fps, frame, signal, UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    np.testing.assert_allclose(search.signal, gaussian_smooth(signal, 1.5, frame), atol=1e-6)
+
+
+def test_two_bottoms_closer_than_min_rep_s_are_one_rep():
+    # Down 0.6, a bounce 0.36 back up and down again within 0.4 s (12 frames < 0.5 s), then up.
+    rest = np.zeros(int(1.5 * FPS))
+    down = -0.3 * (1 - np.cos(np.linspace(0, np.pi, int(FPS))))
+    bounce = -0.6 + 0.18 * (1 - np.cos(np.linspace(0, 2 * np.pi, 12, endpoint=False)))
+    signal = np.concatenate([rest, down, bounce, down[::-1], rest])
+    frame = np.arange(len(signal))
+    search = find_reps(frame / FPS, frame, signal, UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert search.status == "ok" and len(search.reps) == 1
+
+
+def test_reps_of_a_time_lapse_at_one_frame_a_second_are_found():
+    time_s, frame, signal, truth = dips([(0.6, 8.0, 4.0), (0.6, 8.0, 4.0)], rest_s=4.0)
+    slow = frame[::30]  # 1 frame per second
+    search = find_reps(slow / FPS, slow, signal[::30], UPRIGHT_DEG, SQUAT, REPS_PARAMS)
+    assert (search.status, len(search.reps)) == ("ok", 2)
+
+
+def test_one_rep_has_no_regularity_to_judge_and_raises_no_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert tempo_feedback(np.array([2.0]), REPS_PARAMS["tempo"]) == "good tempo"
+    assert tempo_feedback(np.array([2.0, 2.2]), REPS_PARAMS["tempo"]) == "irregular"  # std 0.14 s
+
+
+def test_count_errors_score_primary_views_with_a_labeled_count_of_one_or_more():
+    recordings = pd.DataFrame(
+        {
+            "primary_view": [True, True, True, False, True],
+            "labeled_rep_count": [1, 4, 3, 3, None],
+            "rep_count": [1, 3, 6, 0, 2],
+        }
+    )
+    assert count_errors(recordings) == {
+        "n_recordings": 3, "mae_over_true": pytest.approx((0 + 1 / 4 + 3 / 3) / 3),
+        "off_by_at_most_one": pytest.approx(2 / 3), "exact": pytest.approx(1 / 3),
+    }  # fmt: skip
+    nothing = count_errors(recordings.assign(primary_view=False))
+    assert nothing["n_recordings"] == 0 and set(nothing) == {"n_recordings", "mae_over_true", "off_by_at_most_one", "exact"}
+    assert all(np.isnan(nothing[key]) for key in ("mae_over_true", "off_by_at_most_one", "exact"))
+
+
+def test_recordings_come_sorted_with_a_fresh_index(generated_reps):
+    _, _, _, _, recordings = generated_reps
+    pd.testing.assert_index_equal(recordings.index, pd.RangeIndex(len(recordings)))
+    keys = list(zip(recordings["sample_id"], recordings["view"]))
+    assert keys == sorted(keys)

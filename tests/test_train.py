@@ -115,6 +115,7 @@ def test_split_holds_out_whole_subjects_of_both_classes_deterministically():
     assert (train ^ test).all()
     assert not set(subjects[train]) & set(subjects[test])
     assert len(set(subjects[test])) == 4  # 0.25 of 6 rounds to 2, per class
+    assert sorted(set(subjects[test])) == ["p2", "p5", "p8", "p9"]  # seed 3's draw, stratum by stratum
     assert set(labels[test]) == {0, 1}
     again_train, again_test = split_by_subject(subjects, 0.25, seed=3, labels=labels)
     np.testing.assert_array_equal(test, again_test)
@@ -127,6 +128,7 @@ def test_split_keeps_a_lone_subject_of_a_class_in_training():
     labels = np.array([0, 0, 0, 1])
     train, test = split_by_subject(subjects, 0.5, seed=0, labels=labels)
     assert train[3] and test.sum() == 2  # 0.5 of the three correct subjects rounds to 2
+    assert subjects[test].tolist() == ["a", "c"]  # seed 0's draw: a published split does not move
 
 
 def test_split_needs_two_subjects():
@@ -274,3 +276,66 @@ def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
     save_skipped(tmp_path / "classifier.pt", "the labeled samples come from one person (p00)", {"params": PARAMS})
     with pytest.raises(StageSkipped, match=r"holds no model: training was skipped \(the labeled samples come from one person"):
         load_model(tmp_path / "classifier.pt")
+
+
+def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weights(monkeypatch):
+    from formset.tasks import train
+
+    features, samples = synthetic_set(n_subjects=8, samples_per_subject=4, seed=1)
+    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 30, "patience": 3, "learning_rate": 0.003}
+    seqs = build_sequences(features, samples, params)
+    everyone = np.ones(len(seqs.y), dtype=bool)
+    _, held = split_by_subject(seqs.subject, params["validation_subject_fraction"], params["seed"], seqs.y)
+    # One in four of the validation people's sequences carries the other label: the majority,
+    # and so the split, stays; the validation loss falls while the model is unsure and rises
+    # once it grows confident on the clear fault.
+    flipped = np.flatnonzero(held)[::4]
+    seqs.y[flipped] = 1 - seqs.y[flipped]
+    np.testing.assert_array_equal(split_by_subject(seqs.subject, 0.25, params["seed"], seqs.y)[1], held)
+
+    losses, weights = [], []
+    real_mean_loss = train._mean_loss
+
+    def recording_mean_loss(model, seqs, index, loss_fn):
+        loss = real_mean_loss(model, seqs, index, loss_fn)
+        losses.append(loss)
+        weights.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
+        return loss
+
+    monkeypatch.setattr(train, "_mean_loss", recording_mean_loss)
+    model = train.train_classifier(seqs, everyone, params)
+
+    best = int(np.argmin(losses))  # 0-based epoch of the lowest validation loss
+    assert 0 < best and len(losses) == best + 1 + params["patience"] < params["epochs"]
+    assert min(losses[best + 1 :]) > losses[best]
+    kept = model.state_dict()
+    assert all(torch.equal(kept[name], tensor) for name, tensor in weights[best].items())
+    assert not all(torch.equal(kept[name], tensor) for name, tensor in weights[-1].items())
+
+
+def test_the_reasons_for_skipping_are_whole_sentences():
+    with pytest.raises(StageSkipped) as raised:
+        check_trainable(np.array(["p01", "p01"]), np.array([0, 1]))
+    assert raised.value.reason == (
+        "the labeled samples come from one person (p01): a model cannot be evaluated on people it has not seen; "
+        "add labeled samples of at least one more person"
+    )
+    with pytest.raises(StageSkipped) as raised:
+        check_trainable(np.array(["p01", "p02"]), np.array([0, 0]))
+    assert raised.value.reason == (
+        "every one of the labeled samples is correct: a classifier needs incorrect examples too; "
+        "add incorrect samples of at least two people"
+    )
+    features, samples = synthetic_set(n_subjects=2)
+    with pytest.raises(StageSkipped) as raised:
+        build_sequences(features, samples.assign(label=None), PARAMS)
+    assert raised.value.reason == (
+        "no labeled samples (label correct or incorrect) with features in the views front, kinect: "
+        "nothing to train on; label some samples or add a labeled set"
+    )
+
+
+def test_two_people_are_split_one_and_one():
+    train, test = split_by_subject(np.array(["a", "a", "b"]), 0.25, seed=0, labels=np.array([0, 0, 1]))
+    assert train.sum() + test.sum() == 3 and set(np.array(["a", "a", "b"])[test]) in ({"a"}, {"b"})
+    assert len(set(np.array(["a", "a", "b"])[train])) == 1

@@ -139,7 +139,7 @@ def critical_report(gx_context):
     keypoints.loc[five, "frame"], keypoints.loc[six, "frame"] = 6, 5
     keypoints.loc[row_of(keypoints, "s001", "front", 3), "left_knee_conf"] = np.float32(1.2)
 
-    features = synthetic_features().drop(columns=["trunk_inclination"])
+    features = synthetic_features().drop(columns=["trunk_inclination"]).assign(bonus=1.0)
     return validate_tables(samples, keypoints, features, PARAMS, EXERCISES, gx_context)
 
 
@@ -266,7 +266,8 @@ def test_confidence_above_one_fails_on_its_column(critical_report):
 
 def test_missing_column_is_reported_not_raised(critical_report):
     features = failed(critical_report, "features")
-    assert features["bad_schema"].unexpected_values == ["missing column trunk_inclination"]
+    assert features["bad_schema"].unexpected_values == ["missing column trunk_inclination", "unexpected column bonus"]
+    assert features["bad_schema"].unexpected_count == 2
     assert "trunk_inclination" in features["angle_out_of_range"].error
     assert any("could not be checked" in line for line in critical_report.summary_lines())
 
@@ -292,7 +293,9 @@ def test_sample_warnings_list_each_offending_sample(warning_report):
     assert all(w.stage == "validate" and w.set_id == SYNTHETIC_SET for w in warnings.values())
     incomplete = warnings[("incomplete_keypoints", "s002")]
     assert incomplete.value == "0.5"
-    assert "front view" in incomplete.detail
+    outcome = failed(warning_report, "feature_sample_views")["incomplete_keypoints"]
+    assert incomplete.detail == f"Expected {outcome.description}; found 0.5 in the front view."
+    assert warnings[("implausible_performer", "s001")].detail.endswith("; found 150.")
     assert warnings[("implausible_performer", "s001")].value == "150"
     assert warnings[("implausible_coordinates", "s001")].value == "8"
 
@@ -324,7 +327,10 @@ def test_a_critical_failure_in_one_sample_quarantines_it_and_passes(gx_context):
     (rejection,) = report.rejections
     assert (rejection.sample_id, rejection.stage, rejection.reason) == ("s003", "validate", "bad_confidence")
     assert rejection.value == "1.3"
-    assert "front view, frame 4" in rejection.detail and "and 1 more row" in rejection.detail
+    assert rejection.detail == (
+        "Expected left_knee_conf is between 0 and 1 or empty; found 1.3 at synthetic_set/s003 (front view, frame 4)"
+        " and 1 more row(s). The sample is left out of the dataset until it is fixed and delivered again."
+    )
     confidence = failed(report, "keypoints")["bad_confidence"]
     assert confidence.quarantined == 1 and not confidence.blocking
     assert report.summary()["n_failed_critical"] == 0
@@ -334,12 +340,19 @@ def test_a_critical_failure_in_one_sample_quarantines_it_and_passes(gx_context):
 
 def test_the_same_failure_in_most_samples_blocks_publishing(gx_context):
     samples, keypoints, features = _four_samples()
-    # 3 of 4 samples: above max_quarantined_share (0.5), the dataset is wrong.
+    # Every sample: above max_quarantined_share (0.5), the dataset is wrong.
     report = validate_tables(
-        samples, _confidence_above_one(keypoints, ["s001", "s002", "s003"]), features, PARAMS, EXERCISES, gx_context
-    )
+        samples, _confidence_above_one(keypoints, ["s001", "s002", "s003", "s004"]), features, PARAMS, EXERCISES,
+        gx_context,
+    )  # fmt: skip
     assert not report.passed_critical and report.rejections == []
     assert failed(report, "keypoints")["bad_confidence"].blocking
+    (fail_line,) = [line for line in report.summary_lines() if line.startswith("FAIL")]
+    assert fail_line == (
+        "FAIL keypoints: expected left_knee_conf is between 0 and 1 or empty; 8 unexpected, e.g. 1.3; in "
+        "synthetic_set/s001 (front view, frame 4), synthetic_set/s002 (front view, frame 4), "
+        "synthetic_set/s003 (front view, frame 4) and 1 more"
+    )
     # exactly half is still "a few samples"
     half = validate_tables(
         samples, _confidence_above_one(keypoints, ["s001", "s003"]), features, PARAMS, EXERCISES, gx_context
@@ -368,3 +381,74 @@ def test_offending_rows_follow_gx_semantics_at_the_bounds():
     assert offending_rows(in_set, table).tolist() == [False, False, False, True, False]
     not_null = Check("expect_column_values_to_not_be_null", {"column": "v"}, True, "r", "d")
     assert offending_rows(not_null, table).tolist() == [False, False, False, False, True]
+
+
+# --- the report's counts, and what per-frame results name (make mutation) -----------------------
+
+
+def test_summary_counts_critical_failures_warnings_and_quarantined_samples_apart(
+    clean_report, critical_report, warning_report
+):
+    n_checks = len(clean_report.outcomes())
+    assert clean_report.summary() == {
+        "passed_critical": True, "n_expectations": n_checks, "n_failed_critical": 0, "n_failed_warning": 0,
+        "n_failed_quarantined": 0, "n_samples_quarantined": 0,
+    }  # fmt: skip
+    assert warning_report.summary() == {
+        "passed_critical": True, "n_expectations": n_checks, "n_failed_critical": 0, "n_failed_warning": 3,
+        "n_failed_quarantined": 0, "n_samples_quarantined": 0,
+    }  # fmt: skip
+    # bad_label and bad_confidence are confined to one sample each, but the systemic failures
+    # (duplicate key, schema) block: nothing is quarantined, all six block.
+    assert critical_report.summary() == {
+        "passed_critical": False, "n_expectations": n_checks, "n_failed_critical": 6, "n_failed_warning": 0,
+        "n_failed_quarantined": 0, "n_samples_quarantined": 0,
+    }  # fmt: skip
+    lines = warning_report.summary_lines()
+    assert lines[0] == (
+        f"validation: {n_checks} expectations, 0 critical failures, 3 warnings, 0 samples quarantined: "
+        "tables may be published"
+    )
+    assert [line.split(" ", 1)[0] for line in lines[1:]] == ["WARN"] * 3
+    lines = critical_report.summary_lines()
+    assert lines[0].endswith("6 critical failures, 0 warnings, 0 samples quarantined: tables must NOT be published")
+    assert [line.split(" ", 1)[0] for line in lines[1:]] == ["FAIL"] * 6
+
+
+def test_a_per_frame_failure_is_counted_whole_and_named_from_its_first_rows(gx_context):
+    from formset.tasks.validate import FRAME_ROWS_NAMED
+
+    samples, keypoints, features = _four_samples()
+    keypoints = keypoints.copy()
+    front = keypoints["view"] == "front"
+    for sample_id in ("s001", "s002", "s003"):  # 3 x 12 offending rows, more than FRAME_ROWS_NAMED
+        keypoints.loc[front & (keypoints["sample_id"] == sample_id), "left_knee_conf"] = np.float32(1.3)
+    report = validate_tables(samples, keypoints, features, PARAMS, EXERCISES, gx_context)
+    confidence = failed(report, "keypoints")["bad_confidence"]
+    assert FRAME_ROWS_NAMED == 20 and confidence.unexpected_count == 36
+    # The first 20 offending rows are s001's 12 and 8 of s002's: s003 is counted, not named.
+    assert [(o["sample_id"], o["view"], o["frame"]) for o in confidence.offending] == [
+        ("s001", "front", 0), ("s002", "front", 0)
+    ]  # fmt: skip
+    assert confidence.blocking and report.rejections == []
+
+
+def test_frame_steps_of_rows_with_a_missing_key_are_computed_within_them():
+    keypoints = pd.DataFrame(
+        {"set_id": ["s"] * 4, "sample_id": [None, None, "a", "a"], "view": ["front"] * 4, "frame": [3, 1, 0, 4]}
+    )
+    np.testing.assert_array_equal(frame_steps(keypoints)[FRAME_STEP].to_numpy(), [np.nan, -2, np.nan, 4])
+
+
+def test_a_missing_value_confined_to_a_sample_is_found_empty():
+    from formset.schemas.expectations import Check
+    from formset.tasks.validate import _sample_rejections
+
+    check = Check("expect_column_values_to_not_be_null", {"column": "age"}, True, "missing_value", "age is filled in")
+    rows = pd.DataFrame({"set_id": ["s"], "sample_id": ["a"], "age": [None]})
+    (rejection,) = _sample_rejections(check, rows)
+    assert rejection.value is None
+    assert rejection.detail == (
+        "Expected age is filled in; found empty at s/a. The sample is left out of the dataset until it is fixed "
+        "and delivered again."
+    )
