@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast bench bench-incremental rep-eval clean-outputs
+.PHONY: venv demo test test-fast bench bench-incremental rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -41,3 +41,6 @@ bench-incremental: venv
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16
+
+model-eval: venv
+	$(BIN)/python bench/model_eval.py --per-movement
