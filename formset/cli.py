@@ -383,8 +383,13 @@ def print_summary(summary: dict) -> None:
     if (metrics := summary["test_metrics"]) and "skipped" in metrics:
         console.print(f"classifier: [yellow]skipped[/], no model in this version: {metrics['skipped']}")
     elif metrics:
+        figures = ", ".join(
+            f"{name} {metrics[name]:.3f} ± {metrics[f'{name}_std']:.3f}" for name in ("accuracy", "f1", "auc") if metrics.get(name) is not None
+        )
         console.print(
-            "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
+            f"classifier {metrics['model']} ({metrics['exercise_mode']}), {metrics['folds']}-fold cross-validation by people "
+            f"({metrics['n_subjects']} people, {metrics['n_samples']} samples; mean ± std over folds): {figures}; "
+            f"weakest exercise {metrics['min_exercise_accuracy']:.3f}; predictions: {summary['tables']['predictions']}"
         )
     table = Table("table", "path", title="where things are")
     for name, path in summary["tables"].items():
