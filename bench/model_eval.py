@@ -23,6 +23,7 @@ mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minu
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tarfile
 import tempfile
@@ -32,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import yaml
 
 from formset.tasks import synthetic
@@ -48,6 +48,16 @@ UIPRMD_ARCHIVE = REPO.parent / "shared" / "data" / "uiprmd-dev.tar.gz"
 DATASETS = ("uiprmd", "synthetic")
 #: Targets on UI-PRMD: mean per-movement accuracy, lowest movement, CV seconds.
 TARGET_MEAN, TARGET_MIN, TARGET_SECONDS = 0.95, 0.90, 600.0
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def read_features(set_dir: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -122,8 +132,8 @@ def main() -> None:
     unknown = set(modes) - set(EXERCISE_MODES)
     if unknown:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
-    print(f"{date.today()}, {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"train.threads {params['train']['threads']}")  # fmt: skip
+    print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     rows, per_movement = [], {}
     with tempfile.TemporaryDirectory(prefix="model-eval-") as scratch:
         work = args.cache or Path(scratch)
@@ -147,6 +157,7 @@ def main() -> None:
         print(table.to_string(index=False))
         if args.per_movement:
             print(pd.DataFrame(per_movement).to_string())
+    print(f"load average {os.getloadavg()[0]:.1f} (seconds depend on what else runs on the machine)")
     real = table[table["dataset"] == "uiprmd"]
     for item in real.itertuples():
         met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS

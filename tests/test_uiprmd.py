@@ -113,7 +113,11 @@ def test_cross_validation_by_people_and_its_predictions_table(built, tmp_path):
     assert (predictions.groupby("subject_id")["fold"].nunique() == 1).all()
     by_fold = (predictions["truth"] == predictions["predicted"]).groupby(predictions["fold"]).mean()
     assert metrics["accuracy"] == pytest.approx(by_fold.mean())  # the metrics are of this table
-    plots = json.loads(dvc(project, "plots", "show", "--json"))
-    assert {"plots/confusion.csv", "plots/roc.csv"} <= set(plots)
     roc = pd.read_csv(project / "plots" / "roc.csv")
     assert len(roc) > 2 and roc[["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
+    plots = json.loads(dvc(project, "plots", "show", "--json"))["data"]
+    confusion = plots["plots/confusion.csv"][0]["content"]
+    assert len(confusion["data"]["values"]) == SAMPLES  # one per sample, out of fold
+    curve = plots["plots/roc.csv"][0]["content"]
+    assert (curve["encoding"]["x"]["field"], curve["encoding"]["y"]["field"]) == ("fpr", "tpr")
+    assert len(curve["data"]["values"]) == len(roc)
