@@ -120,7 +120,7 @@ def synthetic_set(n_subjects: int = 20, samples_per_subject: int = 1, seed: int 
 
 @pytest.fixture(scope="module")
 def trained():
-    features, samples = synthetic_set()
+    features, samples = synthetic_set(samples_per_subject=2)
     return features, samples, train_and_evaluate(features, samples, PARAMS)
 
 
@@ -215,7 +215,7 @@ def test_model_output_shape_and_padding_does_not_leak():
 def test_cross_validation_predicts_every_sample_from_a_model_that_never_saw_its_person(trained):
     _, samples, result = trained
     predictions = result.predictions
-    assert len(predictions) == len(samples) == 20 and predictions["sample_id"].is_unique
+    assert len(predictions) == len(samples) == 40 and predictions["sample_id"].is_unique
     assert sorted(predictions["fold"].unique()) == [1, 2, 3, 4]
     assert (predictions.groupby("subject_id")["fold"].nunique() == 1).all()  # a person is in one fold
     # Stratified: odd people squat incorrectly, so every fold holds both classes.
@@ -229,16 +229,16 @@ def test_metrics_are_means_and_stds_over_folds_overall_per_exercise_and_per_view
     _, _, result = trained
     metrics, predictions = result.metrics, result.predictions
     assert metrics["model"] == "conv_lstm" and metrics["folds"] == 4
-    assert metrics["n_samples"] == 20 and metrics["n_subjects"] == 20
+    assert metrics["n_samples"] == 40 and metrics["n_subjects"] == 20
     assert metrics["accuracy"] > 0.8
     per_fold = (predictions["truth"] == predictions["predicted"]).groupby(predictions["fold"]).mean()
     assert metrics["accuracy"] == pytest.approx(per_fold.mean())
     assert metrics["accuracy_std"] == pytest.approx(per_fold.std(ddof=1))
     assert metrics["per_exercise"]["squat"] == {"accuracy": pytest.approx(per_fold.mean()),
-                                                "accuracy_std": pytest.approx(per_fold.std(ddof=1)), "n_samples": 20}
+                                                "accuracy_std": pytest.approx(per_fold.std(ddof=1)), "n_samples": 40}
     assert set(metrics["per_view"]) == {"front", "kinect"}
-    assert metrics["per_view"]["front"]["n_sequences"] == 20
-    assert list(result.confusion.columns) == ["actual", "predicted"] and len(result.confusion) == 20
+    assert metrics["per_view"]["front"]["n_sequences"] == 40
+    assert list(result.confusion.columns) == ["actual", "predicted"] and len(result.confusion) == 40
     assert list(result.roc.columns) == ["fpr", "tpr", "threshold"]
     assert result.roc[["fpr", "tpr"]].iloc[0].tolist() == [0.0, 0.0] and result.roc[["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
 
