@@ -12,7 +12,7 @@ import torch
 
 from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
-from formset.tasks.conv_lstm import FormClassifier, class_weights, predict_proba, standardization
+from formset.tasks.conv_lstm import FormClassifier, class_weights, standardization
 from formset.tasks.sequences import build_sequences, frame_positions, input_columns, split_by_subject
 from formset.tasks.minirocket import dilation_schedule, fit_minirocket, transform_minirocket
 from formset.tasks.models import (
