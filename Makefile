@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -49,3 +49,6 @@ bench-add-set: venv
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16
+
+model-eval: venv
+	$(BIN)/python bench/model_eval.py --per-movement

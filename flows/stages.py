@@ -422,8 +422,10 @@ def cluster_flow(root: str | None = None) -> dict:
 # ---------------------------------------------------------------- train
 @flow(name="train", log_prints=True)
 def train_flow(root: str | None = None) -> dict:
-    """Train the Conv1D + BiLSTM classifier; evaluate on held-out subjects."""
-    from formset.tasks.train import save_model, save_skipped, train_and_evaluate
+    """Cross-validate the model family of ``train.model`` by people, fit it on everyone, and
+    write the model, its metrics, the out-of-fold predictions (one partition per set) and
+    the confusion and ROC plots."""
+    from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, save_model, save_skipped, train_and_evaluate
 
     project = Project.find(root)
     params = project.params()["train"]
@@ -432,16 +434,26 @@ def train_flow(root: str | None = None) -> dict:
     prov = provenance.record("train", params, _gated_digests(project), code_digest(project, "train"))
     meta = {"params": params, "provenance": prov}
     try:
-        model, metrics, confusion = train_and_evaluate(features, samples, params)
+        result = train_and_evaluate(features, samples, params)
     except StageSkipped as skip:
         # Every output is written, saying why there is no model: the version is still recorded.
         save_skipped(project.models_dir / "classifier.pt", skip.reason, meta)
-        metrics, confusion = _skipped("train", skip.reason), pd.DataFrame(columns=["actual", "predicted"])
+        metrics = _skipped("train", skip.reason)
+        predictions = tables.PREDICTIONS.empty_table().to_pandas()
+        confusion, roc = pd.DataFrame(columns=list(CONFUSION_COLUMNS)), pd.DataFrame(columns=list(ROC_COLUMNS))
     else:
-        save_model(model, project.models_dir / "classifier.pt", meta)
+        save_model(result.model, project.models_dir / "classifier.pt", meta)
+        metrics, predictions, confusion, roc = result.metrics, result.predictions, result.confusion, result.roc
+    # One partition per set, empty for a set without labeled samples: `formset pull predictions`.
+    set_ids = _set_ids(project)
+    for set_id in set_ids:
+        rows = predictions[predictions["set_id"] == set_id]
+        write_table(rows, project.predictions_dir / f"{set_id}.parquet", tables.PREDICTIONS, prov)
+    _drop_stale_partitions(project.predictions_dir, set(set_ids))
     write_json(metrics, project.metrics_dir / "train.json")
-    with atomic_path(project.plots_dir / "confusion.csv") as tmp:
-        confusion.to_csv(tmp, index=False)
+    for name, table in (("confusion.csv", confusion), ("roc.csv", roc)):
+        with atomic_path(project.plots_dir / name) as tmp:
+            table.to_csv(tmp, index=False)
     return metrics
 
 

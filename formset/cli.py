@@ -176,18 +176,19 @@ def add_set(
         except (DvcError, GitError) as err:
             console.print(f"[red]The set was copied into data/sets but could not be recorded:[/]\n{err}")
             raise typer.Exit(1)
-    print_delivery(delivery, set_dir)
+    print_delivery(delivery, set_dir, project.params()["exercises"])
     if delivery.status == "refused":
         raise typer.Exit(1)
 
 
-def print_delivery(delivery: Delivery, set_dir: Path) -> None:
-    """The add-set report for the annotator: problems row by row, then what was done."""
+def print_delivery(delivery: Delivery, set_dir: Path, exercises: list[str]) -> None:
+    """The add-set report for the annotator: problems row by row, then what was done; for
+    exercises the project does not list (``exercises``: params.yaml's), how to add them."""
     if delivery.set_problem:
         console.print(f"[red]Refused, nothing was added:[/] {delivery.set_problem}")
         return
     if len(delivery.report):
-        from formset.tasks.delivery import problem_groups
+        from formset.tasks.delivery import add_exercises_step, new_exercises, problem_groups
 
         # One line per kind of problem, its fix said once, before the rows it sums up.
         groups = Table.grid(Column(justify="right", no_wrap=True), Column(), padding=(0, 1), pad_edge=True)
@@ -205,6 +206,8 @@ def print_delivery(delivery: Delivery, set_dir: Path) -> None:
                 f"[red]Refused: nothing was added.[/] {rows} row(s) of samples.csv have problems (line numbers as in a text editor). "
                 "Fix them and run add-set again, or pass --allow-quarantine to add the set and leave those rows out of the dataset."
             )
+            if unknown := new_exercises(delivery.report):
+                console.print(escape(add_exercises_step(unknown, exercises, str(set_dir))), highlight=False, soft_wrap=True)
             return
         console.print(f"[yellow]{rows} row(s) with problems will be quarantined by the pipeline[/] (`formset quarantine` lists them after `formset run`).")
     if delivery.status == "unchanged":
@@ -380,8 +383,13 @@ def print_summary(summary: dict) -> None:
     if (metrics := summary["test_metrics"]) and "skipped" in metrics:
         console.print(f"classifier: [yellow]skipped[/], no model in this version: {metrics['skipped']}")
     elif metrics:
+        figures = ", ".join(
+            f"{name} {metrics[name]:.3f} ± {metrics[f'{name}_std']:.3f}" for name in ("accuracy", "f1", "auc") if metrics.get(name) is not None
+        )
         console.print(
-            "held-out subjects: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items() if not isinstance(v, dict))
+            f"classifier {metrics['model']} ({metrics['exercise_mode']}), {metrics['folds']}-fold cross-validation by people "
+            f"({metrics['n_subjects']} people, {metrics['n_samples']} samples; mean ± std over folds): {figures}; "
+            f"weakest exercise {metrics['min_exercise_accuracy']:.3f}; predictions: {summary['tables']['predictions']}"
         )
     table = Table("table", "path", title="where things are")
     for name, path in summary["tables"].items():

@@ -115,6 +115,10 @@ class Project:
         return self.root / "data" / "compare"
 
     @property
+    def predictions_dir(self) -> Path:
+        return self.root / "data" / "predictions"
+
+    @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
 

@@ -18,7 +18,7 @@ SUGGESTIONS = 3
 
 
 def build_summary(project: Project) -> dict:
-    """Counts per stage, quarantine reasons, frames per view, validation and test metrics."""
+    """Counts per stage, quarantine reasons, frames per view, validation and cross-validation metrics."""
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
     quarantine = read_table(project.quarantine_dir(), tables.QUARANTINE)
     keypoints = read_table(project.keypoints_dir, tables.KEYPOINTS)
@@ -52,6 +52,7 @@ def build_summary(project: Project) -> dict:
             "reps, tempo, kinematics": str(project.reps_dir.relative_to(project.root)),
             "DTW comparisons, rep scores": str(project.compare_dir.relative_to(project.root)),
             "model": str((project.models_dir / "classifier.pt").relative_to(project.root)),
+            "predictions": str(project.predictions_dir.relative_to(project.root)),
             "metrics": str(metrics.relative_to(project.root)),
         },
     }

@@ -149,6 +149,22 @@ SCORES = pa.schema(
 )
 
 
+#: Out-of-fold predictions of the train stage's cross-validation (``tasks/train.py``), one
+#: row per labeled sample: the model that predicted it never saw its person.
+PREDICTIONS = pa.schema(
+    _ID
+    + [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("n_views", pa.int16(), nullable=False),
+        pa.field("truth", pa.string(), nullable=False),
+        pa.field("predicted", pa.string(), nullable=False),
+        pa.field("p_correct", pa.float64(), nullable=False),
+        pa.field("p_incorrect", pa.float64(), nullable=False),
+        pa.field("fold", pa.int16(), nullable=False),
+    ]
+)
+
 # ---------------------------------------------------------------- coaching tables
 #: Angles of the per-frame kinematics table: the feature table's, plus ankles
 #: (knee-ankle-toe) and shoulders (hip-shoulder-elbow), degrees.

@@ -4,8 +4,7 @@ Pure functions on the tables ingest returns and on ``samples.csv`` as text cells
 (``tasks.ingest.parse_samples_csv``): the check report, the label changes between two
 versions of a set, the figures recorded per version in ``data/registry.json`` and the
 overview ``formset sets`` prints. Reading, copying and committing live in
-``formset.registry``.
-"""
+``formset.registry``.\n"""
 
 from __future__ import annotations
 
@@ -105,6 +104,53 @@ def problem_groups(report: pd.DataFrame) -> pd.DataFrame:
         )
     ordered = sorted(groups, key=lambda group: (-group["rows"], group["first_line"]))
     return pd.DataFrame(ordered, columns=list(GROUP_COLUMNS))
+
+
+def new_exercises(report: pd.DataFrame) -> list[str]:
+    """The exercise names of a check report that ``params.yaml: exercises`` does not list.
+
+    Parameters
+    ----------
+    report
+        A ``check_report``.
+
+    Returns
+    -------
+    list of str
+        Distinct names, in the order of their first line in samples.csv.
+    """
+    unknown = report[report["reason"] == "unknown_exercise"].sort_values("line", kind="stable")
+    return list(dict.fromkeys(unknown["value"].dropna()))
+
+
+def add_exercises_step(names: list[str], listed: list[str], set_dir: str) -> str:
+    """The one step that adds new exercises to a project, for the annotator.
+
+    Parameters
+    ----------
+    names
+        The delivery's exercises that the project does not list (``new_exercises``).
+    listed
+        ``params.yaml: exercises`` as it is.
+    set_dir
+        The delivery's folder, as the annotator gave it.
+
+    Returns
+    -------
+    str
+        Several lines: the names, the ``exercises:`` line of params.yaml with them added,
+        the add-set command to run again, and what a new exercise gets by default.
+    """
+    return (
+        f"samples.csv names {len(names)} exercise{'' if len(names) == 1 else 's'} that params.yaml does not list: "
+        f"{', '.join(names)}.\n"
+        "If they are new exercises, add them in one step: in params.yaml, make the exercises list read\n"
+        f"  exercises: [{', '.join([*listed, *names])}]\n"
+        f"then run `formset add-set {set_dir}` again. If a name is misspelt, correct it in samples.csv instead.\n"
+        "A new exercise needs nothing else: its rep signal is chosen from each recording (the joint coordinate "
+        "with the largest range of motion; params.yaml reps.exercises can name one), DTW compares it on "
+        "compare.joints, and the models learn it with the others."
+    )
 
 
 def label_changes(old_cells: pd.DataFrame, new_cells: pd.DataFrame) -> pd.DataFrame:

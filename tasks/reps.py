@@ -28,8 +28,17 @@ exercise from the keypoints it already has. Per sample x view:
    lying, or the reverse: the sample's median trunk inclination in ``posture_views``, where
    it is trustworthy, against ``UPRIGHT_MAX_DEG``; every view of the sample then says so),
    ``no_movement``, ``no_reps`` (movement but no rep-shaped dip),
-   ``unsupported_exercise`` (no signal defined), and ``no_keypoints`` (an earlier stage
-   quarantined the sample).
+   and ``no_keypoints`` (an earlier stage quarantined the sample).
+8. **An exercise without an entry** in ``params.reps.exercises`` (one a lab just added to
+   ``params.yaml: exercises``) gets its signal from the recording (``default_rep_spec``):
+   the normalized joint coordinate (one axis of one joint, torso lengths from the mid-hip)
+   with the largest range of motion, the range measured as in step 3. Coordinates only:
+   they share one unit, so their ranges compare; an angle in degrees has no common scale
+   with them. The rest side is where the recording starts and ends (people start and stop
+   at rest): ``direction`` is ``down`` when the first and last frames lie on the signal's
+   high side, ``up`` otherwise. The smallest rep range is ``reps.default_min_range``; the
+   angle whose range is reported is the kinematics angle with the largest range; there is
+   no posture check. The chosen column is the rep's ``signal``.
 7. **Tempo** (seed 000): per recording, the rep count, exercise time (sum of rep durations),
    mean and standard deviation of rep duration, and the feedback ``irregular`` (std above
    ``tempo.irregular_std_s``), ``too fast`` / ``too slow`` (mean below / above
@@ -59,7 +68,7 @@ GROUP_KEYS: list[str] = ["set_id", "sample_id", "view"]
 #: Recording statuses; only ``ok`` recordings have reps.
 OK = "ok"
 STATUSES: tuple[str, ...] = (
-    OK, "no_keypoints", "no_person", "too_short", "unsupported_exercise", "wrong_exercise", "no_movement", "no_reps",
+    OK, "no_keypoints", "no_person", "too_short", "wrong_exercise", "no_movement", "no_reps",
 )  # fmt: skip
 
 #: Trunk inclination (degrees from vertical) separating upright from lying postures.
@@ -318,6 +327,59 @@ def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
     return ", ".join(notes) or "good tempo"
 
 
+#: Share of a recording's frames at each end taken as its rest position (step 8).
+REST_EDGE_FRACTION = 0.1
+
+
+def signal_range(values: np.ndarray, rest_percentile: float) -> float:
+    """Range of motion of a signal as step 3 measures it: the ``rest_percentile`` minus the
+    ``100 - rest_percentile`` percentile (signal units; NaN when no value is known)."""
+    if not np.isfinite(values).any():
+        return np.nan
+    low, high = np.nanpercentile(values, [100 - rest_percentile, rest_percentile])
+    return float(high - low)
+
+
+def default_rep_spec(columns: pd.DataFrame, params: dict) -> dict:
+    """The rep signal of an exercise ``params["exercises"]`` does not list (module docstring,
+    step 8), chosen from one sample-view's frames.
+
+    Parameters
+    ----------
+    columns
+        One sample-view's ``FEATURES`` and kinematics columns, in frame order.
+    params
+        The ``reps`` group: ``rest_percentile``, ``min_present_fraction``,
+        ``default_min_range`` (torso lengths).
+
+    Returns
+    -------
+    dict
+        An entry of the ``reps.exercises`` layout: ``signal`` (one ``<joint>_<axis>`` column,
+        or none when no coordinate is present in enough frames), ``direction``,
+        ``min_range``, ``angle`` (one kinematics angle column, or none) and ``upright``
+        (None).
+    """
+    candidates = [c for c in joint_columns(suffixes=AXES) if c in columns and not c.startswith("mid_hip_")]
+    values = columns[candidates].to_numpy(dtype=np.float64, na_value=np.nan)  # (frame, coordinate)
+    present = np.isfinite(values).mean(axis=0) >= params["min_present_fraction"]
+    ranges = np.array([signal_range(v, params["rest_percentile"]) if ok else np.nan for v, ok in zip(values.T, present)])
+    spec = {"signal": [], "direction": "down", "min_range": params["default_min_range"], "angle": [], "upright": None}
+    if np.isfinite(ranges).any():
+        best = int(np.nanargmax(ranges))
+        signal = values[:, best]
+        edge = max(1, int(round(REST_EDGE_FRACTION * len(signal))))
+        rest = np.nanmedian(np.concatenate([signal[:edge], signal[-edge:]]))
+        low, high = np.nanpercentile(signal, [100 - params["rest_percentile"], params["rest_percentile"]])
+        spec["signal"] = [candidates[best]]
+        spec["direction"] = "down" if not np.isfinite(rest) or rest >= (low + high) / 2 else "up"
+    angles = [a for a in KINEMATIC_ANGLES if a in columns]
+    angle_ranges = [signal_range(columns[a].to_numpy(dtype=np.float64, na_value=np.nan), params["rest_percentile"]) for a in angles]
+    if np.isfinite(angle_ranges).any():
+        spec["angle"] = [angles[int(np.nanargmax(angle_ranges))]]
+    return spec
+
+
 def _view_points(frames: pd.DataFrame) -> np.ndarray:
     """Normalized positions ``(frame, joint, space)``; space 3 where the view has depth."""
     n_space = 3 if np.isfinite(frames[joint_columns(suffixes=("z",))].to_numpy(dtype=np.float64)).any() else 2
@@ -376,13 +438,15 @@ def reps_for_view(
     columns = pd.concat([frames.reset_index(drop=True), pd.DataFrame(kinematic)[list(kinematic)]], axis=1)
     columns = columns.loc[:, ~columns.columns.duplicated(keep="last")]
     if spec is None:
-        search = RepSearch("unsupported_exercise", f"no rep signal is defined for {exercise} (params.yaml reps.exercises)",
-                           (), np.full(len(frames), np.nan))  # fmt: skip
-    else:
+        spec = default_rep_spec(columns, params)
+    if spec["signal"]:
         search = find_reps(time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
+    else:
+        search = RepSearch("no_person", "no joint coordinate is visible in enough frames to follow the movement",
+                           (), np.full(len(frames), np.nan))  # fmt: skip
     rep_of_row = np.zeros(len(frames), dtype=np.int64)  # 0: in no rep
     rows = []
-    angle = rep_signal(columns, spec["angle"]) if spec is not None else None
+    angle = rep_signal(columns, spec["angle"]) if spec["angle"] else None
     for number, rep in enumerate(search.reps, start=1):
         rep_of_row[rep.start : rep.end + 1] = number
         inside = slice(rep.start, rep.end + 1)
@@ -401,7 +465,7 @@ def reps_for_view(
         )  # fmt: skip
     reps = pd.DataFrame(rows, columns=[c for c in REPS.names if c not in (*GROUP_KEYS, "exercise", "signal")])
     reps = reps.assign(set_id=set_id, sample_id=sample_id, view=view, exercise=exercise,
-                       signal="+".join(spec["signal"]) if spec else "")[REPS.names]  # fmt: skip
+                       signal="+".join(spec["signal"]))[REPS.names]  # fmt: skip
     kinematics = pd.DataFrame(
         {
             "set_id": set_id, "sample_id": sample_id, "view": view,

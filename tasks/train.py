@@ -1,12 +1,22 @@
-"""Correct-vs-incorrect classifier over keypoint sequences (seed 003), with a subject-level test.
+"""Correct-vs-incorrect models judged on people they have not seen: leave-people-out k-fold
+cross-validation, then the final model fitted on everyone.
 
-One sequence per labeled sample x view: per frame the normalized x, y of the ten
-``CORE_JOINTS`` and their per-frame deltas (40 numbers, as seed 003) plus a one-hot of the
-view, so one model learns from every view. The model is Conv1D x3 -> bidirectional LSTM over
-the valid frames -> dropout -> dense -> 2 logits, trained with Adam and class-weighted
-cross-entropy (incorrect executions can be rare). People are never split: the test set is
-whole held-out subjects, and so is the early-stopping validation set inside the training
-subjects. A sample's prediction averages the probabilities of its views.
+1. ``build_sequences`` (``tasks.sequences``): one sequence per labeled sample x view.
+2. **Folds** (``assign_folds``): the people are dealt into ``cv_folds`` folds (fewer when
+   there are fewer people), whole people only, stratified by exercise x label so each fold
+   holds about the same mix (scikit-learn's ``StratifiedGroupKFold``, seeded).
+3. **Cross-validation**: for each fold, the model family of ``train.model`` is fitted on the
+   other folds' people (``tasks.models.fit_model``) and predicts the fold's samples; a
+   sample's ``p(incorrect)`` is the mean over its views, ``incorrect`` at 0.5 or above.
+   Every labeled sample thus gets one out-of-fold prediction (the ``PREDICTIONS`` table).
+4. **Metrics** per fold (accuracy, precision, recall, F1 with ``incorrect`` the positive
+   class, ROC AUC where the fold has both classes), then their mean and standard deviation
+   over folds (sample std, ddof 1); the same per exercise (accuracy of the fold's samples of
+   that exercise, over the folds that have some) and per view (per sequence) when there are
+   several views. The ROC curve and the confusion matrix are of the out-of-fold predictions
+   of all samples.
+5. **Final model**: the same family fitted on every labeled sample; it is what
+   ``models/classifier.pt`` holds.
 
 ``params`` is the ``train`` group of ``params.yaml``.
 """
@@ -15,581 +25,52 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import contextmanager
+import warnings
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import precision_recall_fscore_support
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
+from sklearn.model_selection import StratifiedGroupKFold
 
 from formset.quarantine import StageSkipped
-from formset.schemas.skeleton import CORE_JOINTS
-from formset.schemas.vocab import LABELS
 from formset.storage import atomic_path
+from formset.tasks.models import TrainedModel, fit_model
+from formset.tasks.sequences import CLASS_LABELS, N_CLASSES, SAMPLE_KEY, Sequences, build_sequences
 
-SAMPLE_KEY: list[str] = ["set_id", "sample_id"]
-SEQUENCE_KEY: list[str] = [*SAMPLE_KEY, "view"]
-
-#: Class indices of the logits; ``INCORRECT`` is the positive class of the metrics.
-CORRECT, INCORRECT = 0, 1
-CLASS_LABELS: tuple[str, ...] = ("correct", "incorrect")
-N_CLASSES = len(CLASS_LABELS)
-
-def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
-    """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
-
-    ``params["joints"]`` (default ``CORE_JOINTS``, the seed-003 input) picks the joints whose
-    planar x, y and deltas are used; ``params["angles"]`` (default none) adds joint angles.
-    Seed 003's ten joints leave out the head and wrists, so neck faults and hand placement
-    are invisible to it; params.yaml adds them.
-    """
-    joints = params.get("joints") or CORE_JOINTS
-    positions = [f"{joint}_{axis}" for joint in joints for axis in ("x", "y")]
-    return positions, [f"d_{c}" for c in positions], list(params.get("angles") or [])
-
-#: Sequences per forward pass when predicting (memory, not results, depends on it).
-PREDICT_BATCH = 256
-
-#: Probability of ``incorrect`` at or above which a sample is predicted incorrect.
+#: ``p(incorrect)`` at or above which a sample is predicted incorrect.
 DECISION_THRESHOLD = 0.5
+#: Columns of ``plots/roc.csv`` and ``plots/confusion.csv`` (DVC's plot layouts).
+ROC_COLUMNS: tuple[str, ...] = ("fpr", "tpr", "threshold")
+CONFUSION_COLUMNS: tuple[str, ...] = ("actual", "predicted")
+#: The figures of each fold, in the order ``metrics/train.json`` lists them.
+FOLD_FIGURES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "auc")
 
 
 @dataclass(frozen=True)
-class Sequences:
-    """Model inputs, one row per labeled sample x view.
+class TrainResult:
+    """What the train stage writes.
 
     Attributes
     ----------
-    X
-        float32, shape ``(sequence, time, feature)``: frames in order, zero after ``lengths``.
-    lengths
-        int64, shape ``(sequence,)``: valid frames per sequence, 1 .. time.
-    y
-        int64, shape ``(sequence,)``: 1 = incorrect, 0 = correct.
-    subject, set_id, sample_id, view
-        object arrays of shape ``(sequence,)``.
-    feature_names
-        Names of the ``feature`` axis.
+    model
+        The final model, fitted on every labeled sample.
+    metrics
+        ``metrics/train.json`` (see ``summarize_folds``).
+    predictions
+        ``PREDICTIONS`` rows: one per labeled sample, out of fold.
+    roc
+        ``ROC_COLUMNS`` of the out-of-fold ``p(incorrect)``, ``incorrect`` positive.
+    confusion
+        ``CONFUSION_COLUMNS``: one row per labeled sample, label strings.
     """
 
-    X: np.ndarray
-    lengths: np.ndarray
-    y: np.ndarray
-    subject: np.ndarray
-    set_id: np.ndarray
-    sample_id: np.ndarray
-    view: np.ndarray
-    feature_names: tuple[str, ...]
-
-
-def feature_names(params: dict) -> tuple[str, ...]:
-    """Names of the per-frame features: positions, angles, deltas, then one ``view_<name>``
-    per view."""
-    positions, deltas, angles = input_columns(params)
-    return (*positions, *angles, *deltas, *(f"view_{view}" for view in params["views"]))
-
-
-def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which source frame fills each time step, for sequences of ``n_frames`` frames.
-
-    A sequence of at most ``max_frames`` frames is kept whole; a longer one is subsampled to
-    ``max_frames`` evenly spaced frames (first and last kept), so the whole execution stays in
-    view and the deltas keep their per-source-frame meaning.
-
-    Parameters
-    ----------
-    n_frames
-        int, shape ``(sequence,)``, at least 1.
-    max_frames
-        Time steps of the output, at least 2.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(positions, lengths)``: int, shape ``(sequence, max_frames)``, the frame index within
-        the sequence (0 past the length), and int64, shape ``(sequence,)``.
-    """
-    lengths = np.minimum(n_frames, max_frames).astype(np.int64)
-    step = np.where(n_frames > max_frames, (n_frames - 1) / (max_frames - 1), 1.0)
-    positions = np.rint(np.arange(max_frames)[np.newaxis, :] * step[:, np.newaxis]).astype(np.intp)
-    valid = np.arange(max_frames)[np.newaxis, :] < lengths[:, np.newaxis]
-    return np.where(valid, positions, 0), lengths
-
-
-def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> Sequences:
-    """Turn the frames of labeled samples into padded per-view sequences.
-
-    A missing position is carried forward from the last frame that had it (backward at the
-    start); a joint missing in the whole sequence is 0 (the mid-hip). A missing delta is 0
-    (no movement).
-
-    Parameters
-    ----------
-    features
-        ``FEATURES`` rows (one per sample x view x frame); the key columns, the core joints'
-        ``x``, ``y`` and their ``d_`` deltas are read.
-    samples
-        The ``SAMPLES`` catalog; samples whose label is not ``correct`` / ``incorrect`` are
-        left out.
-    params
-        The ``train`` group: ``views`` (also the one-hot order), ``max_frames``.
-    """
-    views = list(params["views"])
-    position_columns, delta_columns, angle_columns = input_columns(params)
-    needed = [*SEQUENCE_KEY, "frame", *position_columns, *delta_columns, *angle_columns]
-    missing = [c for c in needed if c not in features.columns]
-    if missing:
-        raise ValueError(f"the features table lacks the columns {missing}")
-    labeled = samples.loc[samples["label"].isin(LABELS), [*SAMPLE_KEY, "subject_id", "label"]]
-    rows = (
-        features.loc[features["view"].isin(views), needed]
-        .merge(labeled, on=SAMPLE_KEY, how="inner", validate="many_to_one")
-        .sort_values([*SEQUENCE_KEY, "frame"], ignore_index=True)
-    )
-    if rows.empty:
-        raise StageSkipped(
-            f"no labeled samples (label correct or incorrect) with features in the views {', '.join(views)}: "
-            "nothing to train on; label some samples or add a labeled set"
-        )
-    sequence_of_row = rows.groupby(SEQUENCE_KEY, sort=False).ngroup().to_numpy()
-    # Positions and angles are states: carry them over gaps. Deltas are changes: 0 when unknown.
-    positions = rows[position_columns + angle_columns].groupby(sequence_of_row).ffill()
-    positions = positions.groupby(sequence_of_row).bfill()
-    view_one_hot = np.eye(len(views), dtype=np.float32)[pd.Categorical(rows["view"], categories=views).codes]
-    frame_features = np.hstack(
-        [
-            positions.fillna(0.0).to_numpy(np.float32),
-            rows[delta_columns].fillna(0.0).to_numpy(np.float32),
-            view_one_hot,
-        ]
-    )
-    starts = np.flatnonzero(np.diff(sequence_of_row, prepend=-1))
-    n_frames = np.diff(np.append(starts, len(rows)))
-    time_steps = max(2, min(int(params["max_frames"]), int(n_frames.max())))
-    steps, lengths = frame_positions(n_frames, time_steps)
-    valid = np.arange(time_steps)[np.newaxis, :] < lengths[:, np.newaxis]
-    X = frame_features[starts[:, np.newaxis] + steps]  # (sequence, time, feature)
-    X[~valid] = 0.0
-    first = rows.iloc[starts]
-    return Sequences(
-        X=X,
-        lengths=lengths,
-        y=(first["label"] == "incorrect").to_numpy(np.int64),
-        subject=first["subject_id"].to_numpy(object),
-        set_id=first["set_id"].to_numpy(object),
-        sample_id=first["sample_id"].to_numpy(object),
-        view=first["view"].to_numpy(object),
-        feature_names=feature_names(params),
-    )
-
-
-def split_by_subject(
-    subjects: np.ndarray, test_fraction: float, seed: int, labels: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out whole subjects: no person is in both parts.
-
-    Subjects are stratified by their majority label (with ``labels``) and about
-    ``test_fraction`` of each stratum is drawn, at least one and never all of a stratum of
-    two or more, so both classes reach the test set whenever each has two subjects.
-
-    Parameters
-    ----------
-    subjects
-        shape ``(row,)``: the person of each row.
-    test_fraction
-        Share of subjects to hold out, 0-1.
-    seed
-        Seed of the draw; the same inputs and seed give the same split.
-    labels
-        int, shape ``(row,)``: 1 = incorrect; None to draw without strata.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(train_mask, test_mask)``, bool, shape ``(row,)``, complementary.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two subjects: nobody could be held out.
-    """
-    people, person_of_row = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
-    if len(people) < 2:
-        raise ValueError(f"a subject-level split needs at least two subjects, found {len(people)}")
-    if labels is None:
-        stratum = np.zeros(len(people), dtype=np.int64)
-    else:
-        incorrect_share = np.bincount(person_of_row, weights=labels) / np.bincount(person_of_row)
-        stratum = (incorrect_share >= 0.5).astype(np.int64)
-    rng = np.random.default_rng(seed)
-    held_out = np.zeros(len(people), dtype=bool)
-    for members in (np.flatnonzero(stratum == s) for s in np.unique(stratum)):
-        # At least one person of a stratum is held out, never its only or last one.
-        n_test = min(max(int(np.rint(test_fraction * len(members))), 1), len(members) - 1)
-        held_out[rng.permutation(members)[:n_test]] = True
-    if not held_out.any():
-        # One subject per stratum: hold out one person so there is a test set at all.
-        held_out[rng.integers(len(people))] = True
-    test_mask = held_out[person_of_row]
-    return ~test_mask, test_mask
-
-
-class FormClassifier(nn.Module):
-    """Conv1D x3 -> bidirectional LSTM -> dropout -> dense -> 2 logits (seed 003).
-
-    The LSTM's outputs are pooled over the valid frames (mean and max) rather than read
-    from its final state: a fault is often a posture held for a few frames at the bottom
-    of a rep, which the final state of a long sequence forgets (measured on the synthetic
-    set: held-out accuracy 0.67 with the final state, see the README's figures).
-
-    Parameters
-    ----------
-    feature_names
-        Names of the per-frame input features (their count is the input width); kept so a
-        saved model says what it expects.
-    conv_filters, conv_kernels
-        Output channels and kernel lengths (frames) of the three convolutions.
-    lstm_units
-        Hidden units per direction.
-    dense_units
-        Width of the dense layer before the logits.
-    dropout
-        Dropout probability before the dense layer.
-    """
-
-    def __init__(
-        self,
-        feature_names: tuple[str, ...],
-        conv_filters: list[int],
-        conv_kernels: list[int],
-        lstm_units: int,
-        dense_units: int,
-        dropout: float,
-    ):
-        super().__init__()
-        self.config = {
-            "feature_names": list(feature_names),
-            "conv_filters": list(conv_filters),
-            "conv_kernels": list(conv_kernels),
-            "lstm_units": int(lstm_units),
-            "dense_units": int(dense_units),
-            "dropout": float(dropout),
-        }
-        # Per-feature standardization, fitted on the training frames (positions are ~1 torso
-        # length, deltas ~0.01: unscaled, the deltas would barely count).
-        self.register_buffer("feature_mean", torch.zeros(len(feature_names)))
-        self.register_buffer("feature_scale", torch.ones(len(feature_names)))
-        self.convs = nn.ModuleList()
-        channels = len(feature_names)
-        for filters, kernel in zip(conv_filters, conv_kernels, strict=True):
-            self.convs.append(nn.Conv1d(channels, filters, kernel, padding="same"))
-            channels = filters
-        self.lstm = nn.LSTM(channels, lstm_units, batch_first=True, bidirectional=True)
-        self.head = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(4 * lstm_units, dense_units),
-            nn.ReLU(),
-            nn.Linear(dense_units, N_CLASSES),
-        )
-
-    @classmethod
-    def from_params(cls, feature_names: tuple[str, ...], params: dict) -> "FormClassifier":
-        """Build the model from the ``train`` parameter group."""
-        return cls(
-            feature_names,
-            params["conv_filters"],
-            params["conv_kernels"],
-            params["lstm_units"],
-            params["dense_units"],
-            params["dropout"],
-        )
-
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits of (correct, incorrect).
-
-        Parameters
-        ----------
-        x
-            float32, shape ``(batch, time, feature)``, zero-padded after ``lengths``.
-        lengths
-            int64, shape ``(batch,)``: valid frames per sequence.
-
-        Returns
-        -------
-        torch.Tensor
-            float32, shape ``(batch, 2)``.
-        """
-        valid = (torch.arange(x.shape[1]) < lengths[:, None]).unsqueeze(1)  # (batch, 1, time)
-        # Conv1d wants (batch, channel, time).
-        hidden = ((x - self.feature_mean) / self.feature_scale).transpose(1, 2) * valid
-        for conv in self.convs:
-            # Zero the padded frames after every layer (the bias makes them non-zero), so a
-            # sequence's output does not depend on how much padding its batch has.
-            hidden = torch.relu(conv(hidden)) * valid
-        packed = pack_padded_sequence(hidden.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False)
-        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=x.shape[1])
-        frames = valid.transpose(1, 2)  # (batch, time, 1)
-        mean = (outputs * frames).sum(dim=1) / lengths[:, None].clamp(min=1)
-        peak = outputs.masked_fill(~frames, float("-inf")).amax(dim=1)
-        return self.head(torch.cat([mean, peak], dim=1))
-
-
-def standardization(X: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation per feature over the valid frames of ``X``.
-
-    Parameters
-    ----------
-    X
-        float, shape ``(sequence, time, feature)``.
-    lengths
-        int, shape ``(sequence,)``.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(mean, scale)``, float32, shape ``(feature,)``; ``scale`` is 1 for a constant feature.
-    """
-    valid = np.arange(X.shape[1])[np.newaxis, :] < lengths[:, np.newaxis]
-    frames = X[valid]  # (frame, feature)
-    spread = frames.std(axis=0)
-    return frames.mean(axis=0).astype(np.float32), np.where(spread > 1e-6, spread, 1.0).astype(np.float32)
-
-
-@contextmanager
-def _torch_session(seed: int, threads: int) -> Iterator[None]:
-    """Seed torch and cap its threads inside the block, restoring the caller's state after."""
-    previous_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous_threads)
-
-
-def class_weights(y: np.ndarray) -> torch.Tensor:
-    """Inverse-frequency weights ``n / (classes * n_class)`` so each class weighs the same.
-
-    Raises
-    ------
-    ValueError
-        A class has no example: a classifier cannot learn it.
-    """
-    counts = np.bincount(y, minlength=N_CLASSES)
-    if (counts == 0).any():
-        absent = [CLASS_LABELS[c] for c in np.flatnonzero(counts == 0)]
-        raise ValueError(f"the training subjects have no {' or '.join(absent)} executions")
-    return torch.tensor(len(y) / (N_CLASSES * counts), dtype=torch.float32)
-
-
-def _batch_logits(model: FormClassifier, X: np.ndarray, lengths: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    """Logits of the sequences ``index``, cut to the longest of them."""
-    longest = int(lengths[index].max())
-    return model(torch.from_numpy(X[index, :longest]), torch.from_numpy(lengths[index]))
-
-
-def predict_proba(model: FormClassifier, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Probability of ``incorrect`` per sequence, float64, shape ``(sequence,)``."""
-    model.eval()
-    with torch.inference_mode():
-        batches = np.array_split(np.arange(len(X)), max(1, -(-len(X) // PREDICT_BATCH)))
-        probabilities = [
-            torch.softmax(_batch_logits(model, X, lengths, batch), dim=1)[:, INCORRECT].numpy()
-            for batch in batches
-            if len(batch)
-        ]
-    return np.concatenate(probabilities).astype(np.float64) if probabilities else np.empty(0)
-
-
-def _mean_loss(model: FormClassifier, seqs: Sequences, index: np.ndarray, loss_fn: nn.Module) -> float:
-    """Class-weighted loss over the sequences ``index``, without dropout or gradients."""
-    model.eval()
-    with torch.inference_mode():
-        return float(loss_fn(_batch_logits(model, seqs.X, seqs.lengths, index), torch.from_numpy(seqs.y[index])))
-
-
-def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: dict) -> FormClassifier:
-    """Fit a ``FormClassifier`` on the rows of ``train_mask``, deterministically.
-
-    With ``validation_subject_fraction`` > 0 and enough training subjects, that share of the
-    training subjects is held out for early stopping: training stops after ``patience``
-    epochs without a lower validation loss and the best epoch's weights are kept.
-
-    Parameters
-    ----------
-    seqs
-        From ``build_sequences``.
-    train_mask
-        bool, shape ``(sequence,)``.
-    params
-        The ``train`` group: ``seed``, ``threads``, ``epochs``, ``batch_size``,
-        ``learning_rate``, ``validation_subject_fraction``, ``patience`` and the architecture.
-
-    Returns
-    -------
-    FormClassifier
-        In eval mode.
-    """
-    train_index = np.flatnonzero(train_mask)
-    fit_index, validation_index = train_index, np.empty(0, dtype=np.intp)
-    if params["validation_subject_fraction"] > 0 and len(np.unique(seqs.subject[train_index])) >= 2:
-        keep, hold = split_by_subject(
-            seqs.subject[train_index], params["validation_subject_fraction"], params["seed"], seqs.y[train_index]
-        )
-        # Early stopping must not cost the fit a class: without one, train on everyone.
-        if (np.bincount(seqs.y[train_index[keep]], minlength=N_CLASSES) > 0).all():
-            fit_index, validation_index = train_index[keep], train_index[hold]
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(seqs.y[fit_index]))
-    with _torch_session(params["seed"], params["threads"]):
-        model = FormClassifier.from_params(seqs.feature_names, params)
-        mean, scale = standardization(seqs.X[fit_index], seqs.lengths[fit_index])
-        model.feature_mean.copy_(torch.from_numpy(mean))
-        model.feature_scale.copy_(torch.from_numpy(scale))
-        optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"])
-        order = torch.Generator().manual_seed(params["seed"])
-        best_loss, best_state, stale_epochs = np.inf, None, 0
-        for _ in range(params["epochs"]):
-            model.train()
-            shuffled = fit_index[torch.randperm(len(fit_index), generator=order).numpy()]
-            for start in range(0, len(shuffled), params["batch_size"]):
-                batch = shuffled[start : start + params["batch_size"]]
-                optimizer.zero_grad()
-                loss = loss_fn(_batch_logits(model, seqs.X, seqs.lengths, batch), torch.from_numpy(seqs.y[batch]))
-                loss.backward()
-                optimizer.step()
-            if len(validation_index):
-                validation_loss = _mean_loss(model, seqs, validation_index, loss_fn)
-                if validation_loss < best_loss:
-                    best_loss, stale_epochs = validation_loss, 0
-                    best_state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
-                else:
-                    stale_epochs += 1
-                    if stale_epochs >= params["patience"]:
-                        break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-    return model.eval()
-
-
-def _per_sample(seqs: Sequences, rows: np.ndarray, p_incorrect: np.ndarray) -> pd.DataFrame:
-    """Average the views' probabilities of each sample among the sequences ``rows``."""
-    per_view = pd.DataFrame(
-        {
-            "set_id": seqs.set_id[rows],
-            "sample_id": seqs.sample_id[rows],
-            "subject_id": seqs.subject[rows],
-            "y": seqs.y[rows],
-            "p_incorrect": p_incorrect,
-        }
-    )
-    per_sample = per_view.groupby(SAMPLE_KEY, sort=True, as_index=False).agg(
-        subject_id=("subject_id", "first"), y=("y", "first"), p_incorrect=("p_incorrect", "mean")
-    )
-    labels = np.asarray(CLASS_LABELS, dtype=object)
-    per_sample["actual"] = labels[per_sample["y"].to_numpy()]
-    per_sample["predicted"] = labels[(per_sample["p_incorrect"] >= DECISION_THRESHOLD).to_numpy(np.intp)]
-    return per_sample[[*SAMPLE_KEY, "subject_id", "actual", "p_incorrect", "predicted"]]
-
-
-def predict_samples(model: FormClassifier, seqs: Sequences, mask: np.ndarray) -> pd.DataFrame:
-    """Per-sample predictions over the rows of ``mask``: the views' probabilities averaged.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per sample: ``set_id``, ``sample_id``, ``subject_id``, ``actual``,
-        ``p_incorrect`` (0-1) and ``predicted`` (label strings).
-    """
-    rows = np.flatnonzero(mask)
-    return _per_sample(seqs, rows, predict_proba(model, seqs.X[rows], seqs.lengths[rows]))
-
-
-def evaluate(model: FormClassifier, seqs: Sequences, mask: np.ndarray) -> tuple[dict, pd.DataFrame]:
-    """Metrics per sample on the rows of ``mask`` (held-out subjects), incorrect = positive.
-
-    Returns
-    -------
-    tuple
-        ``(metrics, confusion)``: metrics has ``accuracy``, ``precision``, ``recall``, ``f1``,
-        ``n_test_samples``, ``n_test_subjects``, ``n_train_subjects`` (subjects of the rows
-        outside ``mask``) and ``accuracy_<view>`` (per sequence) for each view in the test
-        rows; confusion has one row per test sample with label strings ``actual`` and
-        ``predicted`` (the layout of DVC's confusion plot).
-    """
-    rows = np.flatnonzero(mask)
-    p_incorrect = predict_proba(model, seqs.X[rows], seqs.lengths[rows])
-    predictions = _per_sample(seqs, rows, p_incorrect)
-    actual = predictions["actual"] == "incorrect"
-    predicted = predictions["predicted"] == "incorrect"
-    precision, recall, f1, _ = precision_recall_fscore_support(actual, predicted, average="binary", zero_division=0)
-    metrics = {
-        "accuracy": float((actual == predicted).mean()),
-        "precision": float(precision),
-        "recall": float(recall),
-        "f1": float(f1),
-        "n_test_samples": len(predictions),
-        "n_test_subjects": int(predictions["subject_id"].nunique()),
-        "n_train_subjects": len(np.unique(seqs.subject[~mask].astype(str))),
-    }
-    view_correct = (p_incorrect >= DECISION_THRESHOLD) == seqs.y[rows]
-    for view in sorted(set(seqs.view[rows])):
-        metrics[f"accuracy_{view}"] = float(view_correct[seqs.view[rows] == view].mean())
-    return metrics, predictions[["actual", "predicted"]].reset_index(drop=True)
-
-
-def save_model(model: FormClassifier, path: str | os.PathLike, meta: dict) -> None:
-    """Save the weights, the architecture and ``meta`` (JSON-able) to ``path``, atomically.
-
-    The file holds only tensors and plain values, so ``load_model`` can read it with
-    ``torch.load(weights_only=True)``.
-    """
-    payload = {
-        "state_dict": model.state_dict(),
-        "config": json.dumps(model.config),
-        "meta": json.dumps(meta, sort_keys=True),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def save_skipped(path: str | os.PathLike, reason: str, meta: dict) -> None:
-    """Fill the model's slot with why there is no model (``load_model`` raises it), atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"skipped": reason, "meta": json.dumps(meta, sort_keys=True)}, tmp)
-
-
-def load_model(path: str | os.PathLike) -> tuple[FormClassifier, dict]:
-    """Load a model written by ``save_model`` (safe loading only).
-
-    Returns
-    -------
-    tuple
-        ``(model, meta)``; the model in eval mode.
-
-    Raises
-    ------
-    StageSkipped
-        The file was written by ``save_skipped``: training was skipped, and why.
-    """
-    payload = torch.load(path, weights_only=True)
-    if "skipped" in payload:
-        raise StageSkipped(f"{path} holds no model: training was skipped ({payload['skipped']})")
-    config = json.loads(payload["config"])
-    model = FormClassifier(
-        tuple(config["feature_names"]),
-        config["conv_filters"],
-        config["conv_kernels"],
-        config["lstm_units"],
-        config["dense_units"],
-        config["dropout"],
-    )
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), json.loads(payload["meta"])
+    model: TrainedModel
+    metrics: dict
+    predictions: pd.DataFrame
+    roc: pd.DataFrame
+    confusion: pd.DataFrame
 
 
 def check_trainable(subjects: np.ndarray, y: np.ndarray, whose: str = "the labeled samples", min_people: int = 2) -> None:
@@ -628,20 +109,239 @@ def check_trainable(subjects: np.ndarray, y: np.ndarray, whose: str = "the label
         )
 
 
-def train_and_evaluate(
-    features: pd.DataFrame, samples: pd.DataFrame, params: dict
-) -> tuple[FormClassifier, dict, pd.DataFrame]:
-    """Build sequences, hold out ``test_subject_fraction`` of the subjects, train, evaluate.
+def assign_folds(subjects: np.ndarray, strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Deal whole people into folds, stratified by ``strata`` as far as people allow.
+
+    Parameters
+    ----------
+    subjects
+        shape ``(row,)``: the person of each row.
+    strata
+        shape ``(row,)``: the stratum of each row (exercise and label).
+    n_folds
+        Folds wanted; fewer when there are fewer people.
+    seed
+        Seed of the deal: the same inputs and seed give the same folds.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(row,)``: the fold of each row, 0 .. folds - 1, every fold non-empty,
+        all rows of a person in one fold.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two people, or ``n_folds`` below 2.
+    """
+    people = np.unique(np.asarray(subjects, dtype=str))
+    if len(people) < 2 or n_folds < 2:
+        raise ValueError(f"cross-validation needs two folds of people: {len(people)} people, {n_folds} folds asked")
+    folds = min(n_folds, len(people))
+    fold = np.full(len(subjects), -1, dtype=np.int64)
+    codes = pd.factorize(np.asarray(strata, dtype=str))[0]
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "least populated class": fewer members than folds
+        for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(codes)), codes, np.asarray(subjects, dtype=str))):
+            fold[held_out] = number
+    return pd.factorize(fold, sort=True)[0].astype(np.int64)  # renumbered: no empty fold
+
+
+def per_sample(seqs: Sequences, rows: np.ndarray, p_incorrect: np.ndarray, fold: np.ndarray) -> pd.DataFrame:
+    """Average the views' ``p(incorrect)`` of each sample among the sequences ``rows``.
+
+    Parameters
+    ----------
+    seqs
+        The sequences.
+    rows
+        int, shape ``(n,)``: sequences predicted.
+    p_incorrect
+        float, shape ``(n,)``: their ``p(incorrect)``.
+    fold
+        int, shape ``(n,)``: the fold each was held out in.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``PREDICTIONS`` columns, one row per sample, sorted by set_id, sample_id.
+    """
+    per_view = pd.DataFrame(
+        {
+            "set_id": seqs.set_id[rows], "sample_id": seqs.sample_id[rows], "subject_id": seqs.subject[rows],
+            "exercise": seqs.exercise[rows], "y": seqs.y[rows], "p_incorrect": p_incorrect, "fold": fold,
+        }
+    )  # fmt: skip
+    samples = per_view.groupby(SAMPLE_KEY, sort=True, as_index=False).agg(
+        subject_id=("subject_id", "first"), exercise=("exercise", "first"), y=("y", "first"),
+        p_incorrect=("p_incorrect", "mean"), n_views=("p_incorrect", "size"), fold=("fold", "first"),
+    )  # fmt: skip
+    labels = np.asarray(CLASS_LABELS, dtype=object)
+    samples["truth"] = labels[samples["y"].to_numpy()]
+    samples["predicted"] = labels[(samples["p_incorrect"] >= DECISION_THRESHOLD).to_numpy(np.intp)]
+    samples["p_correct"] = 1.0 - samples["p_incorrect"]
+    samples["fold"] = samples["fold"].astype(np.int16) + 1
+    samples["n_views"] = samples["n_views"].astype(np.int16)
+    columns = [*SAMPLE_KEY, "subject_id", "exercise", "n_views", "truth", "predicted", "p_correct", "p_incorrect", "fold"]
+    return samples[columns]
+
+
+def fold_figures(predictions: pd.DataFrame) -> dict[str, float | None]:
+    """``FOLD_FIGURES`` of one fold's sample predictions (``incorrect`` positive); ``auc``
+    is None when the fold holds one class only."""
+    actual = (predictions["truth"] == "incorrect").to_numpy()
+    predicted = (predictions["predicted"] == "incorrect").to_numpy()
+    precision, recall, f1, _ = precision_recall_fscore_support(actual, predicted, average="binary", zero_division=0)
+    auc = float(roc_auc_score(actual, predictions["p_incorrect"])) if len(np.unique(actual)) == 2 else None
+    return {"accuracy": float((actual == predicted).mean()), "precision": float(precision), "recall": float(recall),
+            "f1": float(f1), "auc": auc}  # fmt: skip
+
+
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (ddof 1; 0 for one value) of the known values."""
+    known = np.array([v for v in values if v is not None], dtype=np.float64)
+    if not len(known):
+        return None, None
+    return float(known.mean()), float(known.std(ddof=1)) if len(known) > 1 else 0.0
+
+
+def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, params: dict) -> dict:
+    """``metrics/train.json``: the cross-validation's figures.
+
+    Parameters
+    ----------
+    predictions
+        Out-of-fold ``PREDICTIONS`` rows of every labeled sample.
+    sequence_correct
+        One row per sequence: ``view``, ``fold`` (1-based) and ``correct`` (bool: its own
+        ``p(incorrect)`` gives the right class).
+    params
+        The ``train`` group (``model``, ``exercise_mode``).
+
+    Returns
+    -------
+    dict
+        ``model``, ``exercise_mode``, ``folds``, ``n_samples``, ``n_subjects``; for each of
+        ``FOLD_FIGURES`` its mean over folds and ``<figure>_std``; ``per_exercise``:
+        exercise -> ``accuracy``, ``accuracy_std``, ``n_samples``;
+        ``min_exercise_accuracy``; ``per_view`` (several views only): view -> ``accuracy``,
+        ``accuracy_std``, ``n_sequences``.
+    """
+    by_fold = [fold_figures(group) for _, group in predictions.groupby("fold", sort=True)]
+    metrics = {
+        "model": params["model"], "exercise_mode": params["exercise_mode"], "folds": len(by_fold),
+        "n_samples": len(predictions), "n_subjects": int(predictions["subject_id"].nunique()),
+    }  # fmt: skip
+    for figure in FOLD_FIGURES:
+        metrics[figure], metrics[f"{figure}_std"] = _mean_std([fold[figure] for fold in by_fold])
+    correct = predictions["truth"] == predictions["predicted"]
+    per_exercise = {}
+    for exercise, rows in predictions.groupby("exercise", sort=True):
+        mean, std = _mean_std(correct[rows.index].groupby(rows["fold"]).mean().tolist())
+        per_exercise[exercise] = {"accuracy": mean, "accuracy_std": std, "n_samples": len(rows)}
+    metrics["per_exercise"] = per_exercise
+    metrics["min_exercise_accuracy"] = min(e["accuracy"] for e in per_exercise.values())
+    if sequence_correct["view"].nunique() > 1:
+        metrics["per_view"] = {}
+        for view, rows in sequence_correct.groupby("view", sort=True):
+            mean, std = _mean_std(rows.groupby("fold")["correct"].mean().tolist())
+            metrics["per_view"][view] = {"accuracy": mean, "accuracy_std": std, "n_sequences": len(rows)}
+    return metrics
+
+
+def roc_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """``ROC_COLUMNS`` of out-of-fold predictions (``incorrect`` positive); empty with one class."""
+    actual = (predictions["truth"] == "incorrect").to_numpy()
+    if len(np.unique(actual)) < 2:
+        return pd.DataFrame(columns=list(ROC_COLUMNS))
+    fpr, tpr, threshold = roc_curve(actual, predictions["p_incorrect"].to_numpy())
+    # roc_curve's first threshold is infinite (nothing predicted positive): 1 says the same in CSV.
+    return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(threshold, 1.0)})
+
+
+def cross_validate(seqs: Sequences, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Out-of-fold predictions of every labeled sample (module docstring, steps 2-3).
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(predictions, sequence_correct)`` as ``summarize_folds`` reads them.
+
+    Raises
+    ------
+    StageSkipped
+        The training people of a fold lack a class.
+    """
+    strata = np.char.add(np.asarray(seqs.exercise, dtype=str), np.where(seqs.y == 1, "/incorrect", "/correct"))
+    fold = assign_folds(seqs.subject, strata, int(params["cv_folds"]), int(params["seed"]))
+    p_incorrect = np.empty(len(seqs.y))
+    for number in np.unique(fold):
+        train_rows, test_rows = np.flatnonzero(fold != number), np.flatnonzero(fold == number)
+        check_trainable(seqs.subject[train_rows], seqs.y[train_rows], f"the training people of fold {number + 1}", min_people=1)
+        p_incorrect[test_rows] = fit_model(seqs, train_rows, params).predict(seqs, test_rows)
+    everyone = np.arange(len(seqs.y))
+    sequence_correct = pd.DataFrame(
+        {"view": seqs.view, "fold": fold + 1, "correct": (p_incorrect >= DECISION_THRESHOLD) == (seqs.y == 1)}
+    )
+    return per_sample(seqs, everyone, p_incorrect, fold), sequence_correct
+
+
+def train_and_evaluate(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> TrainResult:
+    """Cross-validate ``params["model"]`` by people, then fit it on everyone.
+
+    Parameters
+    ----------
+    features
+        ``FEATURES`` rows (``gated_features``).
+    samples
+        The ``SAMPLES`` catalog.
+    params
+        The ``train`` group of ``params.yaml``.
+
+    Raises
+    ------
+    StageSkipped
+        No labeled sample, one person, one class, or a fold whose training people lack a class.
+    """
+    seqs = build_sequences(features, samples, params)
+    check_trainable(seqs.subject, seqs.y)
+    predictions, sequence_correct = cross_validate(seqs, params)
+    model = fit_model(seqs, np.arange(len(seqs.y)), params)
+    confusion = predictions.rename(columns={"truth": "actual"})[list(CONFUSION_COLUMNS)]
+    return TrainResult(model, summarize_folds(predictions, sequence_correct, params), predictions, roc_table(predictions), confusion)
+
+
+def save_model(model: TrainedModel, path: str | os.PathLike, meta: dict) -> None:
+    """Save the fitted model(s) and ``meta`` (JSON-able) to ``path``, atomically.
+
+    The file holds only tensors and plain values, so ``load_model`` reads it with
+    ``torch.load(weights_only=True)``.
+    """
+    with atomic_path(path) as tmp:
+        torch.save({"model": model.state(), "meta": json.dumps(meta, sort_keys=True)}, tmp)
+
+
+def save_skipped(path: str | os.PathLike, reason: str, meta: dict) -> None:
+    """Fill the model's slot with why there is no model (``load_model`` raises it), atomically."""
+    with atomic_path(path) as tmp:
+        torch.save({"skipped": reason, "meta": json.dumps(meta, sort_keys=True)}, tmp)
+
+
+def load_model(path: str | os.PathLike) -> tuple[TrainedModel, dict]:
+    """Load a model written by ``save_model`` (safe loading only).
 
     Returns
     -------
     tuple
-        ``(model, metrics, confusion)`` as from ``train_classifier`` and ``evaluate``.
+        ``(model, meta)``.
+
+    Raises
+    ------
+    StageSkipped
+        The file was written by ``save_skipped``: training was skipped, and why.
     """
-    seqs = build_sequences(features, samples, params)
-    check_trainable(seqs.subject, seqs.y)
-    train_mask, test_mask = split_by_subject(seqs.subject, params["test_subject_fraction"], params["seed"], seqs.y)
-    check_trainable(seqs.subject[train_mask], seqs.y[train_mask], "the training people (the others are held out)", min_people=1)
-    model = train_classifier(seqs, train_mask, params)
-    metrics, confusion = evaluate(model, seqs, test_mask)
-    return model, metrics, confusion
+    payload = torch.load(path, weights_only=True)
+    if "skipped" in payload:
+        raise StageSkipped(f"{path} holds no model: training was skipped ({payload['skipped']})")
+    return TrainedModel.from_state(payload["model"]), json.loads(payload["meta"])

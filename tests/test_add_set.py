@@ -302,3 +302,24 @@ def test_a_relabel_after_an_add_set_killed_before_registering_still_lists_the_ch
     assert result.exit_code == 0, result.output
     assert [v["version"] for v in read_registry(project)[SET_ID]] == [1, 2]
     assert f"│ {rows[0]['sample_id']} │ label  │ correct │ incorrect │" in result.output
+
+
+def test_new_exercises_are_refused_with_the_one_step_that_adds_them(project, delivery):
+    edit_samples(delivery, {(0, "exercise"): "hurdle_step", (1, "exercise"): "side_lunge", (2, "exercise"): "hurdle_step"})
+    listed = project.params()["exercises"]
+    result = add_set(delivery)
+    assert result.exit_code == 1
+    assert "samples.csv names 2 exercises that params.yaml does not list: hurdle_step, side_lunge." in result.output
+    # The step, as it is to be written: params.yaml's list with the new names after it.
+    assert f"  exercises: [{', '.join([*listed, 'hurdle_step', 'side_lunge'])}]\n" in result.output
+    assert f"then run `formset add-set {delivery}` again" in result.output
+    assert list(project.sets_dir.iterdir()) == []
+
+    # Doing that one step is all it takes.
+    params = project.root / "params.yaml"
+    text = params.read_text()
+    params.write_text(text.replace("jumping_jack]", "jumping_jack, hurdle_step, side_lunge]", 1))
+    result = add_set(delivery)
+    assert result.exit_code == 0, result.output
+    assert f"added set {SET_ID} as version 1" in result.output
+    assert "does not list" not in result.output

@@ -167,6 +167,11 @@ def test_one_person_skips_what_needs_other_people(tmp_path):
     assert "skipped" not in work["cluster"]  # clustering needs correct executions, not other people
     assert "skipped: the labeled samples come from one person (solo)" in flat(run.stdout)
     assert recorded_stages(project) == ALL_STAGES
+    # Every output of train is written, empty: the predictions partition and both plots.
+    predictions = read_table(project / "data" / "predictions" / "solo.parquet", tables.PREDICTIONS)
+    assert predictions.empty and list(predictions.columns) == tables.PREDICTIONS.names
+    assert (project / "plots" / "roc.csv").read_text().strip() == "fpr,tpr,threshold"
+    assert (project / "plots" / "confusion.csv").read_text().strip() == "actual,predicted"
 
 
 def test_an_exercise_without_correct_samples_and_an_odd_sample(tmp_path):

@@ -19,7 +19,16 @@ import yaml
 
 from formset.schemas import tables
 from formset.storage import to_arrow
-from formset.tasks.reps import STATUSES, count_errors, fill_short_gaps, find_reps, reps_for_samples, tempo_feedback
+from formset.tasks.kinematics import compute_kinematics, horizontal_distance
+from formset.tasks.reps import (
+    STATUSES,
+    count_errors,
+    default_rep_spec,
+    fill_short_gaps,
+    find_reps,
+    reps_for_samples,
+    tempo_feedback,
+)
 from formset.tasks.synthetic import rep_frames
 
 from conftest import GENERATED_FPS
@@ -31,7 +40,6 @@ SQUAT = REPS_PARAMS["exercises"]["squat"]
 NO_QUARANTINE = tables.QUARANTINE.empty_table().to_pandas()
 #: Largest allowed boundary error on generated recordings, frames (at 15 fps: 0.27 s).
 MAX_BOUNDARY_ERROR_FRAMES = 4
-
 
 @pytest.fixture(scope="module")
 def generated_reps(generated_features):
@@ -153,6 +161,43 @@ def test_a_wobble_at_the_bottom_is_one_rep():
     time_s, frame, signal, truth = dips([(0.6, 3.0, 0.5)])
     signal[truth[0, 1] - 10 : truth[0, 1] + 10] += 0.08 * np.sin(np.linspace(0, 4 * np.pi, 20))
     assert len(find_reps(time_s, frame, signal, UPRIGHT_DEG, SQUAT, REPS_PARAMS).reps) == 1
+
+
+def test_default_signal_is_the_coordinate_that_moves_most_with_rest_at_the_ends():
+    time_s, frame, signal, _ = dips([(1.0, 2.0, 0.0)], noise=0.01)
+    lift = -signal  # 0 at rest, 1 at the top: an arm raise
+    noise = np.random.default_rng(2).normal(0, 0.01, len(lift))
+    columns = pd.DataFrame(
+        {
+            "left_wrist_y": 0.2 + 1.2 * lift,  # moves most (torso lengths)
+            "right_wrist_z": 0.1 + 0.9 * lift,
+            "mid_hip_y": 3.0 * lift,  # the origin of normalized positions: never the signal
+            "neck_y": 1.0 + noise,
+            "angle_left_elbow": 160 + 10 * lift,
+            "angle_left_shoulder": 20 + 120 * lift,  # degrees: the range reported, not the signal
+        }
+    )
+    spec = default_rep_spec(columns, REPS_PARAMS)
+    assert spec == {"signal": ["left_wrist_y"], "direction": "up", "min_range": REPS_PARAMS["default_min_range"],
+                    "angle": ["angle_left_shoulder"], "upright": None}  # fmt: skip
+    search = find_reps(time_s, frame, columns["left_wrist_y"].to_numpy(), np.nan, spec, REPS_PARAMS)
+    assert (search.status, len(search.reps)) == ("ok", 1)
+    # The same movement downwards (a lunge's hip-relative knee): rest is high at the ends.
+    assert default_rep_spec(columns.assign(left_wrist_y=0.2 - 1.2 * lift), REPS_PARAMS)["direction"] == "down"
+    # Nothing visible: no signal to follow.
+    assert default_rep_spec(columns.assign(left_wrist_y=np.nan, right_wrist_z=np.nan, neck_y=np.nan), REPS_PARAMS)["signal"] == []
+
+
+def test_an_exercise_without_a_rep_signal_counts_generated_reps_with_the_default(generated_features):
+    samples, features, _ = generated_features
+    renamed = samples.assign(exercise=samples["exercise"].map({"squat": "new_squat", "push_up": "new_push_up"}))
+    assert not set(renamed["exercise"]) & set(REPS_PARAMS["exercises"])
+    _, reps, recordings = reps_for_samples(features, renamed, NO_QUARANTINE, REPS_PARAMS)
+    primary = recordings[recordings["primary_view"]]
+    # Every count exact, as with the exercises' own signals (measured: all views too).
+    assert (primary["rep_count"] == primary["labeled_rep_count"]).all()
+    assert reps["signal"].str.fullmatch(r"[a-z_]+_[xyz]").all()  # one coordinate of one joint
+    assert not reps["signal"].str.startswith("mid_hip_").any()
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
-"""Tests of the sequence classifier on small synthetic squats whose class is known by construction."""
+"""Tests of the sequence classifiers and their leave-people-out cross-validation, on small
+synthetic squats whose class is known by construction (synthetic data, not people)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,20 +12,26 @@ import torch
 
 from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
+from formset.tasks.conv_lstm import FormClassifier, class_weights, standardization
+from formset.tasks.sequences import build_sequences, frame_positions, input_columns, split_by_subject
+from formset.tasks.minirocket import dilation_schedule, fit_minirocket, transform_minirocket
+from formset.tasks.models import (
+    EXERCISE_MODES,
+    MODEL_FAMILIES,
+    SHARED,
+    SUMMARY_STATISTICS,
+    fit_model,
+    kinematic_summaries,
+    summary_channels,
+)
 from formset.tasks.train import (
-    FormClassifier,
-    build_sequences,
+    assign_folds,
     check_trainable,
-    class_weights,
-    evaluate,
-    frame_positions,
     load_model,
-    predict_proba,
+    roc_table,
     save_model,
     save_skipped,
-    split_by_subject,
-    standardization,
-    input_columns,
+    summarize_folds,
     train_and_evaluate,
 )
 
@@ -34,7 +43,11 @@ PARAMS = {
     "seed": 7,
     "threads": 1,
     "views": ["front", "kinect"],
-    "test_subject_fraction": 0.25,
+    "model": "conv_lstm",
+    "exercise_mode": "input",
+    "cv_folds": 4,
+    "kinematic": {"C": 1.0},
+    "minirocket": {"length": 24, "features": 840},
     "validation_subject_fraction": 0.0,
     "patience": 3,
     "max_frames": 24,
@@ -63,6 +76,8 @@ STANDING = {
 }
 #: The synthetic fault: an incorrect squat has its left knee this far out (x, torso lengths).
 KNEE_OFFSET = 0.4
+#: Frame rate of the synthetic sequences, frames per second.
+FPS = 30.0
 
 
 def synthetic_squat(rng: np.random.Generator, n_frames: int, incorrect: bool) -> np.ndarray:
@@ -93,6 +108,7 @@ def synthetic_set(n_subjects: int = 20, samples_per_subject: int = 1, seed: int 
                 flat = points.reshape(len(points), -1)  # joint-major (x, y), as POSITION_COLUMNS
                 deltas = np.vstack([np.full((1, flat.shape[1]), np.nan), np.diff(flat, axis=0)])
                 table = pd.DataFrame(np.hstack([flat, deltas]), columns=[*POSITION_COLUMNS, *DELTA_COLUMNS])
+                table.insert(0, "time_s", np.arange(len(points)) / FPS)
                 table.insert(0, "frame", np.arange(len(points)))
                 table.insert(0, "view", view)
                 table.insert(0, "sample_id", sample_id)
@@ -104,7 +120,7 @@ def synthetic_set(n_subjects: int = 20, samples_per_subject: int = 1, seed: int 
 
 @pytest.fixture(scope="module")
 def trained():
-    features, samples = synthetic_set()
+    features, samples = synthetic_set(samples_per_subject=2)
     return features, samples, train_and_evaluate(features, samples, PARAMS)
 
 
@@ -198,42 +214,160 @@ def test_model_output_shape_and_padding_does_not_leak():
     torch.testing.assert_close(logits[1:2], alone)
 
 
-def test_learns_a_clear_fault_on_held_out_subjects(trained):
-    _, _, (model, metrics, confusion) = trained
+def test_cross_validation_predicts_every_sample_from_a_model_that_never_saw_its_person(trained):
+    _, samples, result = trained
+    predictions = result.predictions
+    assert len(predictions) == len(samples) == 40 and predictions["sample_id"].is_unique
+    assert sorted(predictions["fold"].unique()) == [1, 2, 3, 4]
+    assert (predictions.groupby("subject_id")["fold"].nunique() == 1).all()  # a person is in one fold
+    # Stratified: odd people squat incorrectly, so every fold holds both classes.
+    assert (predictions.groupby("fold")["truth"].nunique() == 2).all()
+    np.testing.assert_allclose(predictions["p_correct"] + predictions["p_incorrect"], 1.0)
+    assert (predictions["n_views"] == 2).all()
+    assert (predictions["predicted"] == np.where(predictions["p_incorrect"] >= 0.5, "incorrect", "correct")).all()
+
+
+def test_metrics_are_means_and_stds_over_folds_overall_per_exercise_and_per_view(trained):
+    _, _, result = trained
+    metrics, predictions = result.metrics, result.predictions
+    assert metrics["model"] == "conv_lstm" and metrics["folds"] == 4
+    assert metrics["n_samples"] == 40 and metrics["n_subjects"] == 20
     assert metrics["accuracy"] > 0.8
-    assert metrics["n_test_subjects"] == 4 and metrics["n_train_subjects"] == 16
-    assert metrics["n_test_samples"] == len(confusion) == 4
-    assert {"precision", "recall", "f1", "accuracy_front", "accuracy_kinect"} <= metrics.keys()
-    assert list(confusion.columns) == ["actual", "predicted"]
-    assert set(confusion["actual"]) == {"correct", "incorrect"}
+    per_fold = (predictions["truth"] == predictions["predicted"]).groupby(predictions["fold"]).mean()
+    assert metrics["accuracy"] == pytest.approx(per_fold.mean())
+    assert metrics["accuracy_std"] == pytest.approx(per_fold.std(ddof=1))
+    assert metrics["per_exercise"]["squat"] == {"accuracy": pytest.approx(per_fold.mean()),
+                                                "accuracy_std": pytest.approx(per_fold.std(ddof=1)), "n_samples": 40}
+    assert set(metrics["per_view"]) == {"front", "kinect"}
+    assert metrics["per_view"]["front"]["n_sequences"] == 40
+    assert list(result.confusion.columns) == ["actual", "predicted"] and len(result.confusion) == 40
+    assert list(result.roc.columns) == ["fpr", "tpr", "threshold"]
+    assert result.roc[["fpr", "tpr"]].iloc[0].tolist() == [0.0, 0.0] and result.roc[["fpr", "tpr"]].iloc[-1].tolist() == [1.0, 1.0]
 
 
-def test_same_seed_gives_same_metrics(trained):
-    features, samples, (_, metrics, confusion) = trained
-    _, again, again_confusion = train_and_evaluate(features, samples, PARAMS)
-    assert again == metrics
-    pd.testing.assert_frame_equal(again_confusion, confusion)
+def test_summary_of_hand_made_folds():
+    # Fold 1: 3 of 4 right; fold 2: 1 of 2 right. Exercise a: fold 1 2/2, fold 2 0/1.
+    predictions = pd.DataFrame(
+        {
+            "subject_id": ["p1", "p1", "p2", "p2", "p3", "p3"],
+            "exercise": ["a", "a", "b", "b", "a", "b"],
+            "truth": ["correct", "incorrect", "correct", "incorrect", "correct", "incorrect"],
+            "predicted": ["correct", "incorrect", "correct", "correct", "incorrect", "incorrect"],
+            "p_incorrect": [0.1, 0.9, 0.2, 0.4, 0.6, 0.8],
+            "fold": [1, 1, 1, 1, 2, 2],
+        }
+    )
+    one_view = pd.DataFrame({"view": "kinect", "fold": predictions["fold"], "correct": True})
+    metrics = summarize_folds(predictions, one_view, {"model": "kinematic", "exercise_mode": "input"})
+    assert metrics["accuracy"] == pytest.approx((0.75 + 0.5) / 2)
+    assert metrics["accuracy_std"] == pytest.approx(np.std([0.75, 0.5], ddof=1))
+    assert metrics["per_exercise"]["a"]["accuracy"] == pytest.approx((1.0 + 0.0) / 2)
+    assert metrics["per_exercise"]["b"] == {"accuracy": pytest.approx((0.5 + 1.0) / 2),
+                                            "accuracy_std": pytest.approx(np.std([0.5, 1.0], ddof=1)), "n_samples": 3}
+    assert metrics["min_exercise_accuracy"] == pytest.approx(0.5)
+    assert metrics["auc"] == pytest.approx((1.0 + 1.0) / 2)  # both folds rank every incorrect above every correct
+    assert metrics["recall"] == pytest.approx((0.5 + 1.0) / 2)
+    assert "per_view" not in metrics  # one view: nothing to break down
+
+
+def test_folds_keep_people_whole_stratify_and_shrink_to_the_people_there_are():
+    subjects = np.repeat([f"p{i}" for i in range(10)], 4)
+    strata = np.tile(["a/correct", "a/incorrect", "b/correct", "b/incorrect"], 10)
+    fold = assign_folds(subjects, strata, n_folds=5, seed=7)
+    assert sorted(np.unique(fold)) == [0, 1, 2, 3, 4]
+    assert all(len(np.unique(fold[subjects == s])) == 1 for s in np.unique(subjects))
+    assert (np.bincount(fold) == 8).all()  # 2 people each
+    np.testing.assert_array_equal(fold, assign_folds(subjects, strata, n_folds=5, seed=7))
+    assert len(np.unique(assign_folds(subjects[:12], strata[:12], n_folds=5, seed=7))) == 3  # 3 people: 3 folds
+    with pytest.raises(ValueError, match="two folds of people: 1 people"):
+        assign_folds(np.array(["p0", "p0"]), np.array(["a", "b"]), n_folds=5, seed=7)
+
+
+def test_roc_of_a_perfect_ranking_and_of_one_class():
+    predictions = pd.DataFrame({"truth": ["correct", "incorrect", "incorrect"], "p_incorrect": [0.2, 0.7, 0.9]})
+    roc = roc_table(predictions)
+    assert roc[["fpr", "tpr"]].values.tolist() == [[0.0, 0.0], [0.0, 0.5], [0.0, 1.0], [1.0, 1.0]]
+    assert roc["threshold"].max() <= 1.0
+    assert roc_table(predictions.assign(truth="correct")).empty
+
+
+@pytest.mark.parametrize("family", MODEL_FAMILIES)
+@pytest.mark.parametrize("mode", EXERCISE_MODES)
+def test_every_family_learns_the_clear_fault_and_reloads_identically(family, mode, tmp_path):
+    features, samples = synthetic_set()
+    params = {**PARAMS, "model": family, "exercise_mode": mode}
+    result = train_and_evaluate(features, samples, params)
+    assert result.metrics["accuracy"] >= 0.9, result.metrics
+    assert result.model.family == family and result.model.exercise_mode == mode
+    save_model(result.model, tmp_path / "model.pt", {"params": params})
+    loaded, meta = load_model(tmp_path / "model.pt")
+    assert meta == {"params": params}
+    seqs = build_sequences(features, samples, params)
+    everyone = np.arange(len(seqs.y))
+    np.testing.assert_allclose(loaded.predict(seqs, everyone), result.model.predict(seqs, everyone), rtol=1e-6)
+
+
+def test_per_exercise_models_fall_back_to_a_shared_one_and_to_the_prior():
+    features, samples = synthetic_set(n_subjects=12)
+    # p02 and p04 (even: correct) do lunges: the lunges have one class.
+    samples.loc[samples["subject_id"].isin(["p02", "p04"]), "exercise"] = "lunge"
+    params = {**PARAMS, "model": "kinematic", "exercise_mode": "per_exercise"}
+    seqs = build_sequences(features, samples, params)
+    model = fit_model(seqs, np.arange(len(seqs.y)), params)
+    assert set(model.models) == {"squat", SHARED}  # lunges have one class: the shared model serves them
+    assert model.prior == pytest.approx(seqs.y.mean())
+    unseen = replace(seqs, exercise=np.full(len(seqs.y), "plank", dtype=object))
+    only_squat = fit_model(seqs, np.flatnonzero(seqs.exercise == "squat"), params)
+    assert set(only_squat.models) == {"squat"}
+    np.testing.assert_allclose(only_squat.predict(unseen, np.arange(4)), only_squat.prior)
+
+
+def test_kinematic_summaries_of_a_known_sequence():
+    features, samples = synthetic_set(n_subjects=2)
+    seqs = build_sequences(features, samples, PARAMS)
+    row = 0
+    n = seqs.lengths[row]
+    summaries = kinematic_summaries(seqs, np.array([row]))[0]
+    channels = summary_channels(seqs)
+    assert [seqs.feature_names[c] for c in channels] == POSITION_COLUMNS  # no deltas, no view one-hot
+    assert len(summaries) == len(channels) * len(SUMMARY_STATISTICS) + 1
+    neck_y = seqs.X[row, :n, seqs.feature_names.index("neck_y")].astype(np.float64)
+    at = POSITION_COLUMNS.index("neck_y") * len(SUMMARY_STATISTICS)
+    expected = [neck_y.min(), neck_y.max(), np.ptp(neck_y), neck_y.mean(), neck_y.std(),
+                neck_y.argmin() / (n - 1), neck_y.argmax() / (n - 1)]
+    np.testing.assert_allclose(summaries[at : at + len(SUMMARY_STATISTICS)], expected, rtol=1e-6)
+    frames = features[(features["sample_id"] == seqs.sample_id[row]) & (features["view"] == seqs.view[row])]
+    assert summaries[-1] == pytest.approx(np.ptp(frames["time_s"]))  # the duration of every frame, seconds
+
+
+def test_minirocket_dilations_features_and_determinism():
+    dilations, per_dilation = dilation_schedule(100, 10_000)
+    assert dilations[0] == 1 and dilations[-1] == int(2 ** np.log2(99 / 8))  # 12: the kernel spans the series
+    assert per_dilation.sum() == 10_000 // 84 and len(np.unique(dilations)) == len(dilations)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 3, 40))
+    fitted = fit_minirocket(X, 840, seed=1)
+    features = transform_minirocket(X, fitted)
+    assert features.shape == (6, 840) and fitted.n_features == 840
+    assert features.min() >= 0.0 and features.max() <= 1.0
+    np.testing.assert_array_equal(features, transform_minirocket(X, fit_minirocket(X, 840, seed=1)))
+    assert not np.array_equal(features, transform_minirocket(X, fit_minirocket(X, 840, seed=2)))
+    # Biases are quantiles of the outputs on training series: the features of the training
+    # series spread over (0, 1) rather than sit at 0 or 1.
+    assert 0.3 < features.mean() < 0.7
+
+
+def test_same_seed_gives_same_results(trained):
+    features, samples, result = trained
+    again = train_and_evaluate(features, samples, PARAMS)
+    assert again.metrics == result.metrics
+    pd.testing.assert_frame_equal(again.predictions, result.predictions)
 
 
 def test_early_stopping_runs_and_stays_deterministic():
     features, samples = synthetic_set(n_subjects=12)
-    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 4}
-    assert train_and_evaluate(features, samples, params)[1] == train_and_evaluate(features, samples, params)[1]
-
-
-def test_save_and_load_give_identical_predictions(trained, tmp_path):
-    features, samples, (model, metrics, _) = trained
-    seqs = build_sequences(features, samples, PARAMS)
-    meta = {"params": PARAMS, "metrics": metrics}
-    save_model(model, tmp_path / "model.pt", meta)
-    loaded, loaded_meta = load_model(tmp_path / "model.pt")
-    assert loaded_meta == meta
-    assert loaded.config["feature_names"] == list(seqs.feature_names)
-    np.testing.assert_array_equal(
-        predict_proba(loaded, seqs.X, seqs.lengths), predict_proba(model, seqs.X, seqs.lengths)
-    )
-    everyone = np.ones(len(seqs.y), dtype=bool)
-    assert evaluate(loaded, seqs, everyone)[0] == evaluate(model, seqs, everyone)[0]
+    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 4, "cv_folds": 3}
+    assert train_and_evaluate(features, samples, params).metrics == train_and_evaluate(features, samples, params).metrics
 
 
 # --- what the data does not allow: the stage skips with a reason --------------------------------

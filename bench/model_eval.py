@@ -1,0 +1,170 @@
+"""Leave-people-out cross-validation of every model family on real and synthetic data.
+
+    python bench/model_eval.py                       # what `make model-eval` runs
+    python bench/model_eval.py --models minirocket --modes input,per_exercise
+    python bench/model_eval.py --datasets uiprmd --cache /tmp/model-eval
+
+Datasets:
+- ``uiprmd``: UI-PRMD (Vakanski, Jun, Paul, Baker: "A Data Set of Human Body Movements for
+  Physical Rehabilitation Exercises", Data 3(1):2, 2018), movements 2-10, 10 people, 1,800
+  one-repetition Kinect samples, read from ``../shared/data/uiprmd-dev.tar.gz`` beside the
+  repository (skipped, saying so, where it is absent);
+- ``synthetic``: the **synthetic** demo set of ``formset sample`` (24 simulated people, squats
+  and push-ups, three views), generated here.
+
+Each is read and normalized with the stages' own functions and ``params.yaml`` (no Prefect,
+no validation quarantine), then for every family x exercise mode the train stage's
+cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds by person).
+The table: accuracy mean ± std over folds, the mean and the minimum of the per-movement
+accuracies, ROC AUC, and the seconds of the whole cross-validation. Targets on UI-PRMD:
+mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tarfile
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from formset.tasks import synthetic
+from formset.tasks.ingest import ingest_set
+from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
+from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES
+from formset.tasks.normalize import features_for_samples
+from formset.tasks.sequences import build_sequences
+from formset.tasks.train import cross_validate, summarize_folds
+
+REPO = Path(__file__).resolve().parent.parent
+UIPRMD_ARCHIVE = REPO.parent / "shared" / "data" / "uiprmd-dev.tar.gz"
+DATASETS = ("uiprmd", "synthetic")
+#: Targets on UI-PRMD: mean per-movement accuracy, lowest movement, CV seconds.
+TARGET_MEAN, TARGET_MIN, TARGET_SECONDS = 0.95, 0.90, 600.0
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what ``platform`` knows."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def read_features(set_dir: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(samples, features)`` of one set, through ingest, keypoints and normalize."""
+    # The one step that adds a delivery's new exercises: they join params.yaml's list.
+    exercises = [*params["exercises"], *pd.read_csv(set_dir / "samples.csv")["exercise"].unique()]
+    samples = ingest_set(set_dir, exercises).samples
+    outcomes = {
+        sample["sample_id"]: {
+            view: read_view_outcome(sample, column, set_dir, params["keypoints"], None)
+            for view, column in source_columns(sample).items()
+        }
+        for sample in samples.to_dict("records")
+    }
+    keypoints, _ = assemble_samples(samples, outcomes)
+    features, _ = features_for_samples(keypoints, params["normalize"])
+    return samples, features
+
+
+def dataset(name: str, work: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A dataset's ``(samples, features)``, cached as Parquet under ``work``; None when absent."""
+    cached = work / f"{name}-samples.parquet", work / f"{name}-features.parquet"
+    if all(path.is_file() for path in cached):
+        return pd.read_parquet(cached[0]), pd.read_parquet(cached[1])
+    if name == "uiprmd":
+        if not UIPRMD_ARCHIVE.is_file():
+            print(f"uiprmd: skipped, {UIPRMD_ARCHIVE} is absent (clone the repository beside shared/)")
+            return None
+        with tarfile.open(UIPRMD_ARCHIVE) as archive:
+            archive.extractall(work, filter="data")
+        set_dir = work / "uiprmd-dev"
+    else:
+        set_dir = work / "synthetic-demo"
+        synthetic.generate_set(set_dir, set_id="synthetic-demo", n_subjects=24, seed=0)
+    samples, features = read_features(set_dir, params)
+    samples.to_parquet(cached[0])
+    features.to_parquet(cached[1])
+    return samples, features
+
+
+def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> dict:
+    """The cross-validation's metrics and its seconds (``seconds``)."""
+    seqs = build_sequences(features, samples, params)
+    start = time.perf_counter()
+    predictions, sequence_correct = cross_validate(seqs, params)
+    seconds = time.perf_counter() - start
+    return {**summarize_folds(predictions, sequence_correct, params), "seconds": seconds}
+
+
+def row(dataset_name: str, metrics: dict) -> dict:
+    per_movement = [e["accuracy"] for e in metrics["per_exercise"].values()]
+    return {
+        "dataset": dataset_name, "model": metrics["model"], "exercise_mode": metrics["exercise_mode"],
+        "folds": metrics["folds"], "accuracy": f"{metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f}",
+        "movement_mean": round(float(np.mean(per_movement)), 3), "movement_min": round(min(per_movement), 3),
+        "weakest": min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["accuracy"]),
+        "auc": round(metrics["auc"], 3) if metrics["auc"] is not None else None,
+        "seconds": round(metrics["seconds"], 1),
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
+    parser.add_argument("--modes", default=None, help="exercise modes (default: params.yaml's train.exercise_mode)")
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--cache", type=Path, default=None, help="keep the datasets' features here between runs")
+    parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
+    args = parser.parse_args()
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    modes = args.modes.split(",") if args.modes else [params["train"]["exercise_mode"]]
+    unknown = set(modes) - set(EXERCISE_MODES)
+    if unknown:
+        parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
+    print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    rows, per_movement = [], {}
+    with tempfile.TemporaryDirectory(prefix="model-eval-") as scratch:
+        work = args.cache or Path(scratch)
+        work.mkdir(parents=True, exist_ok=True)
+        for name in args.datasets.split(","):
+            start = time.perf_counter()
+            data = dataset(name, work, params)
+            if data is None:
+                continue
+            samples, features = data
+            print(f"{name}: {samples['subject_id'].nunique()} people, {len(samples)} samples, "
+                  f"read in {time.perf_counter() - start:.0f} s")  # fmt: skip
+            for model in args.models.split(","):
+                for mode in modes:
+                    metrics = evaluate(samples, features, {**params["train"], "model": model, "exercise_mode": mode})
+                    rows.append(row(name, metrics))
+                    per_movement[(name, model, mode)] = {e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()}
+                    print("  ", rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False))
+        if args.per_movement:
+            print(pd.DataFrame(per_movement).to_string())
+    print(f"load average {os.getloadavg()[0]:.1f} (seconds depend on what else runs on the machine)")
+    real = table[table["dataset"] == "uiprmd"]
+    for item in real.itertuples():
+        met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS
+        print(f"uiprmd {item.model}/{item.exercise_mode}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
+              f"min {item.movement_min:.3f} (target {TARGET_MIN}), {item.seconds:.0f} s (target {TARGET_SECONDS:.0f}): "
+              f"{'met' if met else 'NOT met'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Model families of the form classifier, chosen by ``params.yaml: train.model``, and how
+they see the exercise (``train.exercise_mode``).
+
+Every family learns ``p(incorrect)`` of one sequence (one sample x view, ``tasks.train.
+Sequences``) and is saved as tensors and plain values only, so a model file loads with
+torch's safe loader:
+
+- ``conv_lstm``: Conv1D x3 -> bidirectional LSTM -> dense (``tasks.train.FormClassifier``),
+  the architecture of the Kinect-based exercise assessment work the project follows
+  (Liao, Vakanski, Xian: "A Deep Learning Framework for Assessing Physical Rehabilitation
+  Exercises", IEEE TNSRE 28(2), 2020, on UI-PRMD).
+- ``kinematic``: per execution and per input channel (normalized joint positions, joint
+  angles) its minimum, maximum, range, mean, standard deviation and the time of its minimum
+  and maximum (share of the execution), plus the duration in seconds, standardized, into a
+  class-balanced logistic regression. Each UI-PRMD sample is one repetition, so these are
+  per-repetition summaries there; on a recording of several reps they summarise the whole
+  recording.
+- ``minirocket``: each execution resampled to ``minirocket.length`` steps, per channel
+  standardized, MiniRocket features (``tasks.minirocket``) and the ``kinematic`` summaries,
+  standardized (the two blocks scaled to weigh the same), into a class-balanced ridge
+  classifier with its penalty chosen by
+  leave-one-out (``RidgeClassifierCV``); ``p(incorrect)`` is the logistic function of twice
+  its decision value (a score for ranking and the 0.5 threshold, not a calibrated
+  probability). MiniRocket's kernels sum to zero, so they see a series' shape and not its
+  level: a knee held further out for the whole execution is invisible to them (measured on
+  the synthetic test set of ``tests/test_train.py``: accuracy 0.70 without the summaries),
+  and the summaries carry the levels.
+
+Exercise: ``input`` trains one model for every exercise with the exercise as an input (a
+one-hot per frame for ``conv_lstm``, appended to the features for the others);
+``per_exercise`` trains one model per exercise on that exercise's samples, and an exercise
+whose training samples lack a class is predicted by a shared model with the exercise input.
+An exercise no training sample has gets the training samples' share of incorrect ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+
+from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
+from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
+from formset.tasks.sequences import Sequences
+
+MODEL_FAMILIES: tuple[str, ...] = ("conv_lstm", "kinematic", "minirocket")
+EXERCISE_MODES: tuple[str, ...] = ("input", "per_exercise")
+#: Key of the model that serves every exercise (``input``) or those without their own.
+SHARED = "*"
+#: Statistics per channel of the ``kinematic`` family, in feature order.
+SUMMARY_STATISTICS: tuple[str, ...] = ("min", "max", "range", "mean", "std", "t_min", "t_max")
+#: Ridge penalties ``RidgeClassifierCV`` chooses among (``minirocket``).
+RIDGE_ALPHAS = np.logspace(-3, 3, 10)
+
+
+def _exercise_one_hot(exercises: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    """float32, shape ``(sequence, len(vocabulary))``; an exercise outside it is all 0."""
+    index = {name: i for i, name in enumerate(vocabulary)}
+    one_hot = np.zeros((len(exercises), len(vocabulary)), dtype=np.float32)
+    known = [(row, index[e]) for row, e in enumerate(exercises) if e in index]
+    if known:
+        rows, columns = zip(*known)
+        one_hot[list(rows), list(columns)] = 1.0
+    return one_hot
+
+
+def _with_exercise_channels(seqs: Sequences, vocabulary: list[str]) -> Sequences:
+    """``seqs`` with one ``exercise_<name>`` channel per exercise, 1 on the valid frames of
+    sequences of that exercise (``conv_lstm``'s exercise input)."""
+    valid = np.arange(seqs.X.shape[1])[np.newaxis, :] < seqs.lengths[:, np.newaxis]
+    channels = _exercise_one_hot(seqs.exercise, vocabulary)[:, np.newaxis, :] * valid[:, :, np.newaxis]
+    return replace(
+        seqs,
+        X=np.concatenate([seqs.X, channels.astype(np.float32)], axis=2),
+        feature_names=(*seqs.feature_names, *(f"exercise_{name}" for name in vocabulary)),
+    )
+
+
+def _state_tensors(**arrays) -> dict[str, torch.Tensor]:
+    return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+# ------------------------------------------------------------------ conv_lstm
+@dataclass
+class ConvLstm:
+    """A fitted ``FormClassifier``; ``vocabulary`` the exercise channels it reads (none in
+    ``per_exercise`` mode)."""
+
+    network: FormClassifier
+    vocabulary: list[str]
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "ConvLstm":
+        inputs = _with_exercise_channels(seqs, vocabulary)
+        mask = np.zeros(len(seqs.y), dtype=bool)
+        mask[rows] = True
+        return cls(train_classifier(inputs, mask, params), vocabulary)
+
+    def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        inputs = _with_exercise_channels(seqs, self.vocabulary)
+        return predict_proba(self.network, inputs.X[rows], inputs.lengths[rows])
+
+    def state(self) -> dict:
+        return {"state_dict": self.network.state_dict(), "config": json.dumps(self.network.config),
+                "vocabulary": json.dumps(self.vocabulary)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ConvLstm":
+        config = json.loads(state["config"])
+        network = FormClassifier(
+            tuple(config["feature_names"]), config["conv_filters"], config["conv_kernels"],
+            config["lstm_units"], config["dense_units"], config["dropout"],
+        )  # fmt: skip
+        network.load_state_dict(state["state_dict"])
+        return cls(network.eval(), json.loads(state["vocabulary"]))
+
+
+# ------------------------------------------------------------------ kinematic
+def summary_channels(seqs: Sequences) -> list[int]:
+    """The channels the ``kinematic`` family summarises: positions and angles (not deltas,
+    not the view one-hot)."""
+    return [i for i, name in enumerate(seqs.feature_names) if not name.startswith(("d_", "view_"))]
+
+
+def kinematic_summaries(seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+    """Per execution and channel the ``SUMMARY_STATISTICS``, then the duration.
+
+    Parameters
+    ----------
+    seqs
+        Sequences; their valid frames (``lengths``) are summarised.
+    rows
+        int, the sequences to summarise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(len(rows), len(summary_channels) * 7 + 1)``: channel-major, units
+        of the channel (torso lengths, degrees), times as a share of the execution (0-1),
+        the duration in seconds last.
+    """
+    channels = summary_channels(seqs)
+    X = seqs.X[rows][:, :, channels].astype(np.float64)  # (sequence, time, channel)
+    lengths = seqs.lengths[rows]
+    valid = (np.arange(X.shape[1])[np.newaxis, :] < lengths[:, np.newaxis])[:, :, np.newaxis]
+    low = np.where(valid, X, np.inf).min(axis=1)
+    high = np.where(valid, X, -np.inf).max(axis=1)
+    mean = (X * valid).sum(axis=1) / lengths[:, np.newaxis]
+    std = np.sqrt((((X - mean[:, np.newaxis]) * valid) ** 2).sum(axis=1) / lengths[:, np.newaxis])
+    span = np.maximum(lengths - 1, 1)[:, np.newaxis]
+    t_min = np.where(valid, X, np.inf).argmin(axis=1) / span
+    t_max = np.where(valid, X, -np.inf).argmax(axis=1) / span
+    stats = np.stack([low, high, high - low, mean, std, t_min, t_max], axis=2)  # (sequence, channel, statistic)
+    return np.hstack([stats.reshape(len(rows), -1), seqs.duration_s[rows, np.newaxis]])
+
+
+@dataclass
+class Kinematic:
+    """Standardized kinematic summaries (and exercise one-hot) into a logistic regression."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    vocabulary: list[str]
+
+    def _inputs(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        return np.hstack([kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "Kinematic":
+        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary)
+        X = model._inputs(seqs, rows)
+        mean, spread = X.mean(axis=0), X.std(axis=0)
+        scale = np.where(spread > 1e-9, spread, 1.0)
+        regression = LogisticRegression(C=params["kinematic"]["C"], class_weight="balanced", max_iter=5000)
+        regression.fit((X - mean) / scale, seqs.y[rows])
+        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary)
+
+    def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        return _sigmoid(((self._inputs(seqs, rows) - self.mean) / self.scale) @ self.coef + self.intercept)
+
+    def state(self) -> dict:
+        return {**_state_tensors(mean=self.mean, scale=self.scale, coef=self.coef), "intercept": self.intercept,
+                "vocabulary": json.dumps(self.vocabulary)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Kinematic":
+        return cls(state["mean"].numpy(), state["scale"].numpy(), state["coef"].numpy(), float(state["intercept"]),
+                   json.loads(state["vocabulary"]))  # fmt: skip
+
+
+# ------------------------------------------------------------------ minirocket
+def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarray:
+    """Each execution's valid frames linearly resampled to ``length`` steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(len(rows), channel, length)``: the ``summary_channels``.
+    """
+    channels = summary_channels(seqs)
+    out = np.empty((len(rows), len(channels), length))
+    for i, row in enumerate(rows):
+        n = int(seqs.lengths[row])
+        source = seqs.X[row, :n][:, channels].astype(np.float64)  # (time, channel)
+        at = np.linspace(0, n - 1, length)
+        below = np.floor(at).astype(np.intp)
+        above = np.minimum(below + 1, n - 1)
+        weight = (at - below)[:, np.newaxis]
+        out[i] = ((1 - weight) * source[below] + weight * source[above]).T
+    return out
+
+
+@dataclass
+class MiniRocket:
+    """Per-channel standardization, MiniRocket, standardization, ridge classifier."""
+
+    length: int
+    channel_mean: np.ndarray
+    channel_scale: np.ndarray
+    transform: MiniRocketParameters
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    vocabulary: list[str]
+
+    def _series(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        series = resampled_series(seqs, rows, self.length)
+        return (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "MiniRocket":
+        settings = params["minirocket"]
+        series = resampled_series(seqs, rows, settings["length"])
+        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
+        channel_scale = np.where(spread > 1e-9, spread, 1.0)
+        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
+        transform = fit_minirocket(series, settings["features"], params["seed"])
+        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows),
+                       _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
+        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
+        feature_scale = np.where(spread > 1e-9, spread, 1.0)
+        # Both blocks weigh the same in the ridge penalty: the few summaries are scaled up
+        # against the many MiniRocket features (by the root of their numbers' ratio).
+        feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
+        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
+        return cls(settings["length"], channel_mean, channel_scale, transform, feature_mean, feature_scale,
+                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary)  # fmt: skip
+
+    def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        features = transform_minirocket(self._series(seqs, rows), self.transform)
+        X = np.hstack([features, kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+        return _sigmoid(2.0 * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
+
+    def state(self) -> dict:
+        t = self.transform
+        return {
+            **_state_tensors(
+                channel_mean=self.channel_mean, channel_scale=self.channel_scale, dilations=t.dilations,
+                features_per_dilation=t.features_per_dilation, channel_counts=t.channel_counts,
+                channel_indices=t.channel_indices, biases=t.biases, feature_mean=self.feature_mean,
+                feature_scale=self.feature_scale, coef=self.coef,
+            ),
+            "length": self.length, "intercept": self.intercept, "vocabulary": json.dumps(self.vocabulary),
+        }  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MiniRocket":
+        array = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+        transform = MiniRocketParameters(
+            array["dilations"], array["features_per_dilation"], array["channel_counts"], array["channel_indices"],
+            array["biases"],
+        )  # fmt: skip
+        return cls(int(state["length"]), array["channel_mean"], array["channel_scale"], transform, array["feature_mean"],
+                   array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]))  # fmt: skip
+
+
+FAMILIES = {"conv_lstm": ConvLstm, "kinematic": Kinematic, "minirocket": MiniRocket}
+
+
+# ------------------------------------------------------------------ exercise modes
+@dataclass
+class TrainedModel:
+    """The fitted model(s) of one family: per exercise, or one ``SHARED`` for all.
+
+    Attributes
+    ----------
+    family
+        A key of ``FAMILIES``.
+    exercise_mode
+        One of ``EXERCISE_MODES``.
+    models
+        Exercise (or ``SHARED``) -> fitted family model.
+    prior
+        Share of incorrect training sequences: ``p(incorrect)`` of an exercise no model knows.
+    """
+
+    family: str
+    exercise_mode: str
+    models: dict
+    prior: float
+
+    def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        """``p(incorrect)`` of the sequences ``rows``, float64, shape ``(len(rows),)``."""
+        p = np.empty(len(rows))
+        rows = np.asarray(rows)
+        for exercise in np.unique(seqs.exercise[rows]):
+            these = seqs.exercise[rows] == exercise
+            model = self.models.get(exercise, self.models.get(SHARED))
+            p[these] = model.predict(seqs, rows[these]) if model is not None else self.prior
+        return p
+
+    def state(self) -> dict:
+        return {"family": self.family, "exercise_mode": self.exercise_mode, "prior": self.prior,
+                "models": {key: model.state() for key, model in self.models.items()}}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "TrainedModel":
+        family = FAMILIES[state["family"]]
+        models = {key: family.from_state(model) for key, model in state["models"].items()}
+        return cls(state["family"], state["exercise_mode"], models, float(state["prior"]))
+
+
+def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
+    """Fit ``params["model"]`` on the sequences ``rows`` as ``params["exercise_mode"]`` says.
+
+    Parameters
+    ----------
+    seqs
+        From ``tasks.train.build_sequences``.
+    rows
+        int, the training sequences; both classes among them.
+    params
+        The ``train`` group.
+
+    Raises
+    ------
+    ValueError
+        An unknown model family or exercise mode.
+    """
+    family, mode = params["model"], params["exercise_mode"]
+    if family not in FAMILIES:
+        raise ValueError(f"train.model is {family!r}: use one of {', '.join(MODEL_FAMILIES)}")
+    if mode not in EXERCISE_MODES:
+        raise ValueError(f"train.exercise_mode is {mode!r}: use one of {', '.join(EXERCISE_MODES)}")
+    rows = np.asarray(rows)
+    vocabulary = sorted(set(seqs.exercise[rows]))
+    models = {}
+    if mode == "per_exercise":
+        for exercise in vocabulary:
+            own = rows[seqs.exercise[rows] == exercise]
+            if len(np.unique(seqs.y[own])) == 2:
+                models[exercise] = FAMILIES[family].fit(seqs, own, params, [])
+    if len(models) < len(vocabulary):
+        models[SHARED] = FAMILIES[family].fit(seqs, rows, params, vocabulary)
+    return TrainedModel(family, mode, models, float(seqs.y[rows].mean()))

@@ -1,0 +1,231 @@
+"""Model inputs: one padded sequence per labeled sample x view (seed 003).
+
+Per frame the normalized x, y of ``params["joints"]`` (default the ten ``CORE_JOINTS``,
+seed 003's input), the joint angles of ``params["angles"]``, the per-frame deltas of the
+positions, and a one-hot of the view, so one model learns from every view. People are never
+split: ``split_by_subject`` holds out whole subjects.
+
+``params`` is the ``train`` group of ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from formset.quarantine import StageSkipped
+from formset.schemas.skeleton import CORE_JOINTS
+from formset.schemas.vocab import LABELS
+
+SAMPLE_KEY: list[str] = ["set_id", "sample_id"]
+SEQUENCE_KEY: list[str] = [*SAMPLE_KEY, "view"]
+
+#: Class indices of the logits; ``INCORRECT`` is the positive class of the metrics.
+CORRECT, INCORRECT = 0, 1
+CLASS_LABELS: tuple[str, ...] = ("correct", "incorrect")
+N_CLASSES = len(CLASS_LABELS)
+
+def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
+    """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
+
+    ``params["joints"]`` (default ``CORE_JOINTS``, the seed-003 input) picks the joints whose
+    normalized coordinates along ``params["axes"]`` (default x, y: seed 003's planar input)
+    and their deltas are used; ``params["angles"]`` (default none) adds joint angles.
+    Seed 003's ten joints leave out the head and wrists, so neck faults and hand placement
+    are invisible to it; params.yaml adds them, and z, which 3-D views (Kinect) have and
+    2-D views lack (0 there).
+    """
+    joints = params.get("joints") or CORE_JOINTS
+    axes = params.get("axes") or ("x", "y")
+    positions = [f"{joint}_{axis}" for joint in joints for axis in axes]
+    return positions, [f"d_{c}" for c in positions], list(params.get("angles") or [])
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Model inputs, one row per labeled sample x view.
+
+    Attributes
+    ----------
+    X
+        float32, shape ``(sequence, time, feature)``: frames in order, zero after ``lengths``.
+    lengths
+        int64, shape ``(sequence,)``: valid frames per sequence, 1 .. time.
+    y
+        int64, shape ``(sequence,)``: 1 = incorrect, 0 = correct.
+    subject, set_id, sample_id, view, exercise
+        object arrays of shape ``(sequence,)``.
+    duration_s
+        float64, shape ``(sequence,)``: seconds from the first to the last frame.
+    feature_names
+        Names of the ``feature`` axis.
+    """
+
+    X: np.ndarray
+    lengths: np.ndarray
+    y: np.ndarray
+    subject: np.ndarray
+    set_id: np.ndarray
+    sample_id: np.ndarray
+    view: np.ndarray
+    exercise: np.ndarray
+    duration_s: np.ndarray
+    feature_names: tuple[str, ...]
+
+
+def feature_names(params: dict) -> tuple[str, ...]:
+    """Names of the per-frame features: positions, angles, deltas, then one ``view_<name>``
+    per view."""
+    positions, deltas, angles = input_columns(params)
+    return (*positions, *angles, *deltas, *(f"view_{view}" for view in params["views"]))
+
+
+def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which source frame fills each time step, for sequences of ``n_frames`` frames.
+
+    A sequence of at most ``max_frames`` frames is kept whole; a longer one is subsampled to
+    ``max_frames`` evenly spaced frames (first and last kept), so the whole execution stays in
+    view and the deltas keep their per-source-frame meaning.
+
+    Parameters
+    ----------
+    n_frames
+        int, shape ``(sequence,)``, at least 1.
+    max_frames
+        Time steps of the output, at least 2.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(positions, lengths)``: int, shape ``(sequence, max_frames)``, the frame index within
+        the sequence (0 past the length), and int64, shape ``(sequence,)``.
+    """
+    lengths = np.minimum(n_frames, max_frames).astype(np.int64)
+    step = np.where(n_frames > max_frames, (n_frames - 1) / (max_frames - 1), 1.0)
+    positions = np.rint(np.arange(max_frames)[np.newaxis, :] * step[:, np.newaxis]).astype(np.intp)
+    valid = np.arange(max_frames)[np.newaxis, :] < lengths[:, np.newaxis]
+    return np.where(valid, positions, 0), lengths
+
+
+def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> Sequences:
+    """Turn the frames of labeled samples into padded per-view sequences.
+
+    A missing position is carried forward from the last frame that had it (backward at the
+    start); a joint missing in the whole sequence is 0 (the mid-hip). A missing delta is 0
+    (no movement).
+
+    Parameters
+    ----------
+    features
+        ``FEATURES`` rows (one per sample x view x frame); the key columns, ``time_s``, the
+        joints' ``x``, ``y``, their ``d_`` deltas and the angles are read.
+    samples
+        The ``SAMPLES`` catalog (``subject_id``, ``exercise``, ``label``); samples whose
+        label is not ``correct`` / ``incorrect`` are left out.
+    params
+        The ``train`` group: ``views`` (also the one-hot order), ``max_frames``.
+    """
+    views = list(params["views"])
+    position_columns, delta_columns, angle_columns = input_columns(params)
+    needed = [*SEQUENCE_KEY, "frame", "time_s", *position_columns, *delta_columns, *angle_columns]
+    missing = [c for c in needed if c not in features.columns]
+    if missing:
+        raise ValueError(f"the features table lacks the columns {missing}")
+    labeled = samples.loc[samples["label"].isin(LABELS), [*SAMPLE_KEY, "subject_id", "exercise", "label"]]
+    rows = (
+        features.loc[features["view"].isin(views), needed]
+        .merge(labeled, on=SAMPLE_KEY, how="inner", validate="many_to_one")
+        .sort_values([*SEQUENCE_KEY, "frame"], ignore_index=True)
+    )
+    if rows.empty:
+        raise StageSkipped(
+            f"no labeled samples (label correct or incorrect) with features in the views {', '.join(views)}: "
+            "nothing to train on; label some samples or add a labeled set"
+        )
+    sequence_of_row = rows.groupby(SEQUENCE_KEY, sort=False).ngroup().to_numpy()
+    # Positions and angles are states: carry them over gaps. Deltas are changes: 0 when unknown.
+    positions = rows[position_columns + angle_columns].groupby(sequence_of_row).ffill()
+    positions = positions.groupby(sequence_of_row).bfill()
+    view_one_hot = np.eye(len(views), dtype=np.float32)[pd.Categorical(rows["view"], categories=views).codes]
+    frame_features = np.hstack(
+        [
+            positions.fillna(0.0).to_numpy(np.float32),
+            rows[delta_columns].fillna(0.0).to_numpy(np.float32),
+            view_one_hot,
+        ]
+    )
+    starts = np.flatnonzero(np.diff(sequence_of_row, prepend=-1))
+    n_frames = np.diff(np.append(starts, len(rows)))
+    time_steps = max(2, min(int(params["max_frames"]), int(n_frames.max())))
+    steps, lengths = frame_positions(n_frames, time_steps)
+    valid = np.arange(time_steps)[np.newaxis, :] < lengths[:, np.newaxis]
+    X = frame_features[starts[:, np.newaxis] + steps]  # (sequence, time, feature)
+    X[~valid] = 0.0
+    first = rows.iloc[starts]
+    last = rows.iloc[starts + n_frames - 1]
+    return Sequences(
+        X=X,
+        lengths=lengths,
+        y=(first["label"] == "incorrect").to_numpy(np.int64),
+        subject=first["subject_id"].to_numpy(object),
+        set_id=first["set_id"].to_numpy(object),
+        sample_id=first["sample_id"].to_numpy(object),
+        view=first["view"].to_numpy(object),
+        exercise=first["exercise"].to_numpy(object),
+        duration_s=last["time_s"].to_numpy(np.float64) - first["time_s"].to_numpy(np.float64),
+        feature_names=feature_names(params),
+    )
+
+
+def split_by_subject(
+    subjects: np.ndarray, test_fraction: float, seed: int, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out whole subjects: no person is in both parts.
+
+    Subjects are stratified by their majority label (with ``labels``) and about
+    ``test_fraction`` of each stratum is drawn, at least one and never all of a stratum of
+    two or more, so both classes reach the test set whenever each has two subjects.
+
+    Parameters
+    ----------
+    subjects
+        shape ``(row,)``: the person of each row.
+    test_fraction
+        Share of subjects to hold out, 0-1.
+    seed
+        Seed of the draw; the same inputs and seed give the same split.
+    labels
+        int, shape ``(row,)``: 1 = incorrect; None to draw without strata.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(train_mask, test_mask)``, bool, shape ``(row,)``, complementary.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two subjects: nobody could be held out.
+    """
+    people, person_of_row = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
+    if len(people) < 2:
+        raise ValueError(f"a subject-level split needs at least two subjects, found {len(people)}")
+    if labels is None:
+        stratum = np.zeros(len(people), dtype=np.int64)
+    else:
+        incorrect_share = np.bincount(person_of_row, weights=labels) / np.bincount(person_of_row)
+        stratum = (incorrect_share >= 0.5).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    held_out = np.zeros(len(people), dtype=bool)
+    for members in (np.flatnonzero(stratum == s) for s in np.unique(stratum)):
+        # At least one person of a stratum is held out, never its only or last one.
+        n_test = min(max(int(np.rint(test_fraction * len(members))), 1), len(members) - 1)
+        held_out[rng.permutation(members)[:n_test]] = True
+    if not held_out.any():
+        # One subject per stratum: hold out one person so there is a test set at all.
+        held_out[rng.integers(len(people))] = True
+    test_mask = held_out[person_of_row]
+    return ~test_mask, test_mask
+
