@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 from test_degrade import ALL_STAGES, flat, recorded_stages
-from test_pipeline import REPO, bare_project, dvc, formset
+from conftest import REPO, bare_project, dvc, formset
 
 ARCHIVE = REPO.parent / "shared" / "data" / "uiprmd-dev.tar.gz"
 PEOPLE = ("s01", "s02", "s03")
