@@ -27,7 +27,8 @@ A file cut off in transfer fails in one of two ways, depending on where its cont
 its index. When the index comes first (MP4 written "fast start", Matroska / WebM), the cut
 file opens, declares its whole length (the bundled video rewritten so: 614 frames, 20.5 s)
 and decodes only its first part (cut at 1/7 of its bytes: 64 frames, to 2.1 s); the reader
-compares where decoding stopped with the declared duration (``min_decoded_fraction``). When
+compares where decoding stopped with the declared duration and frame count
+(``min_decoded_fraction``). When
 the index comes last (most cameras' MP4, the bundled video), the cut file does not open at
 all; its top-level boxes show where it ends. Both are ``video_truncated``.
 
@@ -227,10 +228,10 @@ def iter_frames(
         ratio kept) so that the longer side is ``max_side`` pixels; smaller frames
         are never enlarged.
     min_decoded_fraction
-        Share (0-1) of the container's declared duration (``VideoInfo.duration_s``) that
-        decoding must cover, up to the end of the last decoded frame; a video that stops
-        short of it was cut off. 0 turns the check off; a video without a declared duration
-        is never called short.
+        Share (0-1) of the container's declared duration (``VideoInfo.duration_s``, up to
+        the end of the last decoded frame) and of its declared frame count that decoding
+        must cover; a video that stops short of both was cut off. 0 turns the check off; a
+        video without a declared duration is never called short.
 
     Yields
     ------
@@ -276,7 +277,7 @@ def iter_frames(
             index += 1
         if index == 0:
             raise _no_frame_error(path, info)
-        if _stops_short(time_s, info, min_decoded_fraction):
+        if _stops_short(time_s, info, min_decoded_fraction, index):
             raise _truncated_error(path, info, index, time_s, min_decoded_fraction)
     finally:
         capture.release()
@@ -383,13 +384,22 @@ def _position_s(capture: cv2.VideoCapture) -> float:
     return capture.get(cv2.CAP_PROP_POS_MSEC) / MS_PER_S
 
 
-def _stops_short(last_time_s: float, info: VideoInfo, min_decoded_fraction: float) -> bool:
-    """Whether decoding that reached a frame at ``last_time_s`` (and through its display
-    time, one nominal frame) covers less than ``min_decoded_fraction`` of the declared
-    duration. False without a declared duration (no frame count or frame rate)."""
+def _stops_short(
+    last_time_s: float, info: VideoInfo, min_decoded_fraction: float, decoded_frames: int | None = None
+) -> bool:
+    """Whether decoding stopped short of ``min_decoded_fraction`` of what the container
+    declares: of its duration, counting the frame at ``last_time_s`` through its display
+    time (one nominal frame), and, when ``decoded_frames`` is given, of its frame count.
+
+    Both must fall short: the nominal duration (frame count / frame rate) of a variable-rate
+    video can be off where its frame count is not, and a frame count estimated from the
+    duration (for containers that store none) can be off where the frame times are not.
+    False without a declared duration (no frame count or frame rate).
+    """
     if info.frame_count == 0 or not info.fps > 0:
         return False
-    return last_time_s + 1.0 / info.fps < min_decoded_fraction * info.duration_s
+    short_in_time = last_time_s + 1.0 / info.fps < min_decoded_fraction * info.duration_s
+    return short_in_time and (decoded_frames is None or decoded_frames < min_decoded_fraction * info.frame_count)
 
 
 def _truncated_error(

@@ -8,6 +8,7 @@ truncated ones are the real video cut off (``conftest.cut_real_video``).
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -261,6 +262,28 @@ def test_min_decoded_fraction_is_the_share_of_the_declared_duration_that_must_de
         check(clip, decoded / 50)
         with pytest.raises(SampleError, match=f"decoded {decoded} of 50 frames"):
             check(clip, (decoded + 1) / 50)
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        {"fps": SYNTHETIC_FPS / 2},  # a rate reported too low: the nominal duration is twice the real one
+        {"frame_count": 100, "fps": SYNTHETIC_FPS * 2},  # a count estimated from a rate too high
+    ],
+    ids=["duration_too_long", "count_too_high"],
+)
+def test_a_whole_video_is_not_called_short_when_only_its_duration_or_only_its_count_is_off(tmp_path, monkeypatch, declared):
+    video = write_video(tmp_path / "whole.mp4", synthetic_frames(50))
+    opened = video_module._open
+
+    def misdeclaring(path):
+        capture, info = opened(path)
+        info = dataclasses.replace(info, **declared)
+        return capture, dataclasses.replace(info, duration_s=info.frame_count / info.fps)
+
+    monkeypatch.setattr(video_module, "_open", misdeclaring)
+    assert len(list(iter_frames(video))) == 50
+    assert probe_to_end(video).frame_count == declared.get("frame_count", 50)
 
 
 def test_min_decoded_fraction_param_defaults_and_is_checked():
