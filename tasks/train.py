@@ -117,7 +117,8 @@ def assign_folds(subjects: np.ndarray, strata: np.ndarray, n_folds: int, seed: i
     subjects
         shape ``(row,)``: the person of each row.
     strata
-        shape ``(row,)``: the stratum of each row (exercise and label).
+        shape ``(row,)``: the stratum of each row (exercise and label); ignored when no
+        stratum has as many rows as there are folds.
     n_folds
         Folds wanted; fewer when there are fewer people.
     seed
@@ -140,6 +141,8 @@ def assign_folds(subjects: np.ndarray, strata: np.ndarray, n_folds: int, seed: i
     folds = min(n_folds, len(people))
     fold = np.full(len(subjects), -1, dtype=np.int64)
     codes = pd.factorize(np.asarray(strata, dtype=str))[0]
+    if (np.bincount(codes) < folds).all():
+        codes = np.zeros_like(codes)  # no stratum fills the folds: people only (scikit-learn refuses)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "least populated class": fewer members than folds

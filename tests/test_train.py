@@ -279,6 +279,9 @@ def test_folds_keep_people_whole_stratify_and_shrink_to_the_people_there_are():
     assert (np.bincount(fold) == 8).all()  # 2 people each
     np.testing.assert_array_equal(fold, assign_folds(subjects, strata, n_folds=5, seed=7))
     assert len(np.unique(assign_folds(subjects[:12], strata[:12], n_folds=5, seed=7))) == 3  # 3 people: 3 folds
+    # Every stratum smaller than the folds (5 samples of 3 people): people only, still whole.
+    few = assign_folds(np.array(["a", "b", "b", "c", "c"]), np.array(["s/c", "s/i", "l/i", "l/i", "s/c"]), n_folds=5, seed=7)
+    assert sorted(np.unique(few)) == [0, 1, 2] and few[1] == few[2] and few[3] == few[4]
     with pytest.raises(ValueError, match="two folds of people: 1 people"):
         assign_folds(np.array(["p0", "p0"]), np.array(["a", "b"]), n_folds=5, seed=7)
 
