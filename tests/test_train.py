@@ -416,7 +416,7 @@ def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
 
 
 def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weights(monkeypatch):
-    from formset.tasks import train
+    from formset.tasks import conv_lstm
 
     features, samples = synthetic_set(n_subjects=8, samples_per_subject=4, seed=1)
     params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 30, "patience": 3, "learning_rate": 0.003}
@@ -431,7 +431,7 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     np.testing.assert_array_equal(split_by_subject(seqs.subject, 0.25, params["seed"], seqs.y)[1], held)
 
     losses, weights = [], []
-    real_mean_loss = train._mean_loss
+    real_mean_loss = conv_lstm._mean_loss
 
     def recording_mean_loss(model, seqs, index, loss_fn):
         loss = real_mean_loss(model, seqs, index, loss_fn)
@@ -439,8 +439,8 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
         weights.append({name: tensor.clone() for name, tensor in model.state_dict().items()})
         return loss
 
-    monkeypatch.setattr(train, "_mean_loss", recording_mean_loss)
-    model = train.train_classifier(seqs, everyone, params)
+    monkeypatch.setattr(conv_lstm, "_mean_loss", recording_mean_loss)
+    model = conv_lstm.train_classifier(seqs, everyone, params)
 
     best = int(np.argmin(losses))  # 0-based epoch of the lowest validation loss
     assert 0 < best and len(losses) == best + 1 + params["patience"] < params["epochs"]
