@@ -11,7 +11,9 @@ holding this checkout's pipeline files, it times
   them, and as ``.formset/last-build.json`` times them): the baseline;
 
 and prints the seconds of each and add-set's ratio to ingest + keypoints, measured in the
-same run. The load average is printed: these machines are shared.
+same run: wall-clock seconds, and CPU seconds (user + system, of this process and the
+processes it waited for: add-set's ``dvc`` and ``git``, the keypoints stage's workers), which
+other people's work on a shared machine disturbs less. The load average is printed.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -82,13 +87,24 @@ def write_synthetic_set(set_dir: Path, n_folders: int, n_frames: int, seed: int 
     return n_folders * n_frames + 2
 
 
-def run(project: Path, *args: str) -> float:
-    """Run a command in the project; return its wall time in seconds."""
+@contextmanager
+def timed(seconds: dict[str, tuple[float, float]], name: str) -> Iterator[None]:
+    """Record ``(wall, cpu)`` seconds of the block under ``name``: CPU of this process and
+    of the child processes it waited for."""
+
+    def cpu_s() -> float:
+        return sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+    wall, cpu = time.perf_counter(), cpu_s()
+    yield
+    seconds[name] = (time.perf_counter() - wall, cpu_s() - cpu)
+
+
+def run(project: Path, *args: str) -> None:
+    """Run a command in the project."""
     env = {**os.environ, "FORMSET_ROOT": str(project), "PREFECT_HOME": str(REPO / ".prefect")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    start = time.perf_counter()
     subprocess.run(args, cwd=project, env=env, check=True, capture_output=True, text=True)
-    return time.perf_counter() - start
 
 
 def make_project(root: Path) -> Path:
@@ -101,9 +117,9 @@ def make_project(root: Path) -> Path:
     return root
 
 
-def time_build_reading(project: Path) -> dict[str, float]:
-    """Seconds of the ingest and keypoints stage flows on the project's sets, in this
-    process, after a first flow has started Prefect's temporary server."""
+def time_build_reading(project: Path, seconds: dict[str, tuple[float, float]]) -> None:
+    """Time the ingest and keypoints stage flows on the project's sets in this process,
+    after a first flow has started Prefect's temporary server (not timed)."""
     from formset import runtime
 
     os.environ["PREFECT_HOME"] = str(REPO / ".prefect")
@@ -114,12 +130,9 @@ def time_build_reading(project: Path) -> dict[str, float]:
     from formset.flows.stages import ingest_flow, keypoints_flow
 
     flow(name="bench-warm-up")(lambda: None)()
-    seconds = {}
     for name, stage in (("ingest", ingest_flow), ("keypoints", keypoints_flow)):
-        start = time.perf_counter()
-        stage(str(project))
-        seconds[name] = time.perf_counter() - start
-    return seconds
+        with timed(seconds, f"  build: {name} stage"):
+            stage(str(project))
 
 
 def main() -> None:
@@ -127,6 +140,7 @@ def main() -> None:
     parser.add_argument("--folders", type=int, default=1163, help="samples, one OpenPose folder each (Penn Action: 1,163)")
     parser.add_argument("--frames", type=int, default=84, help="per-frame JSON files per folder")
     args = parser.parse_args()
+    seconds: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="formset-bench-") as tmp:
         delivery = Path(tmp) / "inbox" / SET_ID
         start = time.perf_counter()
@@ -136,15 +150,16 @@ def main() -> None:
         print(f"synthetic set: {args.folders} folders x {args.frames} JSON files = {n_files:,} files, "
               f"{megabytes:.0f} MiB (written in {written_s:.1f} s); load average {os.getloadavg()[0]:.1f}")
         project = make_project(Path(tmp) / "project")
-        add_set_s = run(project, sys.executable, "-m", "formset.cli", "add-set", str(delivery))
-        stages = time_build_reading(project)
-    reading_s = sum(stages.values())
-    print(f"\n{'seconds':<40}{'':>10}")
-    print(f"{'formset add-set':<40}{add_set_s:>10.1f}")
-    for name, seconds in stages.items():
-        print(f"{'  build: ' + name + ' stage':<40}{seconds:>10.1f}")
-    print(f"{'  build: ingest + keypoints':<40}{reading_s:>10.1f}")
-    print(f"\nadd-set / (ingest + keypoints): {add_set_s / reading_s:.2f}")
+        with timed(seconds, "formset add-set"):
+            run(project, sys.executable, "-m", "formset.cli", "add-set", str(delivery))
+        time_build_reading(project, seconds)
+    add_set = seconds["formset add-set"]
+    reading = tuple(map(sum, zip(*(v for k, v in seconds.items() if k.startswith("  build")))))
+    seconds["  build: ingest + keypoints"] = reading
+    print(f"\n{'seconds':<32}{'wall':>10}{'cpu':>10}")
+    for name, (wall, cpu) in seconds.items():
+        print(f"{name:<32}{wall:>10.1f}{cpu:>10.1f}")
+    print(f"{'add-set / (ingest + keypoints)':<32}{add_set[0] / reading[0]:>10.2f}{add_set[1] / reading[1]:>10.2f}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 

@@ -45,7 +45,7 @@ STAGING_GLOB = ".*.tmp"
 #: frame of a few KiB is one read), and the permissions of copied files before the umask.
 COPY_CHUNK_BYTES = 1 << 20
 NEW_FILE_MODE = 0o666
-#: Files copied at once (DVC copies into its cache with 4 threads per CPU).
+#: Folders copied at once (DVC copies into its cache with 4 threads per CPU).
 COPY_THREADS = 8
 
 
@@ -164,11 +164,12 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
         Per copied file, by its path under the resolved ``target``: its sha256 (hex, as
         ``tasks.ingest.sha256_file``) and size in bytes, for ``ingest_set(known_hashes=...)``.
     """
-    originals, copies = [], []
+    batches: list[list[tuple[str, Path]]] = []  # per folder: (file in the delivery, its copy)
     folders = [(Path(source), Path(target).resolve(strict=False))]
     while folders:
         origin, copy = folders.pop()
         copy.mkdir()
+        batch = []
         with os.scandir(origin) as entries:
             for entry in entries:
                 destination = copy / entry.name
@@ -177,11 +178,18 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
                 elif entry.is_dir():
                     folders.append((Path(entry.path), destination))
                 elif entry.is_file():
-                    originals.append(entry.path)
-                    copies.append(destination)
-    # Creating a file waits on the file system far longer than it uses the CPU: copies overlap.
+                    batch.append((entry.path, destination))
+        batches.append(batch)
+    # Creating a file waits on the file system far longer than it uses the CPU: folders are
+    # copied side by side.
     with ThreadPoolExecutor(COPY_THREADS) as pool:
-        return dict(zip(copies, pool.map(_copy_file_hashed, originals, copies)))
+        copied = pool.map(_copy_files_hashed, batches)
+        return {path: digest for batch in copied for path, digest in batch}
+
+
+def _copy_files_hashed(files: list[tuple[str, Path]]) -> list[tuple[Path, tuple[str, int]]]:
+    """``_copy_file_hashed`` of each ``(source, target)`` pair: ``(target, (sha256, size))``."""
+    return [(target, _copy_file_hashed(source, target)) for source, target in files]
 
 
 def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:

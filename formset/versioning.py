@@ -36,8 +36,7 @@ def track_inputs(project: Project) -> None:
 
     ``--no-relink``: the sets stay the plain files they are. With DVC's default cache type
     (reflink, else copy) relinking would change nothing, but checking that walks and
-    compares the whole tree a second time (a quarter of ``dvc add``'s time on 97,000 small
-    files).
+    compares the whole tree a second time.
     """
     project.sets_dir.mkdir(parents=True, exist_ok=True)
     dvc(project, "add", "--quiet", "--no-relink", str(project.sets_dir.relative_to(project.root)))

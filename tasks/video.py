@@ -28,9 +28,9 @@ its index. When the index comes first (MP4 written "fast start", Matroska / WebM
 file opens, declares its whole length (the bundled video rewritten so: 614 frames, 20.5 s)
 and decodes only its first part (cut at 1/7 of its bytes: 64 frames, to 2.1 s); the reader
 compares where decoding stopped with the declared duration and frame count
-(``min_decoded_fraction``). When
-the index comes last (most cameras' MP4, the bundled video), the cut file does not open at
-all; its top-level boxes show where it ends. Both are ``video_truncated``.
+(``min_decoded_fraction``). When the index comes last (most cameras' MP4, the bundled
+video), the cut file does not open at all; its top-level boxes show where it ends. Both are
+``video_truncated``.
 
 Seeking
 -------
@@ -74,7 +74,7 @@ _DECODER = f"OpenCV {cv2.__version__} (FFmpeg backend)"
 #: An MP4 box header: 32-bit size, 4-character type; size 1 means a 64-bit size follows,
 #: size 0 that the box runs to the end of the file.
 _BOX_HEADER, _LARGE_BOX_HEADER = struct.Struct(">I4s"), struct.Struct(">Q")
-_LARGE_SIZE, _TO_END = 1, 0
+_LARGE_SIZE = 1
 
 #: ``params.yaml: keypoints`` key, and its default: the share of a video's declared duration
 #: that must decode for the video to count as whole.
@@ -186,7 +186,7 @@ def probe_to_end(path: Path, min_decoded_fraction: float = DEFAULT_MIN_DECODED_F
     Raises
     ------
     SampleError
-        As ``probe``; ``video_truncated`` when decoding stops short of the declared duration,
+        As ``probe``; ``video_truncated`` when decoding stops short of the declared length,
         with the detail ``iter_frames`` gives.
     """
     path = Path(path)
@@ -244,7 +244,7 @@ def iter_frames(
         As ``probe`` (on the first ``next()``, like everything in a generator);
         ``unreadable_video`` when a frame past the first cannot be converted;
         ``video_truncated`` (after the last frame) when decoding stops short of
-        ``min_decoded_fraction`` of the declared duration: "decoded M of N frames".
+        ``min_decoded_fraction`` of the declared length: "decoded M of N frames".
     ValueError
         ``stride`` or ``max_side`` below 1, ``min_decoded_fraction`` outside 0-1 (a
         configuration error, not bad input).
@@ -375,6 +375,7 @@ def min_decoded_fraction(params: Mapping) -> float:
 
 
 def _check_fraction(value: float, name: str = "min_decoded_fraction") -> None:
+    """Raise ValueError, naming ``name``, unless ``value`` is a share from 0 to 1."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a share from 0 to 1, got {value}")
 
@@ -457,14 +458,14 @@ def _unopenable_error(path: Path) -> SampleError:
         )
     cut = _mp4_cut_inside(path) if kind == _MP4 else None
     if cut is not None:
-        box, declared_bytes = cut
+        box, box_end = cut
         size = path.stat().st_size
         return SampleError(
             "video_truncated",
-            f"{tried}: the MP4/MOV file ends inside its '{box}' box, after {size:,} of the {declared_bytes:,} "
-            "bytes its boxes declare, and its index is lost with the rest: the file was cut off, as when a "
-            "copy or transfer is interrupted. Deliver the whole file again.",
-            f"{size}/{declared_bytes} bytes",
+            f"{tried}: the MP4/MOV file ends after {size:,} bytes, inside its '{box}' box, which runs to "
+            f"byte {box_end:,}, so its index is missing: the file was cut off, as when a copy or transfer "
+            "is interrupted. Deliver the whole file again.",
+            f"{size}/{box_end} bytes",
         )
     return SampleError(
         "unreadable_video",
@@ -476,25 +477,20 @@ def _unopenable_error(path: Path) -> SampleError:
 
 
 def _mp4_cut_inside(path: Path) -> tuple[str, int] | None:
-    """The top-level box an MP4 / MOV file ends inside, and the size in bytes the file would
-    have with that box complete; None when the boxes end with the file (or cannot be
-    followed: then nothing is claimed)."""
+    """The top-level box an MP4 / MOV file ends inside, and the byte that box runs to; None
+    when the boxes end with the file or cannot be followed (then nothing is claimed)."""
     size = path.stat().st_size
     position = 0
     with path.open("rb") as stream:
         while position < size:
             stream.seek(position)
             header = stream.read(_BOX_HEADER.size + _LARGE_BOX_HEADER.size)
-            if len(header) < _BOX_HEADER.size:
-                return "(box header)", position + _BOX_HEADER.size
+            if len(header) < _BOX_HEADER.size + _LARGE_BOX_HEADER.size:
+                return None  # the last bytes: too few for a box worth naming
             box_size, box_type = _BOX_HEADER.unpack_from(header)
-            if box_size == _TO_END:
-                return None
             if box_size == _LARGE_SIZE:
-                if len(header) < _BOX_HEADER.size + _LARGE_BOX_HEADER.size:
-                    return "(box header)", position + _BOX_HEADER.size + _LARGE_BOX_HEADER.size
                 (box_size,) = _LARGE_BOX_HEADER.unpack_from(header, _BOX_HEADER.size)
-            if box_size < _BOX_HEADER.size:
+            if box_size < _BOX_HEADER.size:  # 0: the box runs to the end of the file; else damage
                 return None
             if position + box_size > size:
                 return box_type.decode("latin-1"), position + box_size

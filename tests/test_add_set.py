@@ -152,7 +152,7 @@ def test_every_video_is_probed_to_its_end_and_a_bad_one_is_a_row_problem(project
          "transfer is interrupted. Deliver the whole file again."],
         ["4", ids[2], "label", "'good' is not one of correct, incorrect, or empty"],  # ingest's, then the video's
         ["4", ids[2], "diagonal_video", "cut_index_last.mp4 could not be opened as a video by OpenCV 4.11.0 (FFmpeg backend): "
-         "the MP4/MOV file ends inside its 'mdat' box, after 354,238 of the 2,458,451 bytes its boxes declare"],
+         "the MP4/MOV file ends after 354,238 bytes, inside its 'mdat' box, which runs to byte 2,458,451"],
         ["5", ids[3], "front_video", "The video file empty.mp4 is empty (0 bytes)."],
         ["5", ids[3], "diagonal_video", "notes.mp4 could not be opened as a video by OpenCV 4.11.0 (FFmpeg backend): "
          "it does not start like a video file"],

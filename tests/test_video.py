@@ -183,7 +183,7 @@ def _no_frames(tmp_path: Path) -> Path:
     "make, reason, says",
     [
         (_empty, "empty_video", "0 bytes"),
-        (_truncated, "video_truncated", "ends inside its 'mdat' box, after 354,238 of the 2,458,451 bytes"),
+        (_truncated, "video_truncated", "ends after 354,238 bytes, inside its 'mdat' box, which runs to byte 2,458,451"),
         (_text, "unreadable_video", "does not start like a video"),
         (_unknown_codec, "unreadable_video", "codec"),
         (_damaged_stream, "unreadable_video", "not one frame could be decoded"),
