@@ -328,12 +328,12 @@ def project_env(project: Path) -> dict:
     return env
 
 
-def formset(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def formset(project: Path, *args: str, check: bool = True, columns: int | None = None) -> subprocess.CompletedProcess:
     """Run ``formset ARGS`` in ``project``; with ``check``, fail the test on a non-zero exit
-    (showing its output)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "formset.cli", *args], cwd=project, env=project_env(project), capture_output=True, text=True
-    )
+    (showing its output). ``columns``: the terminal width rich lays tables out for (80 when
+    not a terminal)."""
+    env = project_env(project) | ({"COLUMNS": str(columns)} if columns else {})
+    proc = subprocess.run([sys.executable, "-m", "formset.cli", *args], cwd=project, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"formset {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc

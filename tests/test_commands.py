@@ -1,9 +1,10 @@
 """The commands people read results with, run as commands on one built project: `formset card`,
 `formset quarantine`, `formset report` and `formset overlay`.
 
-The project holds a generated set (2 people) with one sample whose Kinect file is missing, and
-the bundled real video (`samples/real-squat`, every second frame at 480 px, so that the build
-stays short), built once by `formset run`."""
+The project holds a generated set of one person (so training and the comparison with other
+people skip, and say why) with one sample whose Kinect file is missing, and the bundled real
+video (`samples/real-squat`, every second frame at 480 px, so that the build stays short),
+built once by `formset run`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def flat(text: str) -> str:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> tuple[Path, str]:
     """The built project and the id of the sample quarantined for its missing Kinect file."""
-    root = make_project(tmp_path_factory.mktemp("commands") / "project", subjects=2)
+    root = make_project(tmp_path_factory.mktemp("commands") / "project", subjects=1)
     shutil.copytree(REPO / "samples" / "real-squat", root / "data" / "sets" / "real-squat")
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["keypoints"].update(video_stride=2, video_max_side=480)  # the test's time, not the method
@@ -66,10 +67,13 @@ def test_card_shows_the_built_dataset(project):
 
 def test_quarantine_lists_the_sample_whose_file_is_missing_and_how_to_fix_it(project):
     root, missing = project
-    listing = flat(formset(root, "quarantine").stdout)
-    assert f"synthetic-demo/{missing}" in listing
-    assert "ingest / missing_file" in listing
-    assert "copy the file into the set folder, or correct its path in samples.csv" in listing
+    listing = formset(root, "quarantine", columns=250).stdout
+    rows = [[cell.strip() for cell in line.split("  ") if cell.strip()] for line in listing.splitlines()]
+    assert [
+        f"synthetic-demo/{missing}", "ingest / missing_file",
+        f"row 2 (sample_id '{missing}'), column 'kinect_csv': 'kinect/not_there.csv' does not exist in the set folder",
+        "copy the file into the set folder, or correct its path in samples.csv",
+    ] in rows  # fmt: skip
     assert "real-squat/squat_side" not in listing
 
 
