@@ -159,6 +159,11 @@ def test_an_imperfect_separation_keeps_its_fractional_balanced_accuracy():
     assert learned["threshold"] == pytest.approx(2.5)
     assert learned["balanced_accuracy"] == pytest.approx((1.0 + 2 / 3) / 2)
     assert learned["auc"] == pytest.approx(4 / 6)
+    # correct at 1-4, incorrect at 2.5, 10, 11: best above 7, catching two of three incorrect.
+    distance = np.array([1.0, 2.0, 3.0, 4.0, 2.5, 10.0, 11.0])
+    incorrect = np.array([False] * 4 + [True] * 3)
+    learned = learn_threshold(distance, incorrect)
+    assert (learned["threshold"], learned["balanced_accuracy"]) == (pytest.approx(7.0), pytest.approx((2 / 3 + 1) / 2))
 
 
 def test_the_most_distant_feature_is_the_one_farthest_from_the_references(compared):

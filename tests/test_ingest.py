@@ -342,15 +342,19 @@ def test_leading_out_of_the_set_says_so_rather_than_calling_it_a_link(synthetic_
     edit(synthetic_set, "lu_01", kinect_csv="../outside/x.csv")
     reason, detail, value = details(synthetic_set)["lu_01"]
     assert (reason, value) == ("path_escape", "../outside/x.csv")
-    assert detail.endswith("'../outside/x.csv' leads out of the set folder ('..'): keep files inside it")
+    assert detail == (
+        "row 4 (sample_id 'lu_01'), column 'kinect_csv': '../outside/x.csv' leads out of the set folder ('..'): "
+        "keep files inside it"
+    )
 
 
 def test_a_file_named_where_an_openpose_folder_is_due_is_a_bad_source(synthetic_set):
     edit(synthetic_set, "lu_01", openpose_front="kinect/lu_01.csv")
     reason, detail, _ = details(synthetic_set)["lu_01"]
     assert reason == "bad_source"
-    assert detail.endswith(
-        "'kinect/lu_01.csv' is a file, but openpose_front must name a folder of OpenPose .json files"
+    assert detail == (
+        "row 4 (sample_id 'lu_01'), column 'openpose_front': 'kinect/lu_01.csv' is a file, but openpose_front "
+        "must name a folder of OpenPose .json files"
     )
 
 

@@ -263,3 +263,11 @@ def test_a_header_of_unknown_words_says_what_columns_are_expected(tmp_path):
     assert raised.value.detail.startswith(
         "synthetic_kinect.csv, line 1: none of the columns is a Kinect joint column; expected frame, time_s and"
     )
+
+
+def test_a_first_row_of_missing_cells_is_a_frame_with_nobody_not_a_header(tmp_path):
+    xyz, state = synthetic_skeleton()
+    nobody = ",".join(["na", "NaN", "", "null", "none", "n/a"] * 16 + ["na"] * 4)  # 100 missing cells
+    series = read_kinect_csv(write(tmp_path, "\n".join([nobody, *raw_rows(xyz, state)]) + "\n"))
+    assert len(series.frame) == N_FRAMES + 1
+    assert np.isnan(series.points[0]).all() and np.isfinite(series.points[1:, JOINT_INDEX["head"]]).all()

@@ -122,3 +122,21 @@ def test_json_is_written_indented_with_sorted_keys_and_a_final_newline(tmp_path)
 
     write_json({"b": [1], "a": None}, tmp_path / "x" / "out.json")
     assert (tmp_path / "x" / "out.json").read_text() == '{\n  "a": null,\n  "b": [\n    1\n  ]\n}\n'
+
+
+def test_a_write_in_progress_is_a_hidden_temporary_beside_the_target(tmp_path):
+    with atomic_path(tmp_path / "t.parquet") as tmp:
+        folder = tmp.parent
+        assert folder.parent == tmp_path and tmp.name == "t.parquet"
+        assert folder.name.startswith(".t.parquet.") and folder.name.endswith(".tmp")
+        tmp.write_bytes(b"x")
+    assert not folder.exists()
+
+
+def test_a_schema_given_to_read_is_the_schema_read(tmp_path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"extra": [1], "value": pa.array([2.5], pa.float64()), "id": ["a"]}), tmp_path / "t.parquet")
+    table = read_table(tmp_path / "t.parquet", SCHEMA)
+    assert list(table.columns) == ["id", "value"] and table["value"].dtype == np.float32
+    assert list(read_table(tmp_path / "t.parquet").columns) == ["extra", "value", "id"]
