@@ -1,5 +1,6 @@
-"""End to end: a generated set (plus a delivery with every kind of bad row) through every
-stage, recorded in DVC, in a throw-away copy of the project (a run killed halfway: test_daily.py)."""
+"""End to end: the demo's generated set (24 people, plus a delivery with every kind of bad row)
+through every stage, recorded in DVC, in a throw-away copy of the project (a run killed halfway:
+test_daily.py)."""
 
 from __future__ import annotations
 

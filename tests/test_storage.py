@@ -1,5 +1,7 @@
 """Atomic writes through Arrow schemas."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -128,7 +130,7 @@ def test_a_write_in_progress_is_a_hidden_temporary_beside_the_target(tmp_path):
     with atomic_path(tmp_path / "t.parquet") as tmp:
         folder = tmp.parent
         assert folder.parent == tmp_path and tmp.name == "t.parquet"
-        assert folder.name.startswith(".t.parquet.") and folder.name.endswith(".tmp")
+        assert re.fullmatch(r"\.t\.parquet\.[a-z0-9_]{8}\.tmp", folder.name), folder.name  # mkdtemp's 8 random
         tmp.write_bytes(b"x")
     assert not folder.exists()
 
