@@ -103,7 +103,7 @@ def test_every_bad_sample_is_quarantined_with_its_reason_and_the_rest_go_through
 
 def test_the_run_is_recorded_in_dvc_and_pushable(built):
     project, _, run = built
-    assert "quarantined" in run.stdout and "held-out" in run.stdout
+    assert "quarantined" in run.stdout and "cross-validation by people" in " ".join(run.stdout.split())
     status = dvc(project, "status")
     assert "changed" not in status and "modified" not in status, status
     metrics = json.loads(dvc(project, "metrics", "show", "--json"))
@@ -126,10 +126,11 @@ def test_the_classifier_is_well_above_the_majority_class_on_held_out_people(buil
     metrics = json.loads((project / "metrics" / "train.json").read_text())
     confusion = pd.read_csv(project / "plots" / "confusion.csv")
     majority = confusion["actual"].value_counts(normalize=True).max()
-    assert metrics["n_test_samples"] == len(confusion) >= 60
+    # Every labeled sample is predicted once, by a model that never saw its person.
+    assert metrics["n_samples"] == len(confusion) >= 60
     assert majority <= 0.6  # a constant classifier cannot reach MIN_ACCURACY
-    assert metrics["accuracy"] >= MIN_ACCURACY, metrics
-    assert metrics["accuracy"] == pytest.approx((confusion["actual"] == confusion["predicted"]).mean())
+    pooled = (confusion["actual"] == confusion["predicted"]).mean()
+    assert pooled >= MIN_ACCURACY and metrics["accuracy"] >= MIN_ACCURACY, metrics
 
 
 def test_rerunning_with_nothing_changed_changes_nothing(built):
