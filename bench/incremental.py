@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
+PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "formset", "flows", "tasks", "schemas"]
 
 
 def run(project: Path, *args: str) -> float:
@@ -46,7 +46,10 @@ def make_project(root: Path, n_sets: int, subjects: int) -> Path:
     root.mkdir(parents=True)
     for name in PROJECT_FILES:
         src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, root / name)
     run(root, "git", "init", "-q")
     run(root, sys.executable, "-m", "dvc", "init", "-q")
     for i in range(n_sets):

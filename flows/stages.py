@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from formset import provenance
 from formset.config import Project
+from formset.flows import registry
 from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, StageSkipped, to_frame
 from formset.schemas import tables
@@ -526,13 +527,5 @@ def compare_flow(root: str | None = None) -> dict:
     return json_safe(summary)
 
 
-STAGES = {
-    "ingest": ingest_flow,
-    "keypoints": keypoints_flow,
-    "normalize": normalize_flow,
-    "validate": validate_flow,
-    "reps": reps_flow,
-    "cluster": cluster_flow,
-    "compare": compare_flow,
-    "train": train_flow,
-}
+# The flows by stage name, in pipeline order (the registry's order).
+STAGES = {stage.name: globals()[stage.flow] for stage in registry.STAGES}

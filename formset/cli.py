@@ -94,6 +94,24 @@ def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normali
     console.print_json(json.dumps(result, default=str))
 
 
+@app.command("dvc-yaml")
+def dvc_yaml(
+    check: Annotated[bool, typer.Option("--check", help="Only say whether dvc.yaml is up to date (exit 1 if not); write nothing.")] = False,
+) -> None:
+    """Write dvc.yaml from the stage registry (flows/registry.py): each stage's deps, params,
+    outs, metrics and plots, its code deps being the import closure of its flow."""
+    from formset.flows.registry import dvc_yaml as generated
+
+    path = _project().root / "dvc.yaml"
+    text = generated()
+    current = path.read_text() if path.is_file() else None
+    if check:
+        console.print("dvc.yaml is up to date" if current == text else "[red]dvc.yaml differs from the stage registry: run `formset dvc-yaml`[/]")
+        raise typer.Exit(0 if current == text else 1)
+    path.write_text(text)
+    console.print(f"wrote {path} ({'unchanged' if current == text else 'updated'})")
+
+
 @app.command()
 def run(wait: WaitOption = 0.0) -> None:
     """Run the whole pipeline (one Prefect flow), record it in DVC and print a summary.

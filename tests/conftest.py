@@ -314,7 +314,7 @@ def no_global_git_identity(monkeypatch, tmp_path):
 # --- throw-away projects and the CLI, for the end-to-end tests ----------------------------------
 
 #: What a fresh project needs of this checkout: the pipeline's definition and its code.
-PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "tasks", "schemas"]
+PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "formset", "flows", "tasks", "schemas"]
 
 
 def project_env(project: Path) -> dict:
@@ -354,7 +354,10 @@ def bare_project(root: Path) -> Path:
     root.mkdir(parents=True)
     for name in PROJECT_FILES:
         src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, root / name)
+        if src.is_dir():
+            shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, root / name)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "init", "-q")
     dvc(root, "remote", "add", "-d", "local", str(root.parent / f"{root.name}-remote"))
