@@ -2,7 +2,7 @@
 
 Writes a SYNTHETIC set of the size of Penn Action as OpenPose output: ``--folders`` samples
 (1,163 by default), each one folder of ``--frames`` per-frame BODY_25 JSON files (84: about
-97,700 files, 56 MiB), in the layout of CONTRACTS.md. In a throw-away git + DVC project
+97,700 files, 56 MiB), in the layout of docs/input-contract.md. In a throw-away git + DVC project
 holding this checkout's pipeline files, it times
 
 - ``formset add-set`` of the set (a fresh process, as an annotator runs it);

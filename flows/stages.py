@@ -316,7 +316,7 @@ def normalize_one_set(project: Project, set_id: str, params: dict, prov: dict) -
 
 @flow(name="normalize", log_prints=True)
 def normalize_flow(root: str | None = None) -> dict:
-    """Normalize keypoints to the torso (seed 003), smooth, and add deltas and angles."""
+    """Normalize keypoints to the torso (Park 2020), smooth, and add deltas and angles."""
     project = Project.find(root)
     return _run_per_set(project, "normalize", normalize_one_set, [project.keypoints_dir], project.features_dir)
 

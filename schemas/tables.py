@@ -177,7 +177,7 @@ KINEMATIC_ANGLES: tuple[str, ...] = (
 )
 
 #: Horizontal distance (torso lengths) from the hips' / knees' midpoint to the vertical
-#: through the mid-foot (seed 002); NaN for front views.
+#: through the mid-foot (the "Check squat forms with deep learning" method, docs/methods.md); NaN for front views.
 MOMENT_ARMS: tuple[str, ...] = ("moment_arm_hip", "moment_arm_knee")
 
 _VIEW = pa.field("view", pa.string(), nullable=False)

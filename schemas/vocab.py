@@ -1,4 +1,4 @@
-"""Label vocabularies of the input contract (CONTRACTS.md) and the project's own names.
+"""Label vocabularies of the input contract (docs/input-contract.md) and the project's own names.
 
 The exercise list is configuration (``params.yaml: exercises``), not code: a lab adding an
 exercise edits params, not this file.
@@ -10,7 +10,7 @@ import re
 
 LABELS: tuple[str, ...] = ("correct", "incorrect")
 
-#: The six body-part faults of seed 003, as samples.csv columns.
+#: The six body-part faults of Park 2020's labels, as samples.csv columns.
 FAULTS: tuple[str, ...] = (
     "fault_base_of_support",
     "fault_left_knee",

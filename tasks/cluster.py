@@ -1,4 +1,4 @@
-"""Per-joint form scores against clusters of correct executions (seed 004).
+"""Per-joint form scores against clusters of correct executions (Smart Fitness Trainer, docs/methods.md).
 
 For every exercise, view and core joint, the normalized positions of all frames of
 *correct* executions are clustered with DBSCAN; each cluster's mean is a centroid of where

@@ -1,6 +1,7 @@
-"""Comparison with correct executions: DTW distances (seed 001) and per-rep joint scores (004).
+"""Comparison with correct executions: DTW distances (Calamea 2020) and per-rep joint scores
+(Smart Fitness Trainer; both in docs/methods.md).
 
-DTW (seed 001, with ``dtaidistance``'s C implementation): an execution is compared with
+DTW (Calamea 2020, with ``dtaidistance``'s C implementation): an execution is compared with
 reference executions feature by feature, a feature being one axis of one joint's normalized
 position (``params.compare.joints`` x ``axes``; ``z`` only where the view has depth). Per
 reference, the overall distance is the median over features (as 001); per execution, each
@@ -345,7 +346,7 @@ def skip_reason(verdicts: pd.DataFrame, views: list[str]) -> str | None:
 def rep_joint_scores(
     features: pd.DataFrame, kinematics: pd.DataFrame, samples: pd.DataFrame, clusters: JointClusters, max_distance: float
 ) -> pd.DataFrame:
-    """Seed 004's per-joint scores, per rep: which joint strays farthest from correct executions.
+    """The Smart Fitness Trainer's per-joint scores, per rep: which joint strays farthest from correct executions.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""The Conv1D + BiLSTM classifier (seed 003; ``train.model: conv_lstm``).
+"""The Conv1D + BiLSTM classifier (Park 2020; ``train.model: conv_lstm``).
 
 Conv1D x3 -> bidirectional LSTM over the valid frames -> dropout -> dense -> 2 logits,
 trained with Adam and class-weighted cross-entropy (incorrect executions can be rare). The
@@ -22,7 +22,7 @@ PREDICT_BATCH = 256
 
 
 class FormClassifier(nn.Module):
-    """Conv1D x3 -> bidirectional LSTM -> dropout -> dense -> 2 logits (seed 003).
+    """Conv1D x3 -> bidirectional LSTM -> dropout -> dense -> 2 logits (Park 2020).
 
     The LSTM's outputs are pooled over the valid frames (mean and max) rather than read
     from its final state: a fault is often a posture held for a few frames at the bottom

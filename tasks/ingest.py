@@ -1,4 +1,4 @@
-"""Ingest: register one labeled set (CONTRACTS.md section 1) in the catalog.
+"""Ingest: register one labeled set (docs/input-contract.md, section 1) in the catalog.
 
 A set is a directory holding ``set.yaml``, ``samples.csv`` and the source files the rows
 name. Ingest reads no keypoints: it checks the two text files and that every named path is

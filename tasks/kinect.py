@@ -1,4 +1,4 @@
-"""Reader of Kinect v2 skeleton CSVs (CONTRACTS.md section 2) into the canonical skeleton.
+"""Reader of Kinect v2 skeleton CSVs (docs/input-contract.md, section 2) into the canonical skeleton.
 
 Two layouts are accepted and told apart by the first non-blank line: (a) a header naming
 ``frame``, ``time_s`` and ``<Joint>_x/_y/_z[/_state]`` columns, (b) a raw dump of

@@ -132,7 +132,7 @@ def compute_angles(points: np.ndarray) -> dict[str, np.ndarray]:
     return {name: angles[name] for name in ANGLES}
 
 
-# ---------------------------------------------------------------- coaching kinematics (seed 002)
+# ---------------------------------------------------------------- coaching kinematics ("Check squat forms")
 #: The angles of ``KINEMATIC_ANGLES`` beyond the feature table's ``ANGLES``: (end, vertex, end).
 EXTRA_JOINT_ANGLES: dict[str, tuple[str, str, str]] = {
     "angle_left_ankle": ("left_knee", "left_ankle", "left_toe"),
@@ -142,7 +142,7 @@ EXTRA_JOINT_ANGLES: dict[str, tuple[str, str, str]] = {
 }
 
 #: Points whose mean is the mid-foot: the vertical through it is the ideal line of the centre
-#: of gravity (seed 002).
+#: of gravity ("Check squat forms with deep learning").
 MID_FOOT: tuple[str, ...] = ("left_ankle", "right_ankle", "left_toe", "right_toe")
 
 #: ``MOMENT_ARMS`` columns -> the joints whose mean is the loaded point.
@@ -197,7 +197,8 @@ def horizontal_distance(a: np.ndarray, b: np.ndarray, up_axis: int = UP_AXIS) ->
 
 
 def compute_kinematics(points: np.ndarray, with_moment_arms: bool) -> dict[str, np.ndarray]:
-    """Per-frame angles and moment arms of a normalized keypoint series (seed 002).
+    """Per-frame angles and moment arms of a normalized keypoint series ("Check squat forms
+    with deep learning", docs/methods.md).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """The normalize stage: keypoints of one sample x view -> the rows of the feature table.
 
-Method (seed 003, METHODS.md), per sample x view:
+Method (Park 2020, docs/methods.md), per sample x view:
 
 1. Joints whose confidence is below ``min_confidence`` are treated as missing.
 2. A reference frame is chosen among the first ``reference_window`` source frames after the

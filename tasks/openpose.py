@@ -1,4 +1,4 @@
-"""Reader of OpenPose JSON frame folders (CONTRACTS.md section 3) into the canonical skeleton.
+"""Reader of OpenPose JSON frame folders (docs/input-contract.md, section 3) into the canonical skeleton.
 
 One file per frame, ``<anything>_<12-digit frame index>_keypoints.json``; BODY_25 (75
 numbers per person) or COCO-18 (54), under ``pose_keypoints_2d`` or the older

@@ -149,7 +149,7 @@ def _signal_unit(signal_label: str) -> str:
 
 
 def rep_bars_plot(reps: pd.DataFrame, tempo: dict) -> str:
-    """Per-rep duration (with seed 000's tempo band) and depth, as bars (SVG)."""
+    """Per-rep duration (with the tempo band of Kim & Heo's push-up analysis) and depth, as bars (SVG)."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH_IN, 2.8))
     numbers = reps["rep"].astype(int).astype(str)
     left.bar(numbers, reps["duration_s"], color="#3498db")

@@ -1,6 +1,7 @@
-"""Repetitions, tempo and per-frame kinematics from normalized keypoints (METHODS.md 000, 002).
+"""Repetitions, tempo and per-frame kinematics from normalized keypoints (docs/methods.md: Kim & Heo;
+"Check squat forms with deep learning").
 
-Seed 000 counts push-ups with a per-frame image classifier; formset counts reps of any
+Kim & Heo count push-ups with a per-frame image classifier; formset counts reps of any
 exercise from the keypoints it already has. Per sample x view:
 
 1. **Rep signal**: the exercise's signal (``params.reps.exercises.<exercise>.signal``): the
@@ -39,7 +40,7 @@ exercise from the keypoints it already has. Per sample x view:
    high side, ``up`` otherwise. The smallest rep range is ``reps.default_min_range``; the
    angle whose range is reported is the kinematics angle with the largest range; there is
    no posture check. The chosen column is the rep's ``signal``.
-7. **Tempo** (seed 000): per recording, the rep count, exercise time (sum of rep durations),
+7. **Tempo** (Kim & Heo): per recording, the rep count, exercise time (sum of rep durations),
    mean and standard deviation of rep duration, and the feedback ``irregular`` (std above
    ``tempo.irregular_std_s``), ``too fast`` / ``too slow`` (mean below / above
    ``tempo.too_fast_s`` / ``tempo.too_slow_s``), else ``good tempo``.
@@ -299,7 +300,7 @@ def find_reps(
 
 
 def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
-    """Seed 000's feedback on rep durations.
+    """Kim & Heo's feedback on rep durations.
 
     Parameters
     ----------
@@ -432,7 +433,7 @@ def reps_for_view(
     time_s = frames["time_s"].to_numpy(dtype=np.float64)
     frame = frames["frame"].to_numpy(dtype=np.int64)
     spec = params["exercises"].get(exercise)
-    # Moment arms about the mid-foot only mean something standing on the feet (seed 002).
+    # Moment arms about the mid-foot only mean something standing on the feet ("Check squat forms with deep learning").
     standing = spec is not None and spec.get("upright") is True
     kinematic = compute_kinematics(_view_points(frames), standing and view in params["moment_arm_views"])
     columns = pd.concat([frames.reset_index(drop=True), pd.DataFrame(kinematic)[list(kinematic)]], axis=1)

@@ -1,7 +1,7 @@
-"""Model inputs: one padded sequence per labeled sample x view (seed 003).
+"""Model inputs: one padded sequence per labeled sample x view (Park 2020).
 
 Per frame the normalized x, y of ``params["joints"]`` (default the ten ``CORE_JOINTS``,
-seed 003's input), the joint angles of ``params["angles"]``, the per-frame deltas of the
+Park 2020's input), the joint angles of ``params["angles"]``, the per-frame deltas of the
 positions, and a one-hot of the view, so one model learns from every view. People are never
 split: ``split_by_subject`` holds out whole subjects.
 
@@ -31,9 +31,9 @@ def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
     """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
 
     ``params["joints"]`` (default ``CORE_JOINTS``, the seed-003 input) picks the joints whose
-    normalized coordinates along ``params["axes"]`` (default x, y: seed 003's planar input)
+    normalized coordinates along ``params["axes"]`` (default x, y: Park 2020's planar input)
     and their deltas are used; ``params["angles"]`` (default none) adds joint angles.
-    Seed 003's ten joints leave out the head and wrists, so neck faults and hand placement
+    Park 2020's ten joints leave out the head and wrists, so neck faults and hand placement
     are invisible to it; params.yaml adds them, and z, which 3-D views (Kinect) have and
     2-D views lack (0 there).
     """

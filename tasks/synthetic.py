@@ -1,6 +1,6 @@
 """SYNTHETIC labeled sets: the project's known-answer data (generated people, no real ones).
 
-``generate_set`` writes a labeled set in exactly the input format of CONTRACTS.md: ``set.yaml``,
+``generate_set`` writes a labeled set in exactly the input format of docs/input-contract.md: ``set.yaml``,
 ``samples.csv``, one Kinect v2 skeleton CSV per sample (both layouts) and two OpenPose JSON
 folders per sample (a front camera and a camera at the performer's right-front diagonal).
 Everything in it is generated from a parametric body model, so the right answers are known by
@@ -1407,7 +1407,7 @@ def generate_set(
     fps: float = 15.0,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Write a SYNTHETIC labeled set in the format of CONTRACTS.md.
+    """Write a SYNTHETIC labeled set in the format of docs/input-contract.md.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Streaming video reader: upright frames with the container's own frame times.
 
 Frames are decoded one at a time (a video is never held in memory), by OpenCV's FFmpeg
-backend, so every codec and container that build reads is accepted (CONTRACTS.md section 4).
+backend, so every codec and container that build reads is accepted (docs/input-contract.md, section 4).
 
 Rotation
 --------

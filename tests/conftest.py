@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny valid labeled set (CONTRACTS.md section 1), written by hand.
+"""Shared fixtures: a tiny valid labeled set (docs/input-contract.md, section 1), written by hand.
 
 ``synthetic_set`` is the directory ``<tmp>/sets/synthetic_set`` holding:
 

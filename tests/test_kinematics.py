@@ -130,7 +130,7 @@ def test_compute_angles_in_3d_and_with_a_missing_joint():
     assert np.isnan(angles["angle_left_elbow"][0])
 
 
-# --- coaching kinematics (seed 002) ------------------------------------------------------------
+# --- coaching kinematics ("Check squat forms") ------------------------------------------------------------
 def test_moment_arms_and_new_angles_known_answers():
     points = np.full((1, len(JOINTS), 2), np.nan)
     place = {"left_hip": (0.3, 0.0), "right_hip": (0.3, 0.0), "left_knee": (0.5, -0.5), "left_ankle": (0.1, -1.0),
