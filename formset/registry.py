@@ -36,7 +36,7 @@ from formset.tasks.ingest import (
 )  # fmt: skip
 from formset.tasks.keypoints import is_video_column
 from formset.tasks.video import min_decoded_fraction, probe_to_end
-from formset.versioning import track_inputs
+from formset.versioning import cache_objects_dir, track_inputs
 
 #: Name pattern of the temporary folders ``atomic_path`` and the staging copy leave in
 #: ``data/sets`` when killed: ``.<set_id>.<random>.tmp``.
@@ -45,6 +45,8 @@ STAGING_GLOB = ".*.tmp"
 #: frame of a few KiB is one read), and the permissions of copied files before the umask.
 COPY_CHUNK_BYTES = 1 << 20
 NEW_FILE_MODE = 0o666
+#: Permissions of a file stored as a DVC cache object (DVC's own: nobody edits an object).
+STORED_MODE = 0o444
 #: Folders copied at once (DVC copies into its cache with 4 threads per CPU).
 COPY_THREADS = 8
 
@@ -112,7 +114,7 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     # Staged inside data/sets: the rename into place stays on one file system.
     with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.sets_dir) as staging:
         staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
-        result = ingest_set(staged, params["exercises"], copy_hashed(source, staged))
+        result = ingest_set(staged, params["exercises"], copy_hashed(source, staged, cache_objects_dir(project)))
         if result.set_row is None:
             return Delivery("refused", set_id, set_problem=result.rejections[0].detail)
         new_cells = samples_cells(staged)
@@ -142,7 +144,7 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
 
 
-def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
+def copy_hashed(source: Path, target: Path, objects: Path | None = None) -> dict[Path, tuple[str, int]]:
     """Copy a delivery folder, hashing each file as it is copied.
 
     A set's files are their bytes: times, permissions and extended attributes are not copied
@@ -151,12 +153,19 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
     links, so ingest still sees one that leads out of the set; anything that is neither a
     file, a folder nor a link (a pipe, a socket) is left out.
 
+    With ``objects``, each copy also becomes DVC's cache object of its content, by a hard
+    link (``store_object``): ``dvc add`` then finds every object already stored instead of
+    copying each file into its cache again, which for a set of many small files (OpenPose
+    writes one JSON per frame) costs more than everything else add-set does.
+
     Parameters
     ----------
     source
         The delivered folder.
     target
         Where the copy goes; must not exist.
+    objects
+        DVC's folder of file objects by md5 (``versioning.cache_objects_dir``), or None.
 
     Returns
     -------
@@ -183,24 +192,26 @@ def copy_hashed(source: Path, target: Path) -> dict[Path, tuple[str, int]]:
     # Creating a file waits on the file system far longer than it uses the CPU: folders are
     # copied side by side.
     with ThreadPoolExecutor(COPY_THREADS) as pool:
-        copied = pool.map(_copy_files_hashed, batches)
+        copied = pool.map(_copy_files_hashed, batches, [objects] * len(batches))
         return {path: digest for batch in copied for path, digest in batch}
 
 
-def _copy_files_hashed(files: list[tuple[str, Path]]) -> list[tuple[Path, tuple[str, int]]]:
+def _copy_files_hashed(files: list[tuple[str, Path]], objects: Path | None) -> list[tuple[Path, tuple[str, int]]]:
     """``_copy_file_hashed`` of each ``(source, target)`` pair: ``(target, (sha256, size))``."""
-    return [(target, _copy_file_hashed(source, target)) for source, target in files]
+    return [(target, _copy_file_hashed(source, target, objects)) for source, target in files]
 
 
-def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:
-    """Copy one file with plain reads and writes; its sha256 (hex) and size in bytes."""
-    digest, size = hashlib.sha256(), 0
+def _copy_file_hashed(source: str, target: Path, objects: Path | None) -> tuple[str, int]:
+    """Copy one file with plain reads and writes (and store it in ``objects``, if given);
+    its sha256 (hex) and size in bytes."""
+    digest, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     reader = os.open(source, os.O_RDONLY)
     try:
         writer = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
         try:
             while chunk := os.read(reader, COPY_CHUNK_BYTES):
                 digest.update(chunk)
+                md5.update(chunk)
                 size += len(chunk)
                 view = memoryview(chunk)
                 while view:  # write() may take part of a chunk
@@ -209,7 +220,30 @@ def _copy_file_hashed(source: str, target: Path) -> tuple[str, int]:
             os.close(writer)
     finally:
         os.close(reader)
+    if objects is not None:
+        store_object(target, md5.hexdigest(), objects)
     return digest.hexdigest(), size
+
+
+def store_object(path: Path, md5: str, objects: Path) -> bool:
+    """Make ``path`` DVC's cache object of its content, ``objects/<md5[:2]>/<md5[2:]>``
+    (DVC 3's layout of file objects), by a hard link; read-only, as DVC keeps its objects
+    (the stored set's file is the same inode, so it is read-only too: a set is changed by
+    adding its next version, never edited in place).
+
+    Returns False, changing nothing, when the object is already stored (the copy stays a
+    copy) or cannot be linked (a cache on another file system): ``dvc add`` stores it then.
+    """
+    obj = objects / md5[:2] / md5[2:]
+    if obj.exists():
+        return False
+    try:
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, obj)
+    except OSError:  # another file system; or the same content, just linked by another thread
+        return False
+    os.chmod(obj, STORED_MODE)
+    return True
 
 
 def video_problems(set_dir: Path, cells: pd.DataFrame, found: pd.DataFrame, min_fraction: float) -> list[Problem]:

@@ -31,6 +31,19 @@ def dvc(project: Project, *args: str) -> str:
     return proc.stdout
 
 
+def cache_objects_dir(project: Project) -> Path | None:
+    """The folder of DVC's local cache holding file objects by md5, or None outside a DVC
+    project. Asked of DVC, since ``cache.dir`` may put the cache anywhere."""
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(project.root)) as repo:
+            return Path(repo.cache.local.path)
+    except NotDvcRepoError:
+        return None
+
+
 def track_inputs(project: Project) -> None:
     """Record the current labeled sets (``data/sets``) as a DVC-tracked input version.
 

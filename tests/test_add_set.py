@@ -4,9 +4,11 @@ generated deliveries, without Prefect flows or the pipeline."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import dvc.api
@@ -21,7 +23,8 @@ from typer.testing import CliRunner
 from formset import cli, gitops
 from formset.config import Project
 from formset.locking import project_lock
-from formset.registry import copy_hashed, read_registry, recover_staging
+from formset.registry import copy_hashed, read_registry, recover_staging, store_object
+from formset.versioning import dvc as run_dvc
 
 pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 SET_ID = "lab-a"
@@ -92,6 +95,10 @@ def add_set(*args: str):
     return CliRunner().invoke(cli.app, ["add-set", *map(str, args)])
 
 
+def dvc_status(project: Project) -> str:
+    return run_dvc(project, "status", str(project.sets_dir.with_suffix(".dvc").relative_to(project.root)))
+
+
 def commits(project: Project) -> list[str]:
     return gitops.git(project, "log", "--format=%H", check=False).stdout.split()
 
@@ -105,6 +112,11 @@ def test_an_accepted_delivery_is_copied_tracked_registered_and_committed(project
     assert sorted(p.relative_to(stored) for p in stored.rglob("*")) == sorted(p.relative_to(delivery) for p in delivery.rglob("*"))
     assert [p.name for p in project.sets_dir.iterdir()] == [SET_ID]  # no staging left behind
     assert (project.root / "data" / "sets.dvc").is_file()
+    # Every file was stored in DVC's cache as it was copied: DVC recorded exactly those.
+    objects = project.root / ".dvc" / "cache" / "files" / "md5"
+    csv_md5 = hashlib.md5((stored / "samples.csv").read_bytes()).hexdigest()
+    assert (objects / csv_md5[:2] / csv_md5[2:]).stat().st_ino == (stored / "samples.csv").stat().st_ino
+    assert "up to date" in dvc_status(project)
     (entry,) = read_registry(project)[SET_ID]
     assert entry["version"] == 1 and entry["n_samples"] == 24 and entry["source"] == str(delivery)
     assert entry["labels"] == {"correct": 12, "incorrect": 12, "unlabeled": 0} and entry["n_labeled"] == 24
@@ -269,6 +281,26 @@ def test_copy_hashed_copies_files_and_links_and_hashes_each_file_as_ingest_does(
         assert hashes[path] == ingest.sha256_file(path)
     assert os.readlink(copy / "out.csv") == str(tmp_path / "outside.csv")  # links stay links
     assert os.readlink(copy / "alias.csv") == "samples.csv"
+
+
+def test_each_copy_becomes_the_dvc_object_of_its_content_once(tmp_path, monkeypatch):
+    source, objects = tmp_path / "delivery", tmp_path / "cache" / "files" / "md5"
+    (source / "a").mkdir(parents=True)
+    (source / "a" / "one.json").write_bytes(b"same")
+    (source / "two.json").write_bytes(b"same")  # one object for both
+    (source / "three.json").write_bytes(b"other")
+    copy_hashed(source, tmp_path / "copy", objects)
+    stored = {p.relative_to(objects).as_posix(): p for p in objects.rglob("*") if p.is_file()}
+    same, other = hashlib.md5(b"same").hexdigest(), hashlib.md5(b"other").hexdigest()
+    assert set(stored) == {f"{same[:2]}/{same[2:]}", f"{other[:2]}/{other[2:]}"}
+    assert stored[f"{other[:2]}/{other[2:]}"].stat().st_ino == (tmp_path / "copy" / "three.json").stat().st_ino
+    assert stat.S_IMODE(stored[f"{other[:2]}/{other[2:]}"].stat().st_mode) == 0o444
+    linked = [(tmp_path / "copy" / name).stat().st_nlink for name in ("a/one.json", "two.json")]
+    assert sorted(linked) == [1, 2]  # the second copy of the same bytes stays a plain copy
+    # A cache the copy cannot be linked into (another file system): plain copies, no object.
+    monkeypatch.setattr(os, "link", lambda *a: (_ for _ in ()).throw(OSError(18, "Invalid cross-device link")))
+    assert not store_object(tmp_path / "copy" / "three.json", hashlib.md5(b"new").hexdigest(), objects)
+    assert len([p for p in objects.rglob("*") if p.is_file()]) == 2
 
 
 def test_ingest_takes_the_hashes_of_the_copy_instead_of_reading_the_files_again(tmp_path, generated_delivery, monkeypatch):
