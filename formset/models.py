@@ -14,14 +14,19 @@ name with ``formset pull NAME``):
 
 - ``classifier`` (``models/classifier.pt``): ``p(incorrect)`` of a sample, the mean over its
   views (``tasks.models``).
-A version whose train stage skipped holds no model: ``load`` says why.
+- ``exercise_model`` (``models/exercise_model.pt``): which exercise a keypoint sequence
+  shows (``tasks.exercise``); a sample's is the most probable over its views.
+
+A version whose train stage skipped holds no classifier: ``load`` says why. A version
+without an exercise model (skipped, or older) predicts without its columns, and
+``Models.missing`` says why.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +36,16 @@ import yaml
 
 from formset import pull
 from formset.quarantine import Rejection, StageSkipped
+from formset.tasks.exercise import ExerciseModel, per_sample_exercise
 from formset.tasks.models import TrainedModel
 from formset.tasks.normalize import features_for_samples
-from formset.tasks.sequences import SAMPLE_KEY, build_sequences
+from formset.tasks.sequences import SAMPLE_KEY, Sequences, build_sequences
 from formset.tasks.train import DECISION_THRESHOLD
 
 #: Model name (``formset pull NAME``) -> its path in a version.
 MODEL_FILES: dict[str, str] = {
     "classifier": "models/classifier.pt",
+    "exercise_model": "models/exercise_model.pt",
 }
 #: Where a sample's exercise is unknown (a keypoints table without an ``exercise`` column).
 UNKNOWN_EXERCISE = ""
@@ -88,6 +95,8 @@ class Models:
         The version: a tag, a git revision, or ``"workspace"``.
     classifier
         The correct / incorrect model.
+    exercise_model
+        None when the version has none (``missing`` says why).
     train_params, normalize_params
         The ``train`` group the classifier was fitted with and the version's ``normalize``
         group (how ``predict_keypoints`` turns keypoints into features).
@@ -99,6 +108,7 @@ class Models:
 
     rev: str
     classifier: TrainedModel
+    exercise_model: ExerciseModel | None
     train_params: dict
     normalize_params: dict
     device: str = "cpu"
@@ -121,7 +131,9 @@ class Models:
         -------
         pandas.DataFrame
             ``PREDICTION_COLUMNS`` (``exercise`` as given, empty if not; ``predicted``
-            ``incorrect`` at ``p_incorrect`` >= 0.5), sorted by set_id, sample_id.
+            ``incorrect`` at ``p_incorrect`` >= 0.5), then with an exercise model
+            ``predicted_exercise`` and ``p_exercise`` (its mean probability over the
+            views). Sorted by set_id, sample_id.
 
         Raises
         ------
@@ -132,8 +144,18 @@ class Models:
         seqs = build_sequences(features, catalog, self.train_params, labeled_only=False)
         rows = np.arange(len(seqs.y))
         table = pd.DataFrame({"set_id": seqs.set_id, "sample_id": seqs.sample_id, "exercise": seqs.exercise})
-        table["p_incorrect"] = self.classifier.predict(seqs, rows)
-        return per_sample_predictions(table)
+        judged_as = seqs.exercise
+        named = None
+        if self.exercise_model is not None:
+            probabilities = self.exercise_model.predict_proba(seqs, rows)
+            named = per_sample_exercise(seqs, rows, probabilities, self.exercise_model.classes)
+            of_sequence = table[SAMPLE_KEY].merge(named, on=SAMPLE_KEY, how="left")["predicted_exercise"].to_numpy()
+            judged_as = np.where(seqs.exercise == UNKNOWN_EXERCISE, of_sequence, seqs.exercise)
+        table["p_incorrect"] = self.classifier.predict(_judged_as(seqs, judged_as), rows)
+        predictions = per_sample_predictions(table)
+        if named is not None:
+            predictions = predictions.merge(named[[*SAMPLE_KEY, "predicted_exercise", "p_exercise"]], on=SAMPLE_KEY, how="left")
+        return predictions
 
     def predict_keypoints(self, keypoints: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
         """``predict`` on a keypoints table (``KEYPOINTS`` columns; an ``exercise`` column,
@@ -148,6 +170,12 @@ class Models:
         if "exercise" in keypoints.columns:
             samples = keypoints[[*SAMPLE_KEY, "exercise"]].drop_duplicates(SAMPLE_KEY)
         return self.predict(features, samples), rejections
+
+
+def _judged_as(seqs: Sequences, exercise: np.ndarray) -> Sequences:
+    """``seqs`` with ``exercise`` as the exercise of each sequence (the classifier judges a
+    sample of unknown exercise as the one recognized)."""
+    return replace(seqs, exercise=np.asarray(exercise, dtype=object))
 
 
 def sample_catalog(features: pd.DataFrame, samples: pd.DataFrame | None) -> pd.DataFrame:
@@ -172,30 +200,20 @@ def per_sample_predictions(per_view: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     per_view
-        ``set_id``, ``sample_id``, ``exercise``, ``p_incorrect`` and optionally
-        ``predicted_exercise``, ``p_exercise`` per sequence.
+        ``set_id``, ``sample_id``, ``exercise`` and ``p_incorrect`` per sequence.
 
     Returns
     -------
     pandas.DataFrame
-        See ``Models.predict``. The probabilities are means over the views; the predicted
-        exercise is the one with the highest mean probability over the views.
+        ``PREDICTION_COLUMNS``: ``p_incorrect`` the mean over the views, ``n_views`` their
+        number, ``predicted`` ``incorrect`` at a mean of 0.5 or above.
     """
-    probability_columns = [c for c in per_view.columns if c.startswith("p_") and c != "p_exercise"]
-    grouped = per_view.groupby(SAMPLE_KEY, sort=True)
-    out = grouped.agg(exercise=("exercise", "first"), n_views=("p_incorrect", "size"),
-                      **{c: (c, "mean") for c in probability_columns}).reset_index()  # fmt: skip
+    out = per_view.groupby(SAMPLE_KEY, sort=True).agg(
+        exercise=("exercise", "first"), n_views=("p_incorrect", "size"), p_incorrect=("p_incorrect", "mean")
+    ).reset_index()
     out["n_views"] = out["n_views"].astype(np.int16)
     out["predicted"] = np.where(out["p_incorrect"] >= DECISION_THRESHOLD, "incorrect", "correct")
-    columns = list(PREDICTION_COLUMNS)
-    if "predicted_exercise" in per_view.columns:
-        votes = per_view.groupby([*SAMPLE_KEY, "predicted_exercise"], sort=True)["p_exercise"].sum().reset_index()
-        best = votes.sort_values("p_exercise", ascending=False, kind="stable").drop_duplicates(SAMPLE_KEY)
-        best = best.assign(p_exercise=best["p_exercise"] / out.set_index(SAMPLE_KEY).loc[
-            pd.MultiIndex.from_frame(best[SAMPLE_KEY]), "n_views"].to_numpy())  # fmt: skip
-        out = out.merge(best, on=SAMPLE_KEY, how="left")
-        columns += ["predicted_exercise", "p_exercise"]
-    return out[columns]
+    return out[list(PREDICTION_COLUMNS)]
 
 
 def load(rev: str | None = None, repo: str | None = None) -> Models:
@@ -238,7 +256,8 @@ def load(rev: str | None = None, repo: str | None = None) -> Models:
     train_params = classifier_meta["params"]
     device = choose_device(train_params.get("device"))
     classifier = TrainedModel.from_state(payloads["classifier"]["model"]).to(device)
-    return Models(label, classifier, train_params, params["normalize"], device, missing)
+    exercise_model = ExerciseModel.from_state(payloads["exercise_model"]["model"]) if "exercise_model" in payloads else None
+    return Models(label, classifier, exercise_model, train_params, params["normalize"], device, missing)
 
 
 def read_keypoints(path: str | Path) -> pd.DataFrame:

@@ -13,9 +13,11 @@ import yaml
 
 from formset import models as inference
 from formset.quarantine import StageSkipped
+from formset.tasks.exercise import recognize_exercises
 from formset.tasks.models import fit_model
 from formset.tasks.sequences import build_sequences
 from formset.tasks.train import save_model, save_skipped
+from test_exercise import EXERCISE_PARAMS, two_exercises
 from test_train import PARAMS, synthetic_set
 
 NORMALIZE = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
@@ -86,3 +88,22 @@ def test_device_is_cuda_only_when_asked_and_present(monkeypatch):
     assert inference.choose_device("cuda:0") == "cuda:0"
     assert inference.choose_device("cpu") == "cpu"
     assert inference.choose_device(None) == "cpu"
+
+
+def test_an_exercise_model_names_samples_and_the_classifier_judges_them_as_named(tmp_path):
+    features, samples = two_exercises()
+    params = {**EXERCISE_PARAMS, "model": "kinematic", "exercise_mode": "per_exercise"}
+    labeled = build_sequences(features, samples, params)
+    classifier = fit_model(labeled, np.arange(len(labeled.y)), params)
+    recognition = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
+    workspace(tmp_path, params)
+    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": params})
+    save_model(recognition.model, tmp_path / "models" / "exercise_model.pt", {"params": params})
+    models = inference.load("workspace", str(tmp_path))
+    assert models.missing == {}
+    blind = models.predict(features)  # no catalog: the exercise is recognized, then judged
+    assert list(blind.columns) == [*inference.PREDICTION_COLUMNS, "predicted_exercise", "p_exercise"]
+    truth = samples.set_index("sample_id").loc[blind["sample_id"], "exercise"].to_numpy()
+    assert (blind["predicted_exercise"].to_numpy() == truth).all()
+    told = models.predict(features, samples)
+    np.testing.assert_allclose(blind["p_incorrect"], told["p_incorrect"])  # named right: judged the same
