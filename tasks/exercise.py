@@ -55,24 +55,66 @@ def check_recognizable(subjects: np.ndarray, exercises: np.ndarray) -> None:
 
 
 @dataclass
-class ExerciseModel:
-    """MiniRocket + kinematic summaries -> ridge classifier over ``classes``."""
+class RocketFeatures:
+    """Each execution resampled, standardized per channel, MiniRocket features and the
+    kinematic summaries, standardized (the two blocks weighing the same): the inputs of the
+    exercise and fault models."""
 
-    classes: list[str]
     length: int
     channel_mean: np.ndarray
     channel_scale: np.ndarray
     transform: MiniRocketParameters
     feature_mean: np.ndarray
     feature_scale: np.ndarray
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int) -> "RocketFeatures":
+        series = resampled_series(seqs, rows, length)
+        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
+        channel_scale = np.where(spread > 1e-9, spread, 1.0)
+        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
+        transform = fit_minirocket(series, n_features, seed)
+        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)])
+        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
+        feature_scale = np.where(spread > 1e-9, spread, 1.0)
+        # The few summaries weigh as much as the many MiniRocket features (tasks.models, minirocket).
+        n_rocket = transform.n_features
+        feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
+        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale)
+
+    def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        """float64, shape ``(len(rows), feature)``, standardized."""
+        series = resampled_series(seqs, np.asarray(rows), self.length)
+        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+        X = np.hstack([transform_minirocket(series, self.transform), kinematic_summaries(seqs, np.asarray(rows))])
+        return (X - self.feature_mean) / self.feature_scale
+
+    def state(self) -> dict:
+        t = self.transform
+        arrays = {
+            "channel_mean": self.channel_mean, "channel_scale": self.channel_scale, "dilations": t.dilations,
+            "features_per_dilation": t.features_per_dilation, "channel_counts": t.channel_counts,
+            "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
+            "feature_scale": self.feature_scale,
+        }  # fmt: skip
+        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "RocketFeatures":
+        a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+        transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
+                                         a["channel_indices"], a["biases"])  # fmt: skip
+        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"])
+
+
+@dataclass
+class ExerciseModel:
+    """``RocketFeatures`` -> ridge classifier over ``classes``."""
+
+    classes: list[str]
+    features: RocketFeatures
     coef: np.ndarray  # (class, feature)
     intercept: np.ndarray  # (class,)
-
-    def _features(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        series = resampled_series(seqs, rows, self.length)
-        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
-        X = np.hstack([transform_minirocket(series, self.transform), kinematic_summaries(seqs, rows)])
-        return (X - self.feature_mean) / self.feature_scale
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict) -> "ExerciseModel":
@@ -85,48 +127,27 @@ class ExerciseModel:
         """
         settings = params["exercise_model"]
         rows = np.asarray(rows)
-        series = resampled_series(seqs, rows, settings["length"])
-        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
-        channel_scale = np.where(spread > 1e-9, spread, 1.0)
-        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
-        transform = fit_minirocket(series, settings["features"], params["seed"])
-        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)])
-        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
-        feature_scale = np.where(spread > 1e-9, spread, 1.0)
-        # The few summaries weigh as much as the many MiniRocket features (tasks.models, minirocket).
-        n_rocket = transform.n_features
-        feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
+        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"])
         labels = np.asarray(seqs.exercise[rows], dtype=str)
-        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit((X - feature_mean) / feature_scale, labels)
+        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(features(seqs, rows), labels)
         coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
         if len(ridge.classes_) == 2:  # one decision value: the second class's score, the first's its negative
             coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
-        return cls([str(c) for c in ridge.classes_], settings["length"], channel_mean, channel_scale, transform,
-                   feature_mean, feature_scale, coef, intercept)  # fmt: skip
+        return cls([str(c) for c in ridge.classes_], features, coef, intercept)
 
     def predict_proba(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         """float64, shape ``(len(rows), len(classes))``: each sequence's probability of each
         exercise (softmax of the decision values), rows summing to 1."""
-        return softmax(self._features(seqs, np.asarray(rows)) @ self.coef.T + self.intercept)
+        return softmax(self.features(seqs, rows) @ self.coef.T + self.intercept)
 
     def state(self) -> dict:
-        t = self.transform
-        arrays = {
-            "channel_mean": self.channel_mean, "channel_scale": self.channel_scale, "dilations": t.dilations,
-            "features_per_dilation": t.features_per_dilation, "channel_counts": t.channel_counts,
-            "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
-            "feature_scale": self.feature_scale, "coef": self.coef, "intercept": self.intercept,
-        }  # fmt: skip
-        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
-                "length": self.length, "classes": json.dumps(self.classes)}  # fmt: skip
+        return {"features": self.features.state(), "coef": torch.from_numpy(self.coef),
+                "intercept": torch.from_numpy(self.intercept), "classes": json.dumps(self.classes)}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "ExerciseModel":
-        a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
-        transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
-                                         a["channel_indices"], a["biases"])  # fmt: skip
-        return cls(json.loads(state["classes"]), int(state["length"]), a["channel_mean"], a["channel_scale"], transform,
-                   a["feature_mean"], a["feature_scale"], a["coef"], a["intercept"])  # fmt: skip
+        return cls(json.loads(state["classes"]), RocketFeatures.from_state(state["features"]), state["coef"].numpy(),
+                   state["intercept"].numpy())  # fmt: skip
 
 
 def per_sample_exercise(seqs: Sequences, rows: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
