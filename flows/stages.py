@@ -426,6 +426,7 @@ def train_flow(root: str | None = None) -> dict:
     write the model, its metrics, the out-of-fold predictions (one partition per set) and
     the confusion and ROC plots."""
     from formset.tasks.exercise import recognize_exercises
+    from formset.tasks.faults import evaluate_faults
     from formset.tasks.sequences import build_sequences
     from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, save_model, save_skipped, train_and_evaluate
 
@@ -457,6 +458,15 @@ def train_flow(root: str | None = None) -> dict:
         save_model(exercise.model, project.models_dir / "exercise_model.pt", meta)
         exercise_metrics, named = exercise.metrics, exercise.predictions
     predictions = predictions.merge(named[["set_id", "sample_id", "predicted_exercise", "p_exercise"]], on=["set_id", "sample_id"], how="left")
+    # Fault heads: the labeled samples, the fault columns as targets.
+    try:
+        faults = evaluate_faults(build_sequences(features, samples, params), samples, params)
+    except StageSkipped as skip:
+        save_skipped(project.models_dir / "fault_model.pt", skip.reason, meta)
+        fault_metrics = _skipped("fault heads", skip.reason)
+    else:
+        save_model(faults.model, project.models_dir / "fault_model.pt", meta)
+        fault_metrics = faults.metrics
     # One partition per set, empty for a set without labeled samples: `formset pull predictions`.
     set_ids = _set_ids(project)
     for set_id in set_ids:
@@ -465,6 +475,7 @@ def train_flow(root: str | None = None) -> dict:
     _drop_stale_partitions(project.predictions_dir, set(set_ids))
     write_json(metrics, project.metrics_dir / "train.json")
     write_json(exercise_metrics, project.metrics_dir / "exercise.json")
+    write_json(fault_metrics, project.metrics_dir / "faults.json")
     exercise_confusion = named.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
     for name, table in (("confusion.csv", confusion), ("roc.csv", roc), ("exercise_confusion.csv", exercise_confusion)):
         with atomic_path(project.plots_dir / name) as tmp:

@@ -16,6 +16,8 @@ name with ``formset pull NAME``):
   views (``tasks.models``).
 - ``exercise_model`` (``models/exercise_model.pt``): which exercise a keypoint sequence
   shows (``tasks.exercise``); a sample's is the most probable over its views.
+- ``fault_model`` (``models/fault_model.pt``): the probability of each body-part fault
+  (``tasks.faults``), the mean over the views, and 0/1 at the threshold tuned for it.
 
 A version whose train stage skipped holds no classifier: ``load`` says why. A version
 without an exercise model (skipped, or older) predicts without its columns, and
@@ -37,6 +39,7 @@ import yaml
 from formset import pull
 from formset.quarantine import Rejection, StageSkipped
 from formset.tasks.exercise import ExerciseModel, per_sample_exercise
+from formset.tasks.faults import FaultModel, sample_mean
 from formset.tasks.models import TrainedModel
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.sequences import SAMPLE_KEY, Sequences, build_sequences
@@ -46,6 +49,7 @@ from formset.tasks.train import DECISION_THRESHOLD
 MODEL_FILES: dict[str, str] = {
     "classifier": "models/classifier.pt",
     "exercise_model": "models/exercise_model.pt",
+    "fault_model": "models/fault_model.pt",
 }
 #: Where a sample's exercise is unknown (a keypoints table without an ``exercise`` column).
 UNKNOWN_EXERCISE = ""
@@ -95,7 +99,7 @@ class Models:
         The version: a tag, a git revision, or ``"workspace"``.
     classifier
         The correct / incorrect model.
-    exercise_model
+    exercise_model, fault_model
         None when the version has none (``missing`` says why).
     train_params, normalize_params
         The ``train`` group the classifier was fitted with and the version's ``normalize``
@@ -109,6 +113,7 @@ class Models:
     rev: str
     classifier: TrainedModel
     exercise_model: ExerciseModel | None
+    fault_model: FaultModel | None
     train_params: dict
     normalize_params: dict
     device: str = "cpu"
@@ -133,7 +138,8 @@ class Models:
             ``PREDICTION_COLUMNS`` (``exercise`` as given, empty if not; ``predicted``
             ``incorrect`` at ``p_incorrect`` >= 0.5), then with an exercise model
             ``predicted_exercise`` and ``p_exercise`` (its mean probability over the
-            views). Sorted by set_id, sample_id.
+            views), then with a fault model per fault ``p_<fault>`` (mean over the views)
+            and ``<fault>`` (1 at or above its tuned threshold). Sorted by set_id, sample_id.
 
         Raises
         ------
@@ -155,6 +161,11 @@ class Models:
         predictions = per_sample_predictions(table)
         if named is not None:
             predictions = predictions.merge(named[[*SAMPLE_KEY, "predicted_exercise", "p_exercise"]], on=SAMPLE_KEY, how="left")
+        if self.fault_model is not None:
+            p = sample_mean(_judged_as(seqs, judged_as), rows, self.fault_model.predict_proba(_judged_as(seqs, judged_as), rows))
+            for column, fault, threshold in zip(p.columns, self.fault_model.faults, self.fault_model.thresholds):
+                predictions[f"p_{fault}"] = p[column].to_numpy()
+                predictions[fault] = (p[column].to_numpy() >= threshold).astype(np.int8)
         return predictions
 
     def predict_keypoints(self, keypoints: pd.DataFrame) -> tuple[pd.DataFrame, list[Rejection]]:
@@ -257,7 +268,8 @@ def load(rev: str | None = None, repo: str | None = None) -> Models:
     device = choose_device(train_params.get("device"))
     classifier = TrainedModel.from_state(payloads["classifier"]["model"]).to(device)
     exercise_model = ExerciseModel.from_state(payloads["exercise_model"]["model"]) if "exercise_model" in payloads else None
-    return Models(label, classifier, exercise_model, train_params, params["normalize"], device, missing)
+    fault_model = FaultModel.from_state(payloads["fault_model"]["model"]) if "fault_model" in payloads else None
+    return Models(label, classifier, exercise_model, fault_model, train_params, params["normalize"], device, missing)
 
 
 def read_keypoints(path: str | Path) -> pd.DataFrame:

@@ -13,11 +13,14 @@ import yaml
 
 from formset import models as inference
 from formset.quarantine import StageSkipped
+from formset.schemas.vocab import FAULTS
 from formset.tasks.exercise import recognize_exercises
+from formset.tasks.faults import fault_targets, fit_fault_model
 from formset.tasks.models import fit_model
 from formset.tasks.sequences import build_sequences
 from formset.tasks.train import save_model, save_skipped
 from test_exercise import EXERCISE_PARAMS, two_exercises
+from test_faults import FAULT_PARAMS, with_faults
 from test_train import PARAMS, synthetic_set
 
 NORMALIZE = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
@@ -100,10 +103,27 @@ def test_an_exercise_model_names_samples_and_the_classifier_judges_them_as_named
     save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": params})
     save_model(recognition.model, tmp_path / "models" / "exercise_model.pt", {"params": params})
     models = inference.load("workspace", str(tmp_path))
-    assert models.missing == {}
+    assert models.missing == {"fault_model": "version workspace has no models/fault_model.pt"}
     blind = models.predict(features)  # no catalog: the exercise is recognized, then judged
     assert list(blind.columns) == [*inference.PREDICTION_COLUMNS, "predicted_exercise", "p_exercise"]
     truth = samples.set_index("sample_id").loc[blind["sample_id"], "exercise"].to_numpy()
     assert (blind["predicted_exercise"].to_numpy() == truth).all()
     told = models.predict(features, samples)
     np.testing.assert_allclose(blind["p_incorrect"], told["p_incorrect"])  # named right: judged the same
+
+
+def test_a_fault_model_adds_each_faults_probability_and_its_decision_at_the_tuned_threshold(fitted, tmp_path):
+    features, samples, params, seqs, classifier = fitted
+    samples = with_faults(samples.copy())
+    params = {**params, **FAULT_PARAMS}
+    faults = fit_fault_model(seqs, np.arange(len(seqs.y)), fault_targets(seqs, samples), params)
+    workspace(tmp_path, params)
+    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": params})
+    save_model(faults, tmp_path / "models" / "fault_model.pt", {"params": params})
+    predictions = inference.load("workspace", str(tmp_path)).predict(features, samples)
+    assert list(predictions.columns[len(inference.PREDICTION_COLUMNS):]) == [c for f in FAULTS for c in (f"p_{f}", f)]
+    knee = FAULTS.index("fault_left_knee")
+    expected = predictions["p_fault_left_knee"] >= faults.thresholds[knee]
+    assert (predictions["fault_left_knee"] == expected.astype(np.int8)).all()
+    # A fault nobody has: its constant probability, 0.
+    np.testing.assert_allclose(predictions["p_fault_neck"], 0.0)
