@@ -457,7 +457,9 @@ def train_flow(root: str | None = None) -> dict:
     else:
         save_model(exercise.model, project.models_dir / "exercise_model.pt", meta)
         exercise_metrics, named = exercise.metrics, exercise.predictions
-    predictions = predictions.merge(named[["set_id", "sample_id", "predicted_exercise", "p_exercise"]], on=["set_id", "sample_id"], how="left")
+    predictions = predictions.drop(columns=["predicted_exercise", "p_exercise"], errors="ignore").merge(
+        named[["set_id", "sample_id", "predicted_exercise", "p_exercise"]], on=["set_id", "sample_id"], how="left"
+    )
     # Fault heads: the labeled samples, the fault columns as targets.
     try:
         faults = evaluate_faults(build_sequences(features, samples, params), samples, params)
