@@ -546,11 +546,24 @@ def _built_inputs(project: Project, target: str) -> tuple["pd.DataFrame", "pd.Da
 
 
 def print_predictions(predictions: "pd.DataFrame", rev: str) -> None:
-    """One line per sample: its exercise, views, p(incorrect) and the verdict (and whatever
-    else the version's models predict)."""
-    table = Table(*predictions.columns, box=box.SIMPLE_HEAD, show_edge=False, title=f"predictions of the models of {rev}")
-    for row in predictions.itertuples(index=False):
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in row))
+    """One line per sample: its exercise, views, p(incorrect) and the verdict, the exercise
+    recognized and the faults found, where the version has those models (`-o` writes every
+    column)."""
+    from formset.schemas.vocab import FAULTS
+
+    faults = [f for f in FAULTS if f in predictions.columns]
+    recognized = "predicted_exercise" in predictions.columns
+    table = Table("sample", "exercise", "views", "p(incorrect)", "verdict", *(["recognized"] if recognized else []),
+                  *(["faults"] if faults else []), box=box.SIMPLE_HEAD, show_edge=False,
+                  title=f"predictions of the models of {rev}")  # fmt: skip
+    for row in predictions.to_dict("records"):
+        cells = [escape(f"{row['set_id']}/{row['sample_id']}"), escape(row["exercise"]) or "-", str(row["n_views"]),
+                 f"{row['p_incorrect']:.3f}", row["predicted"]]  # fmt: skip
+        if recognized:
+            cells.append(f"{escape(row['predicted_exercise'])} ({row['p_exercise']:.2f})")
+        if faults:
+            cells.append(", ".join(f.removeprefix("fault_") for f in faults if row[f] == 1) or "-")
+        table.add_row(*cells)
     console.print(table)
 
 
