@@ -117,16 +117,20 @@ STAGES: tuple[Stage, ...] = (
     Stage(
         "train",
         reads=("data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json"),
-        writes=("models/classifier.pt", "data/predictions"),
+        writes=("models/classifier.pt", "models/exercise_model.pt", "models/fault_model.pt", "data/predictions"),
         params=("train",),
-        metrics=("metrics/train.json",),
+        metrics=("metrics/train.json", "metrics/exercise.json", "metrics/faults.json"),
         plots=(
             Plot("plots/confusion.csv", "confusion", x="predicted", y="actual"),
             Plot("plots/roc.csv", "simple", x="fpr", y="tpr"),
+            Plot("plots/exercise_confusion.csv", "confusion", x="predicted", y="actual"),
         ),
         notes={
+            "models/exercise_model.pt": "Exercise recognition (tasks/exercise.py), fitted on every sample.",
+            "models/fault_model.pt": "Body-part fault heads (tasks/faults.py), fitted on the labeled samples.",
             "data/predictions": "Out-of-fold predictions of the cross-validation, one row per labeled sample.",
             "plots/confusion.csv": "Both of the out-of-fold predictions (every labeled sample, predicted unseen).",
+            "plots/exercise_confusion.csv": "Exercise recognition's out-of-fold predictions, every sample.",
         },
     ),
 )
