@@ -128,7 +128,7 @@ def nightly(
     commit, tag data-YYYY-MM-DD) now, or with --serve on the nightly schedule."""
     project = _project()
     from formset.flows.build import NoSets, require_sets
-    from formset.flows.nightly import nightly_deployment, nightly_flow
+    from formset.flows.nightly import PublishFailed, nightly_deployment, nightly_flow
     from formset.flows.stages import ValidationFailed
     from formset.locking import ProjectBusy
 
@@ -149,6 +149,9 @@ def nightly(
         raise typer.Exit(75)
     except ValidationFailed as err:
         console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
+        raise typer.Exit(1)
+    except PublishFailed as err:
+        console.print(f"[red]Publishing failed:[/] {err}")
         raise typer.Exit(1)
     if result["tag"]:
         console.print(f"published [bold]{result['tag']}[/] ({result['work']}), commit {result['commit'][:10]}")

@@ -152,7 +152,10 @@ def start_seaweedfs(data_dir: Path, env: Mapping[str, str] | None = None) -> Ser
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     s3_port = free_port()
-    ports = {name: free_port() for name in ("master.port", "volume.port", "filer.port")}
+    # Every port explicitly (the default gRPC ports, port + 10000, can run past 65535 or
+    # clash), and no Iceberg or Lance catalog (fixed default ports, not needed by DVC).
+    names = ["master.port", "volume.port", "filer.port", *(f"{server}.port.grpc" for server in ("master", "volume", "filer", "s3"))]
+    ports = {name: free_port() for name in names} | {"s3.port.iceberg": 0, "s3.port.lance": 0}
     command = [venv_command("weed"), "server", f"-dir={data_dir}", f"-ip={HOST}", "-ip.bind=" + HOST, "-s3", f"-s3.port={s3_port}",
                "-volume.max=4", *(f"-{key}={value}" for key, value in ports.items())]  # fmt: skip
     service = Service("seaweedfs", f"http://{HOST}:{s3_port}")
@@ -212,3 +215,12 @@ def _workers_connected(address: str) -> int:
             return len(client.scheduler_info(n_workers=-1)["workers"])
     except OSError:
         return 0
+
+
+def create_bucket(endpoint: str, bucket: str, access_key_id: str, secret_access_key: str) -> None:
+    """Create ``bucket`` (3+ characters) on the S3 server at ``endpoint``, if it is not there."""
+    import s3fs  # deferred: only an S3 remote needs it
+
+    store = s3fs.S3FileSystem(key=access_key_id, secret=secret_access_key, client_kwargs={"endpoint_url": endpoint})
+    if not store.exists(bucket):
+        store.mkdir(bucket)

@@ -98,3 +98,92 @@ def test_a_worker_killed_mid_keypoints_loses_no_row(tmp_path, prefect_server):
     assert len(on_cluster) == len(in_one_process) > 0
     assert not on_cluster.duplicated(["set_id", "sample_id", "view", "frame"]).any()
     pd.testing.assert_frame_equal(on_cluster, in_one_process)
+
+
+# A DVC stage that writes one features partition per set and a model file, without the pipeline.
+MAKE_TABLES = """\
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+value = yaml.safe_load(Path("params.yaml").read_text())["make"]["value"]
+Path("data/features").mkdir(parents=True, exist_ok=True)
+for set_id in ("lab-a", "lab-b"):
+    pd.DataFrame({"set_id": [set_id] * 3, "x": [float(value)] * 3}).to_parquet(f"data/features/{set_id}.parquet")
+Path("models").mkdir(exist_ok=True)
+Path("models/classifier.pt").write_bytes(f"model v{value}".encode())
+"""
+#: Credentials of the test's object store; a real project keeps its own out of git (.dvc/config.local).
+S3_KEY, S3_SECRET, BUCKET = "formset-test", "formset-test-secret", "formset-dvc"
+
+
+@pytest.fixture
+def object_store(tmp_path) -> Iterator[services.Service]:
+    """A SeaweedFS server with its S3 gateway and the bucket ``BUCKET``."""
+    store = services.start_seaweedfs(tmp_path / "seaweedfs")
+    try:
+        services.create_bucket(store.address, BUCKET, S3_KEY, S3_SECRET)
+        yield store
+    finally:
+        store.stop(grace_s=3)
+
+
+def _version(root: Path, value: int) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump({"make": {"value": value}}))
+    run_ok(root, sys.executable, "-m", "dvc", "repro", "--quiet")
+
+
+def test_versions_go_through_an_s3_remote_and_a_down_remote_publishes_nothing(tmp_path, object_store, monkeypatch):
+    from formset.config import Project
+    from formset.flows.nightly import PublishFailed, publish
+
+    root = git_dvc_project(tmp_path / "project", files=())
+    (root / "make_tables.py").write_text(MAKE_TABLES)
+    (root / "dvc.yaml").write_text(textwrap.dedent(f"""\
+        stages:
+          make:
+            cmd: {sys.executable} make_tables.py
+            deps: [make_tables.py]
+            params: [make]
+            outs: [data/features, models/classifier.pt]
+        """))
+    dvc_cmd = (sys.executable, "-m", "dvc")
+    run_ok(root, *dvc_cmd, "remote", "add", "-d", "store", f"s3://{BUCKET}/datasets")
+    run_ok(root, *dvc_cmd, "remote", "modify", "store", "endpointurl", object_store.address)
+    run_ok(root, *dvc_cmd, "remote", "modify", "--local", "store", "access_key_id", S3_KEY)
+    run_ok(root, *dvc_cmd, "remote", "modify", "--local", "store", "secret_access_key", S3_SECRET)
+    run_ok(root, "git", "add", "-A")
+    run_ok(root, "git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "pipeline")
+    assert subprocess.run(["git", "grep", "-q", S3_SECRET, "HEAD"], cwd=root).returncode == 1  # not committed
+    project = Project(root)
+    _version(root, 1)
+    first = publish(project, "value 1")
+    assert first["tag"] and first["pushed"]
+
+    # Elsewhere, with no DVC cache and the credentials from the environment only.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in project_env(root).items() if k != "FORMSET_ROOT"}
+    env |= {"AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    pulled = subprocess.run(
+        [sys.executable, "-m", "formset.cli", "pull", "features", "--rev", first["tag"], "-o", "features.parquet", "--repo", str(root)],
+        cwd=elsewhere, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    features = pd.read_parquet(elsewhere / "features.parquet")
+    assert sorted(features["set_id"]) == ["lab-a"] * 3 + ["lab-b"] * 3 and (features["x"] == 1.0).all()
+
+    object_store.stop(grace_s=3)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's retries of a refused connection: seconds each
+    _version(root, 2)
+    head = run_ok(root, "git", "rev-parse", "HEAD")
+    with pytest.raises(PublishFailed, match="nothing was committed or tagged"):
+        publish(project, "value 2")
+    assert run_ok(root, "git", "tag", "--list").split() == [first["tag"]]
+    assert run_ok(root, "git", "rev-parse", "HEAD") == head
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    built = {out["path"]: out["md5"] for out in lock["stages"]["make"]["outs"]}
+    cache = root / ".dvc" / "cache" / "files" / "md5"
+    assert all((cache / md5[:2] / md5[2:]).is_file() for md5 in built.values())
+    assert (root / "models" / "classifier.pt").read_bytes() == b"model v2"
