@@ -187,3 +187,38 @@ def test_versions_go_through_an_s3_remote_and_a_down_remote_publishes_nothing(tm
     cache = root / ".dvc" / "cache" / "files" / "md5"
     assert all((cache / md5[:2] / md5[2:]).is_file() for md5 in built.values())
     assert (root / "models" / "classifier.pt").read_bytes() == b"model v2"
+
+
+def test_a_nightly_deployment_run_completes_on_a_prefect_server(tmp_path):
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    root = bare_project(tmp_path / "project")
+    formset(root, "sample", "data/sets/synthetic-demo", "--subjects", "1")  # one person: train and compare skip
+    port = services.free_port()
+    served = subprocess.Popen([sys.executable, "-m", "formset.cli", "server", "--port", str(port)], cwd=root,
+                              env=project_env(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)  # fmt: skip
+    try:
+        ui_line = served.stdout.readline()
+        assert f"Prefect UI: http://127.0.0.1:{port}" in ui_line, ui_line + served.stdout.read(2000)
+        with temporary_settings({PREFECT_API_URL: services.prefect_api_url(port)}):
+            run = None
+            for _ in range(120):  # the deployment appears once `serve` has registered it
+                try:
+                    run = run_deployment("nightly/formset-nightly", timeout=300)
+                    break
+                except Exception as missing:  # ObjectNotFound until registered
+                    if "not found" not in str(missing).lower() and "ObjectNotFound" not in type(missing).__name__:
+                        raise
+                    time.sleep(0.5)
+        assert run is not None and run.state.is_completed(), run and run.state
+        tags = run_ok(root, "git", "tag", "--list").split()
+        assert len(tags) == 1 and tags[0].startswith("data-")
+    finally:
+        os.killpg(served.pid, signal.SIGINT)  # Ctrl-C: serve stops, then the server
+        try:
+            served.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(served.pid, signal.SIGKILL)
+            served.wait()
