@@ -27,7 +27,7 @@ from typing import Iterator
 import pandas as pd
 import pytest
 import yaml
-from conftest import bare_project, formset, git_dvc_project, project_env, run_ok
+from conftest import bare_project, formset, git_dvc_project, project_env, run_ok, write_synthetic_set
 
 from formset import services
 
@@ -194,7 +194,7 @@ def test_a_nightly_deployment_run_completes_on_a_prefect_server(tmp_path):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     root = bare_project(tmp_path / "project")
-    formset(root, "sample", "data/sets/synthetic-demo", "--subjects", "1")  # one person: train and compare skip
+    write_synthetic_set(root / "data" / "sets" / "synthetic_set")  # 3 samples, 2 people: the build is short
     port = services.free_port()
     served = subprocess.Popen([sys.executable, "-m", "formset.cli", "server", "--port", str(port)], cwd=root,
                               env=project_env(root), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
