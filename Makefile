@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval model-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set bench-scale bench-openpose cluster-demo serve-prefect rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,20 @@ bench-incremental: venv
 
 bench-add-set: venv
 	$(BIN)/python bench/add_set.py
+
+# Scale (README "Running at scale"): a local Dask cluster running `formset run`, a Prefect server
+# serving the nightly deployment, and the scale benchmarks (SCALE_ARGS="--sizes 1000,5000,20000").
+cluster-demo: venv
+	$(BIN)/python tools/cluster_demo.py
+
+serve-prefect: venv
+	$(BIN)/formset server
+
+bench-scale: venv
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+
+bench-openpose: venv
+	$(BIN)/python bench/openpose_read.py $(OPENPOSE_ARGS)
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16
