@@ -27,11 +27,14 @@ demo: venv
 	$(BIN)/dvc push --quiet
 	$(BIN)/dvc status
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), a module's tests in one of them (they
+# share its fixtures); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # Mutation testing of the stage and core modules against their own fast tests (README "Testing"):
 # a seeded sample per module (tests/mutation/targets.toml); MUTATION_ARGS="--sample 0" mutates all.
