@@ -329,6 +329,9 @@ def project_env(project: Path) -> dict:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["FORMSET_ROOT"] = str(project)
     env.setdefault("PREFECT_HOME", str(PREFECT_HOME))
+    # `python -m` would put the project first on sys.path, and its copy of formset/ (a code
+    # dep in dvc.yaml) would shadow the installed package.
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 
