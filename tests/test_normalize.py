@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -515,3 +517,67 @@ def test_samples_come_out_in_the_order_they_come_in_with_a_fresh_index():
     features, _ = features_for_samples(keypoints, PARAMS)
     assert features["sample_id"].tolist() == ["b"] * 5 + ["a"] * 5
     pd.testing.assert_index_equal(features.index, pd.RangeIndex(10))
+
+
+# --- known answer of a whole set, from before the array-wise rewrite -------------------------
+
+#: The features of ``mixed_set()``, written by the per-view implementation this stage had
+#: before it was made array-wise (commit 635e22f, ``write_mixed_set_answer``).
+MIXED_SET_ANSWER = Path(__file__).resolve().parent / "data" / "normalize_mixed_set.parquet"
+
+
+def mixed_set() -> pd.DataFrame:
+    """Keypoint rows of two sets, with every case a set can hold, interleaved and unsorted.
+
+    Views of several lengths in pixels and metres; late entry, short and long gaps, low
+    confidence, skipped frame numbers, a one-frame view; and views rejected for each reason
+    (no reference frame, degenerate torso, duplicate frames, unknown units), one of them
+    beside a good view of the same sample. Rows of the samples alternate and are shuffled.
+    """
+    body = synthetic_squat_m(n_frames=14, seed=3)
+    late = body.copy()
+    late[:3] = np.nan
+    late[5:7, JOINT_INDEX["left_knee"]] = np.nan  # a short gap: filled
+    late[8:14, JOINT_INDEX["right_wrist"]] = np.nan  # a long gap at the end: never extrapolated
+    low = np.where(np.isnan(late).all(axis=-1), np.nan, 0.9)
+    low[9, JOINT_INDEX["nose"]] = 0.05
+    skipping = np.array([0, 1, 2, 4, 5, 9, 10, 11, 12, 13, 14, 15, 17, 18])
+    headless = body.copy()
+    headless[:, JOINT_INDEX["neck"]] = np.nan
+    flat = body.copy()
+    flat[:, JOINT_INDEX["neck"]] = flat[:, JOINT_INDEX["mid_hip"]]
+    views = [
+        keypoint_rows(to_pixels(late, yaw_deg=45.0), "px", low, sample_id="late"),
+        keypoint_rows(late, "m", low, frame=skipping, sample_id="late"),
+        keypoint_rows(body[:9], "m", sample_id="short"),
+        keypoint_rows(to_pixels(body), "px", frame=skipping, sample_id="skips"),
+        keypoint_rows(to_pixels(body), "px", sample_id="one_bad_view"),
+        keypoint_rows(headless, "m", sample_id="one_bad_view"),
+        keypoint_rows(flat, "m", sample_id="flat"),
+        keypoint_rows(body[:6], "m", frame=np.array([0, 1, 1, 2, 3, 4]), sample_id="repeats"),
+        keypoint_rows(body[:6], "m", sample_id="furlongs").assign(units="furlongs"),
+        keypoint_rows(body[:1], "m", sample_id="single"),
+        keypoint_rows(body[2:12], "m", sample_id="late").assign(set_id="other_set"),
+    ]
+    rows = pd.concat(views, ignore_index=True)
+    return rows.iloc[np.random.default_rng(7).permutation(len(rows))]
+
+
+def write_mixed_set_answer() -> None:
+    """Write ``MIXED_SET_ANSWER`` from the current implementation (run once, by hand)."""
+    features, _ = features_for_samples(mixed_set(), PARAMS)
+    features.to_parquet(MIXED_SET_ANSWER)
+
+
+def test_a_mixed_set_gives_the_features_it_gave_before_the_array_wise_rewrite():
+    features, rejections = features_for_samples(mixed_set(), PARAMS)
+    expected = pd.read_parquet(MIXED_SET_ANSWER)
+    pd.testing.assert_frame_equal(features, expected, check_exact=False, rtol=1e-6, atol=1e-6)
+    assert features.groupby(["set_id", "sample_id", "view"], sort=False).ngroups == 6
+    assert [(r.set_id, r.sample_id, r.reason, r.detail.split(":")[0], r.value) for r in rejections] == [
+        ("synthetic_set", "one_bad_view", "no_reference_frame", "kinect view", None),
+        ("synthetic_set", "flat", "degenerate_torso", "kinect view", "0.0"),
+        ("synthetic_set", "furlongs", "unknown_units", "kinect view", "furlongs"),
+        ("synthetic_set", "repeats", "duplicate_frames", "kinect view", "1"),
+    ]
+    assert "(row 0)" in rejections[1].detail
