@@ -57,6 +57,8 @@ TRUNCATE_SIGMAS: float = 4.0
 
 POSITION_COLUMNS: list[str] = joint_columns(suffixes=AXES)
 DELTA_COLUMNS: list[str] = ["d_" + c for c in POSITION_COLUMNS]
+#: The float32 columns of the feature table that hold measures, in its order.
+MEASURE_COLUMNS: list[str] = POSITION_COLUMNS + DELTA_COLUMNS + list(ANGLES)
 GROUP_KEYS: list[str] = ["set_id", "sample_id", "view"]
 
 
@@ -357,6 +359,18 @@ def interpolate_gaps(
     n_rows = len(frame)
     view_start = single_view(n_rows) if view_start is None else view_start
     series = np.asarray(values, dtype=np.float64).reshape(n_rows, -1)
+    filled, was_filled = series.copy(), np.zeros(series.shape, dtype=bool)
+    # Only series with a gap have work to do: often few (a Kinect tracks every joint it
+    # has, and the joints it lacks are never there).
+    missing = np.isnan(series)
+    gappy = np.flatnonzero(missing.any(axis=FRAME_AXIS) & ~missing.all(axis=FRAME_AXIS))
+    filled[:, gappy], was_filled[:, gappy] = fill_gaps(series[:, gappy], frame, max_gap, view_start)
+    return filled.reshape(np.shape(values)), was_filled.reshape(np.shape(values))
+
+
+def fill_gaps(series: np.ndarray, frame: np.ndarray, max_gap: int, view_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``interpolate_gaps`` of series of shape ``(frame, series)`` (float64)."""
+    n_rows = len(frame)
     valid = ~np.isnan(series)
     rows = np.arange(n_rows)[:, np.newaxis]
     row_view = view_of_rows(view_start, n_rows)
@@ -375,7 +389,7 @@ def interpolate_gaps(
     value_before = np.take_along_axis(series, before, axis=FRAME_AXIS)
     value_after = np.take_along_axis(series, after, axis=FRAME_AXIS)
     filled = np.where(was_filled, value_before + fraction * (value_after - value_before), series)
-    return filled.reshape(np.shape(values)), was_filled.reshape(np.shape(values))
+    return filled, was_filled
 
 
 def gaussian_smooth(
@@ -413,10 +427,25 @@ def gaussian_smooth(
         return series.reshape(np.shape(values))
     frame = np.arange(n_rows) if frame is None else np.asarray(frame)
     row_view = view_of_rows(single_view(n_rows) if view_start is None else view_start, n_rows)
+    smoothed = np.full_like(series, np.nan)
+    # Series that are never present (joints a source lacks) stay NaN without any work.
+    present = np.flatnonzero((~np.isnan(series)).any(axis=FRAME_AXIS))
+    smoothed[:, present] = normalized_convolution(series[:, present], sigma, frame, row_view)
+    return smoothed.reshape(np.shape(values))
+
+
+def normalized_convolution(series: np.ndarray, sigma: float, frame: np.ndarray, row_view: np.ndarray) -> np.ndarray:
+    """``gaussian_smooth`` of float64 series of shape ``(frame, series)``; ``row_view``
+    (``view_of_rows``) keeps views apart."""
+    n_rows = len(series)
     valid = ~np.isnan(series)
     zeroed = np.where(valid, series, 0.0)
     weighted_sum = np.zeros_like(series)
-    weight_sum = np.zeros_like(series)
+    # Series without NaN share one sum of weights (per row): computed once, not per series.
+    gappy = np.flatnonzero(~valid.all(axis=FRAME_AXIS))
+    gappy_valid = valid[:, gappy]
+    gappy_weight_sum = np.zeros_like(series[:, gappy])
+    complete_weight_sum = np.zeros(n_rows)
     radius = int(np.ceil(TRUNCATE_SIGMAS * sigma))
     # Frame indices are strictly increasing, so every neighbour within `radius` frames is
     # within `radius` rows: loop over kernel taps (row offsets), vectorized over frames.
@@ -427,11 +456,13 @@ def gaussian_smooth(
         near = (np.abs(distance) <= radius) & (row_view[neighbours] == row_view[rows])
         weight = np.where(near, np.exp(-0.5 * (distance / sigma) ** 2), 0.0)
         weighted_sum[rows] += weight[:, np.newaxis] * zeroed[neighbours]
-        weight_sum[rows] += weight[:, np.newaxis] * valid[neighbours]
+        gappy_weight_sum[rows] += weight[:, np.newaxis] * gappy_valid[neighbours]
+        complete_weight_sum[rows] += weight
+    weight_sum = np.repeat(complete_weight_sum[:, np.newaxis], series.shape[1], axis=1)
+    weight_sum[:, gappy] = gappy_weight_sum
     # A valid value has weight >= 1 on itself, so the division is safe where it is kept.
     with np.errstate(invalid="ignore", divide="ignore"):
-        smoothed = np.where(valid, weighted_sum / weight_sum, np.nan)
-    return smoothed.reshape(np.shape(values))
+        return np.where(valid, weighted_sum / weight_sum, np.nan)
 
 
 def frame_deltas(values: np.ndarray, frame: np.ndarray | None = None, view_start: np.ndarray | None = None) -> np.ndarray:
@@ -483,10 +514,18 @@ def keypoint_arrays(keypoints: pd.DataFrame, n_space: int) -> tuple[np.ndarray, 
     confidence : numpy.ndarray
         float64, shape ``(frame, joint)``.
     """
-    coordinates = joint_columns(suffixes=AXES[:n_space])
-    points = keypoints[coordinates].to_numpy(dtype=np.float64, na_value=np.nan)
-    confidence = keypoints[joint_columns(suffixes=("conf",))].to_numpy(dtype=np.float64, na_value=np.nan)
+    points = float_columns(keypoints, joint_columns(suffixes=AXES[:n_space]))
+    confidence = float_columns(keypoints, joint_columns(suffixes=("conf",)))
     return points.reshape(len(keypoints), len(JOINTS), n_space), confidence
+
+
+def float_columns(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """float64 array of shape ``(row, column)`` of some columns of ``table``, missing as NaN.
+
+    Column by column: ``DataFrame.to_numpy`` over the many one-column blocks of a table
+    read from Arrow is several times slower.
+    """
+    return np.stack([table[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in columns], axis=-1)
 
 
 def drop_low_confidence(points: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
@@ -691,16 +730,18 @@ def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFram
     units = keypoints["units"].to_numpy()[order][view_start]
     errors = view_errors(units, frame, view_start)
 
-    all_points, confidence = keypoint_arrays(keypoints, len(AXES))
-    all_points, confidence = all_points[order], confidence[order]
+    # Rows are gathered chunk by chunk from the columns as stored (float32): one (row, column)
+    # array of the whole set would cost a pass over memory of its own.
+    stored = {name: keypoints[name].to_numpy() for name in joint_columns()}
+    measures = np.full((n_rows, len(MEASURE_COLUMNS)), np.nan, dtype=np.float32)
     # Every view is stored with x, y, z columns; 2-D views have no z.
-    positions = np.full(all_points.shape, np.nan, dtype=np.float32)
-    deltas = np.full(all_points.shape, np.nan, dtype=np.float32)
-    per_row = {
+    positions = measures[:, : len(POSITION_COLUMNS)].reshape(n_rows, len(JOINTS), len(AXES))
+    deltas = measures[:, len(POSITION_COLUMNS) : 2 * len(POSITION_COLUMNS)].reshape(n_rows, len(JOINTS), len(AXES))
+    angles = measures[:, 2 * len(POSITION_COLUMNS) :]
+    per_view = {
         "reference_frame": np.zeros(n_rows, dtype=np.int32),
         "torso_length": np.zeros(n_rows, dtype=np.float32),
         "interpolated_joints": np.zeros(n_rows, dtype=np.int16),
-        **{name: np.zeros(n_rows, dtype=np.float32) for name in ANGLES},
     }
     for unit, n_space in SPACE_OF_UNITS.items():
         views = np.flatnonzero((units == unit) & ~np.isin(np.arange(len(view_start)), list(errors)))
@@ -709,27 +750,44 @@ def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFram
         chunk = (np.cumsum(view_length[views]) - view_length[views]) // CHUNK_ROWS
         for chunk_views in np.split(views, np.flatnonzero(np.diff(chunk)) + 1):
             rows, chunk_start = rows_of_views(view_start, view_length, chunk_views)
+            source_rows = order[rows]
+            points = gather_columns(stored, joint_columns(suffixes=AXES[:n_space]), source_rows)
+            confidence = gather_columns(stored, joint_columns(suffixes=("conf",)), source_rows)
             features, chunk_errors = normalize_views(
-                all_points[rows, :, :n_space], confidence[rows], frame[rows], chunk_start, unit in Y_DOWN_UNITS, params
+                points.reshape(len(rows), len(JOINTS), n_space),
+                confidence,
+                frame[rows],
+                chunk_start,
+                unit in Y_DOWN_UNITS,
+                params,
             )
             errors.update({int(chunk_views[view]): error for view, error in chunk_errors.items()})
             positions[rows, :, :n_space] = features.pop("positions")
             deltas[rows, :, :n_space] = features.pop("deltas")
+            angles[rows] = np.stack([features.pop(name) for name in ANGLES], axis=-1)
             for name, values in features.items():
-                per_row[name][rows] = values
+                per_view[name][rows] = values
 
     kept = ~np.isin(view_of_rows(view_start, n_rows), list(errors))
     if not kept.any():
         return empty_features(), sorted_errors(keypoints, order, view_start, errors)
-    table = {
-        **{key: keypoints[key].to_numpy()[order][kept] for key in GROUP_KEYS},
-        "frame": frame[kept].astype(np.int32),
-        "time_s": keypoints["time_s"].to_numpy(dtype=np.float64)[order][kept],
-        **{name: values[kept] for name, values in per_row.items()},
-        **dict(zip(POSITION_COLUMNS, positions[kept].reshape(kept.sum(), -1).T)),
-        **dict(zip(DELTA_COLUMNS, deltas[kept].reshape(kept.sum(), -1).T)),
-    }
-    return pd.DataFrame(table, columns=FEATURES.names), sorted_errors(keypoints, order, view_start, errors)
+    kept_rows = order[kept]
+    table = pd.DataFrame(
+        {
+            **{key: keypoints[key].to_numpy()[kept_rows] for key in GROUP_KEYS},
+            "frame": frame[kept].astype(np.int32),
+            "time_s": keypoints["time_s"].to_numpy(dtype=np.float64)[kept_rows],
+            **{name: values[kept] for name, values in per_view.items()},
+        }
+    )
+    # One float32 block for the measures: pandas need not consolidate 157 columns.
+    table = pd.concat([table, pd.DataFrame(measures[kept], columns=MEASURE_COLUMNS, copy=False)], axis=1)
+    return table[FEATURES.names], sorted_errors(keypoints, order, view_start, errors)
+
+
+def gather_columns(columns: dict[str, np.ndarray], names: list[str], rows: np.ndarray) -> np.ndarray:
+    """float64 array of shape ``(row, name)``: ``rows`` of the ``names`` of ``columns``."""
+    return np.stack([columns[name][rows] for name in names], axis=-1, dtype=np.float64)
 
 
 def sorted_errors(
