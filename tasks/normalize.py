@@ -15,6 +15,11 @@ Method (Park 2020, docs/methods.md), per sample x view:
    sigma ``smoothing_sigma`` source frames.
 6. Per-frame deltas of the smoothed positions, and joint angles in degrees.
 
+Every step works on the rows of many views at once (``view_start`` marks where each view's
+rows begin; nothing crosses from one view into the next), in chunks of ``CHUNK_ROWS`` rows of
+whole views: a set of a thousand executions costs a few dozen array operations per chunk, not
+a data frame per view.
+
 The transform is a translation plus a uniform scale (and, for images, a reflection), so
 where a person stands, how tall they are and the camera's scale do not change the features;
 interpolation and smoothing are linear and commute with it. Rotation is not removed.
@@ -772,6 +777,8 @@ def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFram
     if not kept.any():
         return empty_features(), sorted_errors(keypoints, order, view_start, errors)
     kept_rows = order[kept]
+    # Usually every view is kept: then the measures need no copy.
+    kept_measures = measures if kept.all() else measures[kept]
     table = pd.DataFrame(
         {
             **{key: keypoints[key].to_numpy()[kept_rows] for key in GROUP_KEYS},
@@ -780,9 +787,10 @@ def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFram
             **{name: values[kept] for name, values in per_view.items()},
         }
     )
-    # One float32 block for the measures: pandas need not consolidate 157 columns.
-    table = pd.concat([table, pd.DataFrame(measures[kept], columns=MEASURE_COLUMNS, copy=False)], axis=1)
-    return table[FEATURES.names], sorted_errors(keypoints, order, view_start, errors)
+    # One float32 block for the measures (the last columns of FEATURES, in order): pandas
+    # need not consolidate 157 columns.
+    table = pd.concat([table, pd.DataFrame(kept_measures, columns=MEASURE_COLUMNS, copy=False)], axis=1)
+    return table, sorted_errors(keypoints, order, view_start, errors)
 
 
 def gather_columns(columns: dict[str, np.ndarray], names: list[str], rows: np.ndarray) -> np.ndarray:
