@@ -455,7 +455,8 @@ def normalized_convolution(series: np.ndarray, sigma: float, frame: np.ndarray, 
     # Frame indices are strictly increasing, so every neighbour within `radius` frames is
     # within `radius` rows: loop over kernel taps (row offsets), vectorized over frames.
     for offset in range(-radius, radius + 1):
-        rows = slice(max(0, -offset), min(n_rows, n_rows - offset))
+        # Clamped: a series shorter than the kernel has no neighbours at the far taps.
+        rows = slice(min(n_rows, max(0, -offset)), max(0, min(n_rows, n_rows - offset)))
         neighbours = slice(rows.start + offset, rows.stop + offset)
         distance = frame[neighbours] - frame[rows]
         near = (np.abs(distance) <= radius) & (row_view[neighbours] == row_view[rows])

@@ -21,6 +21,8 @@ from formset.tasks.normalize import (
     gaussian_smooth,
     interpolate_gaps,
     normalize_to_torso,
+    normalize_to_torsos,
+    reference_frames,
 )
 
 PARAMS = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
@@ -581,3 +583,53 @@ def test_a_mixed_set_gives_the_features_it_gave_before_the_array_wise_rewrite():
         ("synthetic_set", "repeats", "duplicate_frames", "kinect view", "1"),
     ]
     assert "(row 0)" in rejections[1].detail
+
+
+# --- many views at once: nothing crosses from one view into the next --------------------------
+
+#: Two views of three frames each, numbered from 0 in both, as a set's rows hold them.
+TWO_VIEWS_FRAME, TWO_VIEWS_START = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 3])
+
+
+def test_a_gap_at_a_views_start_is_not_filled_from_the_view_before():
+    values = np.array([[1.0], [2.0], [3.0], [np.nan], [5.0], [6.0]])
+    filled, was_filled = interpolate_gaps(values, TWO_VIEWS_FRAME, max_gap=5, view_start=TWO_VIEWS_START)
+    np.testing.assert_array_equal(filled[:, 0], [1.0, 2.0, 3.0, np.nan, 5.0, 6.0])
+    assert not was_filled.any()
+    # Its last frames missing, the first view is not filled from the second either.
+    values = np.array([[1.0], [np.nan], [np.nan], [4.0], [5.0], [6.0]])
+    filled, _ = interpolate_gaps(values, TWO_VIEWS_FRAME, max_gap=5, view_start=TWO_VIEWS_START)
+    assert np.isnan(filled[1:3, 0]).all()
+
+
+def test_smoothing_and_deltas_of_views_together_equal_those_of_each_view_alone():
+    values = np.array([[0.0, 1.0], [3.0, 1.0], [1.0, np.nan], [10.0, 2.0], [14.0, 2.5], [11.0, 3.0]])
+    together = gaussian_smooth(values, 1.0, TWO_VIEWS_FRAME, view_start=TWO_VIEWS_START)
+    alone = np.concatenate([gaussian_smooth(values[:3], 1.0, TWO_VIEWS_FRAME[:3]), gaussian_smooth(values[3:], 1.0, TWO_VIEWS_FRAME[3:])])
+    np.testing.assert_array_equal(together, alone)
+    assert together[3, 0] > 10.0  # the first view's small values are not mixed in
+    deltas = frame_deltas(values, TWO_VIEWS_FRAME, view_start=TWO_VIEWS_START)
+    assert np.isnan(deltas[[0, 3]]).all()
+    np.testing.assert_array_equal(deltas[4], [4.0, 0.5])
+
+
+def test_each_view_gets_its_own_reference_frame_and_torso():
+    first, second = torso_only([np.nan, 1.0, 2.0]), torso_only([4.0, 8.0, 6.0]) + 10.0
+    points = np.concatenate([first, second])
+    reference = reference_frames(points, TWO_VIEWS_FRAME, window=5, view_start=TWO_VIEWS_START)
+    np.testing.assert_array_equal(reference, [2, 4])
+    normalized, torso_length, degenerate = normalize_to_torsos(points, reference, TWO_VIEWS_START)
+    np.testing.assert_allclose(torso_length, [2.0, 8.0])
+    assert not degenerate.any()
+    np.testing.assert_allclose(normalized[[2, 4], JOINT_INDEX["neck"]], [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(normalized[3, JOINT_INDEX["neck"]], [0.0, 0.5])  # 4 / 8, about its own hip
+    # A view whose torso is never seen has no reference frame; the other keeps its own.
+    np.testing.assert_array_equal(
+        reference_frames(np.concatenate([torso_only([np.nan] * 3), second]), TWO_VIEWS_FRAME, 5, TWO_VIEWS_START), [-1, 4]
+    )
+
+
+def test_a_series_shorter_than_the_kernel_is_smoothed_over_what_it_has():
+    near = np.exp(-0.5)  # weight of the neighbour one frame away, sigma 1
+    smoothed = gaussian_smooth(np.array([[0.0], [1.0]]), sigma=1.0)
+    np.testing.assert_allclose(smoothed[:, 0], [near / (1 + near), 1 / (1 + near)])
