@@ -373,7 +373,9 @@ def interpolate_gaps(
     return filled.reshape(np.shape(values)), was_filled.reshape(np.shape(values))
 
 
-def fill_gaps(series: np.ndarray, frame: np.ndarray, max_gap: int, view_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(
+    series: np.ndarray, frame: np.ndarray, max_gap: int, view_start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``interpolate_gaps`` of series of shape ``(frame, series)`` (float64)."""
     n_rows = len(frame)
     valid = ~np.isnan(series)
@@ -471,7 +473,9 @@ def normalized_convolution(series: np.ndarray, sigma: float, frame: np.ndarray, 
         return np.where(valid, weighted_sum / weight_sum, np.nan)
 
 
-def frame_deltas(values: np.ndarray, frame: np.ndarray | None = None, view_start: np.ndarray | None = None) -> np.ndarray:
+def frame_deltas(
+    values: np.ndarray, frame: np.ndarray | None = None, view_start: np.ndarray | None = None
+) -> np.ndarray:
     """Change per source frame: (row t minus row t-1) / (frame t minus frame t-1).
 
     Parameters
