@@ -127,6 +127,8 @@ def run_stages(project: Path, env: dict, stages: tuple[str, ...]) -> dict[str, t
     figures = {}
     for stage in stages:
         figures[stage] = timed_process([sys.executable, "-m", "formset.cli", "stage", stage], project, env)
+        # As it goes: a long run shows where it is, and what finished survives an interruption.
+        print(f"    {stage}: {figures[stage][0]:.1f} s, {figures[stage][1]:.0f} MiB, load {os.getloadavg()[0]:.1f}", flush=True)
     return figures
 
 

@@ -294,23 +294,29 @@ def keypoints_flow(root: str | None = None) -> dict:
     runner_params = {**DEFAULT_SETTINGS, **(all_params.get("runner") or {})}
     with task_runner(runner_params) as runner:
         # Videos first: they are the long tasks, so every worker starts on one at once.
-        videos = [
-            (set_id, sample["sample_id"], view, runner.submit(
+        videos = {s: [] for s in todo}
+        for set_id, sample, view, column in _video_views(todo):
+            future = runner.submit(
                 keypoints_one_video, {"project": project, "sample": sample, "column": column, "params": params}
-            ))
-            for set_id, sample, view, column in _video_views(todo)
-        ]
-        files = [
-            (s, runner.submit(keypoints_some_samples, {"project": project, "samples": batch, "params": params}))
+            )
+            videos[set_id].append((sample["sample_id"], view, future))
+        files = {
+            s: [
+                runner.submit(keypoints_some_samples, {"project": project, "samples": batch, "params": params})
+                for batch in batches(todo[s].to_dict("records"), int(runner_params["samples_per_task"]))
+            ]
             for s in todo
-            for batch in batches(todo[s].to_dict("records"), int(runner_params["samples_per_task"]))
-        ]
-        outcomes = {s: {} for s in todo}
-        for set_id, future in files:
-            outcomes[set_id].update(future.result())
-        for set_id, sample_id, view, future in videos:
-            outcomes[set_id][sample_id][view] = future.result()
-    summaries = [_write_keypoints_set(project, s, todo[s], outcomes[s], records[s]) for s in todo]
+        }
+        # Each set is written as soon as its tasks are done, and its outcomes let go: memory
+        # holds a few sets' keypoints, not the whole dataset's.
+        summaries = []
+        for set_id in todo:
+            outcomes = {}
+            for future in files.pop(set_id):
+                outcomes.update(future.result())
+            for sample_id, view, future in videos.pop(set_id):
+                outcomes[sample_id][view] = future.result()
+            summaries.append(_write_keypoints_set(project, set_id, todo[set_id], outcomes, records[set_id]))
     _drop_stale_partitions(project.keypoints_dir, set(set_ids))
     _drop_stale_partitions(project.quarantine_dir("keypoints"), set(set_ids))
     return _work(summaries, current)

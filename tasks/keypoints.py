@@ -59,24 +59,47 @@ def series_to_frame(series: KeypointSeries, set_id: str, sample_id: str) -> pd.D
         in the series' units (px or m) and ``<joint>_conf``, float32; ``image_width`` /
         ``image_height`` nullable Int32 (NA when the size is unknown).
     """
-    n_frames = series.n_frames
+    return series_table([(set_id, sample_id, series)])
+
+
+def series_table(views: list[tuple[str, str, KeypointSeries]]) -> pd.DataFrame:
+    """Views of samples as rows of the ``KEYPOINTS`` table, built at once (not view by view:
+    a data frame per view costs more than its rows).
+
+    Parameters
+    ----------
+    views
+        ``(set_id, sample_id, series)`` of each view; ``points`` of shape ``(frame, joint, 3)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``series_to_frame`` rows of every view, in the order of ``views``.
+    """
+    all_series = [series for _, _, series in views]
+    n_frames = np.array([series.n_frames for series in all_series])
+    n_rows = int(n_frames.sum())
     per_joint = np.concatenate(
-        [series.points, series.confidence[..., np.newaxis]], axis=SPACE_AXIS
+        [np.concatenate([s.points, s.confidence[..., np.newaxis]], axis=SPACE_AXIS) for s in all_series]
     )  # (frame, joint, x/y/z/conf), the joint-major order of joint_columns()
-    joints = pd.DataFrame(per_joint.reshape(n_frames, -1).astype(np.float32), columns=joint_columns())
-    width, height = series.image_size or (None, None)
+    joints = pd.DataFrame(per_joint.reshape(n_rows, -1).astype(np.float32), columns=joint_columns())
+    sizes = [series.image_size or (None, None) for series in all_series]
+
+    def per_view(values: list) -> np.ndarray:
+        return np.repeat(np.array(values, dtype=object), n_frames)
+
     identity = pd.DataFrame(
         {
-            "set_id": [set_id] * n_frames,
-            "sample_id": [sample_id] * n_frames,
-            "view": [series.view] * n_frames,
-            "source": [series.source] * n_frames,
-            "units": [series.units] * n_frames,
-            "derived_joints": [",".join(series.derived_joints)] * n_frames,
-            "frame": series.frame.astype(np.int32),
-            "time_s": series.time_s.astype(np.float64),
-            "image_width": pd.array([width] * n_frames, dtype="Int32"),
-            "image_height": pd.array([height] * n_frames, dtype="Int32"),
+            "set_id": per_view([set_id for set_id, _, _ in views]),
+            "sample_id": per_view([sample_id for _, sample_id, _ in views]),
+            "view": per_view([series.view for series in all_series]),
+            "source": per_view([series.source for series in all_series]),
+            "units": per_view([series.units for series in all_series]),
+            "derived_joints": per_view([",".join(series.derived_joints) for series in all_series]),
+            "frame": np.concatenate([series.frame for series in all_series]).astype(np.int32),
+            "time_s": np.concatenate([series.time_s for series in all_series]).astype(np.float64),
+            "image_width": pd.array(per_view([width for width, _ in sizes]), dtype="Int32"),
+            "image_height": pd.array(per_view([height for _, height in sizes]), dtype="Int32"),
         }
     )
     return pd.concat([identity, joints], axis=1)[KEYPOINTS.names]
@@ -207,7 +230,7 @@ def assemble_samples(
         any rejected view is rejected as a whole, with the rejection of its first failing view
         in ``VIEWS`` order.
     """
-    frames, rejections = [], []
+    accepted, rejections = [], []
     for set_id, sample_id in zip(samples["set_id"], samples["sample_id"]):
         views = outcomes.get(sample_id, {})
         ordered = [views[view] for view in VIEWS if view in views]
@@ -217,8 +240,8 @@ def assemble_samples(
         if rejected:
             rejections.append(rejected[0])
             continue
-        frames.extend(series_to_frame(series, set_id, sample_id) for series in ordered)
-    return _keypoints_table(frames), rejections
+        accepted.extend((set_id, sample_id, series) for series in ordered)
+    return _keypoints_table(accepted), rejections
 
 
 def keypoints_for_samples(
@@ -245,7 +268,7 @@ def keypoints_for_samples(
         by set_id, sample_id, view, frame; and one ``Rejection`` (stage ``keypoints``) per
         rejected sample.
     """
-    frames, rejections = [], []
+    accepted, rejections = [], []
     for sample in samples.to_dict("records"):
         set_id, sample_id = sample["set_id"], sample["sample_id"]
         try:
@@ -253,15 +276,15 @@ def keypoints_for_samples(
         except SampleError as error:
             rejections.append(error.rejection(set_id, sample_id, STAGE))
             continue
-        frames.extend(series_to_frame(series, set_id, sample_id) for series in views)
-    return _keypoints_table(frames), rejections
+        accepted.extend((set_id, sample_id, series) for series in views)
+    return _keypoints_table(accepted), rejections
 
 
-def _keypoints_table(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """``series_to_frame`` results as one table sorted by ``SORT_KEYS`` (empty: no rows)."""
-    if not frames:
+def _keypoints_table(views: list[tuple[str, str, KeypointSeries]]) -> pd.DataFrame:
+    """``series_table`` of ``views`` sorted by ``SORT_KEYS`` (empty: no rows)."""
+    if not views:
         return KEYPOINTS.empty_table().to_pandas()
-    return pd.concat(frames, ignore_index=True).sort_values(SORT_KEYS, ignore_index=True)
+    return series_table(views).sort_values(SORT_KEYS, ignore_index=True)
 
 
 def _no_source_error() -> SampleError:

@@ -15,6 +15,11 @@ Method (Park 2020, docs/methods.md), per sample x view:
    sigma ``smoothing_sigma`` source frames.
 6. Per-frame deltas of the smoothed positions, and joint angles in degrees.
 
+Every step works on the rows of many views at once (``view_start`` marks where each view's
+rows begin; nothing crosses from one view into the next), in chunks of ``CHUNK_ROWS`` rows of
+whole views: a set of a thousand executions costs a few dozen array operations per chunk, not
+a data frame per view.
+
 The transform is a translation plus a uniform scale (and, for images, a reflection), so
 where a person stands, how tall they are and the camera's scale do not change the features;
 interpolation and smoothing are linear and commute with it. Rotation is not removed.
@@ -57,6 +62,8 @@ TRUNCATE_SIGMAS: float = 4.0
 
 POSITION_COLUMNS: list[str] = joint_columns(suffixes=AXES)
 DELTA_COLUMNS: list[str] = ["d_" + c for c in POSITION_COLUMNS]
+#: The float32 columns of the feature table that hold measures, in its order.
+MEASURE_COLUMNS: list[str] = POSITION_COLUMNS + DELTA_COLUMNS + list(ANGLES)
 GROUP_KEYS: list[str] = ["set_id", "sample_id", "view"]
 
 
@@ -92,25 +99,135 @@ def torso_lengths(points: np.ndarray) -> np.ndarray:
     return np.linalg.norm(points[:, NECK] - points[:, MID_HIP], axis=-1)
 
 
+def single_view(n_rows: int) -> np.ndarray:
+    """``view_start`` of rows that are all one view: shape ``(1,)``, the view starts at row 0."""
+    return np.zeros(1 if n_rows else 0, dtype=np.int64)
+
+
+def view_of_rows(view_start: np.ndarray, n_rows: int) -> np.ndarray:
+    """The view each row belongs to.
+
+    Parameters
+    ----------
+    view_start
+        int, shape ``(view,)``: the first row of each view; rows are grouped by view, views
+        in order, so the rows of view ``v`` are ``view_start[v]`` up to ``view_start[v + 1]``.
+    n_rows
+        Number of rows.
+
+    Returns
+    -------
+    numpy.ndarray
+        int, shape ``(row,)``: index into ``view_start``.
+    """
+    return np.repeat(np.arange(len(view_start)), np.diff(view_start, append=n_rows))
+
+
+def first_detections(points: np.ndarray, view_start: np.ndarray) -> np.ndarray:
+    """Row of the first frame of each view in which the torso (neck and mid_hip) is detected.
+
+    Parameters
+    ----------
+    points
+        Shape ``(frame, joint, space)``, missing as NaN; rows grouped by view (``view_start``,
+        see ``view_of_rows``), frames in order within a view.
+    view_start
+        int, shape ``(view,)``: the first row of each view.
+
+    Returns
+    -------
+    numpy.ndarray
+        int, shape ``(view,)``: row index, -1 where neck and mid_hip are never both detected.
+    """
+    n_rows = len(points)
+    torso_found = present_joints(points)[:, [NECK, MID_HIP]].all(axis=1)
+    first = np.minimum.reduceat(np.where(torso_found, np.arange(n_rows), n_rows), view_start)
+    view_end = np.append(view_start[1:], n_rows)
+    return np.where(first < view_end, first, -1)
+
+
 def first_detection(points: np.ndarray) -> int | None:
     """Row of the first frame in which the torso (neck and mid_hip) is detected.
 
     Parameters
     ----------
     points
-        Shape ``(frame, joint, space)``, missing as NaN.
+        Shape ``(frame, joint, space)``, missing as NaN; one view.
 
     Returns
     -------
     int or None
         Row index, or None when neck and mid_hip are never both detected.
     """
-    torso_found = present_joints(points)[:, [NECK, MID_HIP]].all(axis=1)
-    return int(np.argmax(torso_found)) if torso_found.any() else None
+    first = int(first_detections(points, single_view(len(points)))[0])
+    return None if first < 0 else first
+
+
+def no_reference_frame() -> SampleError:
+    """The rejection of a view whose torso is never detected."""
+    return SampleError(
+        "no_reference_frame",
+        "the neck and the mid-hip are never both detected (with enough confidence) in the "
+        "same frame, so the body cannot be normalized; check that the whole upper body is "
+        "in view",
+    )
+
+
+def degenerate_torso(reference: int, torso_length: float) -> SampleError:
+    """The rejection of a view whose reference torso has ~zero length.
+
+    Parameters
+    ----------
+    reference
+        Row of the reference frame, counted within the view.
+    torso_length
+        Its neck - mid_hip distance, in source units.
+    """
+    return SampleError(
+        "degenerate_torso",
+        f"in the reference frame (row {reference}) the neck and the mid-hip are at the same "
+        "place, so the body's size cannot be measured; the keypoints of that view are "
+        "probably wrong",
+        torso_length,
+    )
+
+
+def reference_frames(points: np.ndarray, frame: np.ndarray, window: int, view_start: np.ndarray) -> np.ndarray:
+    """Row of each view's reference frame: the longest torso soon after the person appears.
+
+    Parameters
+    ----------
+    points
+        Shape ``(frame, joint, space)``, missing as NaN; rows grouped by view.
+    frame
+        int, shape ``(frame,)``: source frame indices, strictly increasing within a view.
+    window
+        Number of source frames, starting at a view's first detection, to choose from.
+    view_start
+        int, shape ``(view,)``: the first row of each view.
+
+    Returns
+    -------
+    numpy.ndarray
+        int, shape ``(view,)``: row index of the frame with the longest neck - mid_hip
+        distance among the view's frames whose index is below ``first detection + window``
+        (the earliest on a tie); -1 where neck and mid_hip are never both detected.
+    """
+    n_rows = len(points)
+    first = first_detections(points, view_start)
+    row_view = view_of_rows(view_start, n_rows)
+    window_end = frame[np.maximum(first, 0)] + window
+    lengths = torso_lengths(points)
+    candidate = (frame < window_end[row_view]) & np.isfinite(lengths)
+    score = np.where(candidate, lengths, -np.inf)
+    longest = np.maximum.reduceat(score, view_start)
+    is_longest = candidate & (score == longest[row_view])
+    reference = np.minimum.reduceat(np.where(is_longest, np.arange(n_rows), n_rows), view_start)
+    return np.where(first >= 0, reference, -1)
 
 
 def choose_reference_frame(points: np.ndarray, frame: np.ndarray, window: int) -> int:
-    """Row of the reference frame: the longest torso soon after the person appears.
+    """Row of the reference frame of one view (``reference_frames`` of a single view).
 
     Parameters
     ----------
@@ -132,21 +249,62 @@ def choose_reference_frame(points: np.ndarray, frame: np.ndarray, window: int) -
     SampleError
         ``no_reference_frame`` when neck and mid_hip are never both detected.
     """
-    first = first_detection(points)
-    if first is None:
-        raise SampleError(
-            "no_reference_frame",
-            "the neck and the mid-hip are never both detected (with enough confidence) in the "
-            "same frame, so the body cannot be normalized; check that the whole upper body is "
-            "in view",
-        )
-    lengths = torso_lengths(points)
-    candidate = (frame < frame[first] + window) & np.isfinite(lengths)
-    return int(np.argmax(np.where(candidate, lengths, -np.inf)))
+    reference = int(reference_frames(points, frame, window, single_view(len(points)))[0])
+    if reference < 0:
+        raise no_reference_frame()
+    return reference
+
+
+def normalize_to_torsos(
+    points: np.ndarray, reference: np.ndarray, view_start: np.ndarray, y_down: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per view, move mid_hip of the reference frame to the origin and scale its torso to 1.
+
+    Parameters
+    ----------
+    points
+        Shape ``(frame, joint, space)`` in source units (pixels or metres); rows grouped by view.
+    reference
+        int, shape ``(view,)``: row index of each view's reference frame, whose neck and
+        mid_hip must be present.
+    view_start
+        int, shape ``(view,)``: the first row of each view.
+    y_down
+        True for image coordinates (y pointing down): y is negated so that up is positive.
+
+    Returns
+    -------
+    normalized : numpy.ndarray
+        float64, shape of ``points``, in torso lengths of each view's reference frame; NaN in
+        the views that are ``degenerate``.
+    torso_length : numpy.ndarray
+        float64, shape ``(view,)``: each reference frame's neck - mid_hip distance, in source
+        units.
+    degenerate : numpy.ndarray
+        bool, shape ``(view,)``: the reference torso has ~zero length (below
+        ``MIN_TORSO_FRACTION`` of the skeleton's extent in that frame).
+    """
+    reference_points = points[reference].astype(np.float64)
+    torso_length = torso_lengths(reference_points)
+    # fmax/fmin skip NaN like nanmax/nanmin, without warning about all-NaN joints.
+    spread = np.fmax.reduce(reference_points, axis=JOINT_AXIS) - np.fmin.reduce(reference_points, axis=JOINT_AXIS)
+    extent = np.fmax.reduce(spread, axis=-1)  # over space
+    degenerate = ~(torso_length > MIN_TORSO_FRACTION * extent)
+    axis_sign = np.ones(points.shape[SPACE_AXIS])
+    if y_down:
+        axis_sign[UP_AXIS] = -1.0
+    # Degenerate views get NaN rather than huge or infinite values: they are rejected whole.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(degenerate[:, np.newaxis], np.nan, axis_sign / torso_length[:, np.newaxis])
+    row_view = view_of_rows(view_start, len(points))
+    origin = reference_points[:, MID_HIP]
+    normalized = (points.astype(np.float64) - origin[row_view, np.newaxis]) * scale[row_view, np.newaxis]
+    return normalized, torso_length, degenerate
 
 
 def normalize_to_torso(points: np.ndarray, reference: int, y_down: bool = False) -> tuple[np.ndarray, float]:
-    """Move mid_hip of the reference frame to the origin and scale its torso to length 1.
+    """Move mid_hip of the reference frame to the origin and scale its torso to length 1
+    (``normalize_to_torsos`` of a single view).
 
     Parameters
     ----------
@@ -169,25 +327,17 @@ def normalize_to_torso(points: np.ndarray, reference: int, y_down: bool = False)
     SampleError
         ``degenerate_torso`` when the reference torso has ~zero length.
     """
-    reference_points = points[reference].astype(np.float64)
-    torso_length = float(torso_lengths(reference_points[np.newaxis])[0])
-    extent = float(np.nanmax(np.nanmax(reference_points, axis=0) - np.nanmin(reference_points, axis=0)))
-    if not torso_length > MIN_TORSO_FRACTION * extent:
-        raise SampleError(
-            "degenerate_torso",
-            f"in the reference frame (row {reference}) the neck and the mid-hip are at the same "
-            "place, so the body's size cannot be measured; the keypoints of that view are "
-            "probably wrong",
-            torso_length,
-        )
-    axis_sign = np.ones(points.shape[SPACE_AXIS])
-    if y_down:
-        axis_sign[UP_AXIS] = -1.0
-    normalized = (points.astype(np.float64) - reference_points[MID_HIP]) * (axis_sign / torso_length)
-    return normalized, torso_length
+    normalized, torso_length, degenerate = normalize_to_torsos(
+        points, np.array([reference]), single_view(len(points)), y_down
+    )
+    if degenerate[0]:
+        raise degenerate_torso(reference, float(torso_length[0]))
+    return normalized, float(torso_length[0])
 
 
-def interpolate_gaps(values: np.ndarray, frame: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+def interpolate_gaps(
+    values: np.ndarray, frame: np.ndarray, max_gap: int, view_start: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Linearly fill short runs of NaN along frames, in source frame index.
 
     Parameters
@@ -195,10 +345,13 @@ def interpolate_gaps(values: np.ndarray, frame: np.ndarray, max_gap: int) -> tup
     values
         Shape ``(frame, ...)``; each trailing position is one series (e.g. joint x axis).
     frame
-        int, shape ``(frame,)``: source frame indices, strictly increasing (may skip).
+        int, shape ``(frame,)``: source frame indices, strictly increasing within a view (may skip).
     max_gap
         Longest gap filled, in missing source frames between two detections (frame numbers
         absent from the table count as missing).
+    view_start
+        int, shape ``(view,)``: the first row of each view when the rows hold several
+        (``view_of_rows``); a gap is never filled across views. Default: one view.
 
     Returns
     -------
@@ -209,13 +362,32 @@ def interpolate_gaps(values: np.ndarray, frame: np.ndarray, max_gap: int) -> tup
         bool, shape of ``values``: True where a NaN was replaced.
     """
     n_rows = len(frame)
+    view_start = single_view(n_rows) if view_start is None else view_start
     series = np.asarray(values, dtype=np.float64).reshape(n_rows, -1)
+    filled, was_filled = series.copy(), np.zeros(series.shape, dtype=bool)
+    # Only series with a gap have work to do: often few (a Kinect tracks every joint it
+    # has, and the joints it lacks are never there).
+    missing = np.isnan(series)
+    gappy = np.flatnonzero(missing.any(axis=FRAME_AXIS) & ~missing.all(axis=FRAME_AXIS))
+    filled[:, gappy], was_filled[:, gappy] = fill_gaps(series[:, gappy], frame, max_gap, view_start)
+    return filled.reshape(np.shape(values)), was_filled.reshape(np.shape(values))
+
+
+def fill_gaps(
+    series: np.ndarray, frame: np.ndarray, max_gap: int, view_start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``interpolate_gaps`` of series of shape ``(frame, series)`` (float64)."""
+    n_rows = len(frame)
     valid = ~np.isnan(series)
     rows = np.arange(n_rows)[:, np.newaxis]
-    # For every row, the nearest valid row at or before it / at or after it (per series).
+    row_view = view_of_rows(view_start, n_rows)
+    first_row = view_start[row_view][:, np.newaxis]
+    end_row = np.append(view_start[1:], n_rows)[row_view][:, np.newaxis]
+    # For every row, the nearest valid row at or before it / at or after it (per series);
+    # one in another view does not count.
     before = np.maximum.accumulate(np.where(valid, rows, -1), axis=FRAME_AXIS)
     after = np.minimum.accumulate(np.where(valid, rows, n_rows)[::-1], axis=FRAME_AXIS)[::-1]
-    bounded = (before >= 0) & (after < n_rows)
+    bounded = (before >= first_row) & (after < end_row)
     before, after = np.clip(before, 0, n_rows - 1), np.clip(after, 0, n_rows - 1)
     frame_before, frame_after = frame[before], frame[after]
     was_filled = ~valid & bounded & (frame_after - frame_before - 1 <= max_gap)
@@ -224,10 +396,12 @@ def interpolate_gaps(values: np.ndarray, frame: np.ndarray, max_gap: int) -> tup
     value_before = np.take_along_axis(series, before, axis=FRAME_AXIS)
     value_after = np.take_along_axis(series, after, axis=FRAME_AXIS)
     filled = np.where(was_filled, value_before + fraction * (value_after - value_before), series)
-    return filled.reshape(np.shape(values)), was_filled.reshape(np.shape(values))
+    return filled, was_filled
 
 
-def gaussian_smooth(values: np.ndarray, sigma: float, frame: np.ndarray | None = None) -> np.ndarray:
+def gaussian_smooth(
+    values: np.ndarray, sigma: float, frame: np.ndarray | None = None, view_start: np.ndarray | None = None
+) -> np.ndarray:
     """NaN-aware Gaussian smoothing along frames (normalized convolution).
 
     Each valid value becomes the Gaussian-weighted mean of the valid values around it; NaN
@@ -242,9 +416,12 @@ def gaussian_smooth(values: np.ndarray, sigma: float, frame: np.ndarray | None =
     sigma
         Standard deviation of the kernel, in source frames; 0 returns the values unchanged.
     frame
-        int, shape ``(frame,)``: source frame indices, strictly increasing. Weights use the
-        distance in frame index, so skipped frame numbers are not mistaken for neighbours.
-        Default: consecutive rows.
+        int, shape ``(frame,)``: source frame indices, strictly increasing within a view.
+        Weights use the distance in frame index, so skipped frame numbers are not mistaken
+        for neighbours. Default: consecutive rows.
+    view_start
+        int, shape ``(view,)``: the first row of each view when the rows hold several
+        (``view_of_rows``); views do not mix. Default: one view.
 
     Returns
     -------
@@ -256,27 +433,49 @@ def gaussian_smooth(values: np.ndarray, sigma: float, frame: np.ndarray | None =
     if sigma <= 0:
         return series.reshape(np.shape(values))
     frame = np.arange(n_rows) if frame is None else np.asarray(frame)
+    row_view = view_of_rows(single_view(n_rows) if view_start is None else view_start, n_rows)
+    smoothed = np.full_like(series, np.nan)
+    # Series that are never present (joints a source lacks) stay NaN without any work.
+    present = np.flatnonzero((~np.isnan(series)).any(axis=FRAME_AXIS))
+    smoothed[:, present] = normalized_convolution(series[:, present], sigma, frame, row_view)
+    return smoothed.reshape(np.shape(values))
+
+
+def normalized_convolution(series: np.ndarray, sigma: float, frame: np.ndarray, row_view: np.ndarray) -> np.ndarray:
+    """``gaussian_smooth`` of float64 series of shape ``(frame, series)``; ``row_view``
+    (``view_of_rows``) keeps views apart."""
+    n_rows = len(series)
     valid = ~np.isnan(series)
     zeroed = np.where(valid, series, 0.0)
     weighted_sum = np.zeros_like(series)
-    weight_sum = np.zeros_like(series)
+    # Series without NaN share one sum of weights (per row): computed once, not per series.
+    gappy = np.flatnonzero(~valid.all(axis=FRAME_AXIS))
+    gappy_valid = valid[:, gappy]
+    gappy_weight_sum = np.zeros_like(series[:, gappy])
+    complete_weight_sum = np.zeros(n_rows)
     radius = int(np.ceil(TRUNCATE_SIGMAS * sigma))
     # Frame indices are strictly increasing, so every neighbour within `radius` frames is
     # within `radius` rows: loop over kernel taps (row offsets), vectorized over frames.
     for offset in range(-radius, radius + 1):
-        rows = slice(max(0, -offset), min(n_rows, n_rows - offset))
+        # Clamped: a series shorter than the kernel has no neighbours at the far taps.
+        rows = slice(min(n_rows, max(0, -offset)), max(0, min(n_rows, n_rows - offset)))
         neighbours = slice(rows.start + offset, rows.stop + offset)
         distance = frame[neighbours] - frame[rows]
-        weight = np.where(np.abs(distance) <= radius, np.exp(-0.5 * (distance / sigma) ** 2), 0.0)
+        near = (np.abs(distance) <= radius) & (row_view[neighbours] == row_view[rows])
+        weight = np.where(near, np.exp(-0.5 * (distance / sigma) ** 2), 0.0)
         weighted_sum[rows] += weight[:, np.newaxis] * zeroed[neighbours]
-        weight_sum[rows] += weight[:, np.newaxis] * valid[neighbours]
+        gappy_weight_sum[rows] += weight[:, np.newaxis] * gappy_valid[neighbours]
+        complete_weight_sum[rows] += weight
+    weight_sum = np.repeat(complete_weight_sum[:, np.newaxis], series.shape[1], axis=1)
+    weight_sum[:, gappy] = gappy_weight_sum
     # A valid value has weight >= 1 on itself, so the division is safe where it is kept.
     with np.errstate(invalid="ignore", divide="ignore"):
-        smoothed = np.where(valid, weighted_sum / weight_sum, np.nan)
-    return smoothed.reshape(np.shape(values))
+        return np.where(valid, weighted_sum / weight_sum, np.nan)
 
 
-def frame_deltas(values: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
+def frame_deltas(
+    values: np.ndarray, frame: np.ndarray | None = None, view_start: np.ndarray | None = None
+) -> np.ndarray:
     """Change per source frame: (row t minus row t-1) / (frame t minus frame t-1).
 
     Parameters
@@ -284,20 +483,27 @@ def frame_deltas(values: np.ndarray, frame: np.ndarray | None = None) -> np.ndar
     values
         Shape ``(frame, ...)``.
     frame
-        int, shape ``(frame,)``: source frame indices, strictly increasing; dividing by the
-        step keeps a skipped frame from doubling a delta. Default: consecutive rows.
+        int, shape ``(frame,)``: source frame indices, strictly increasing within a view;
+        dividing by the step keeps a skipped frame from doubling a delta. Default:
+        consecutive rows.
+    view_start
+        int, shape ``(view,)``: the first row of each view when the rows hold several
+        (``view_of_rows``). Default: one view.
 
     Returns
     -------
     numpy.ndarray
-        float64, shape of ``values``, in units of ``values`` per frame. The first row is
-        NaN (nothing before it), so rows stay aligned with the positions; a model that needs
-        the seed's (k - 1) rows drops it.
+        float64, shape of ``values``, in units of ``values`` per frame. The first row of
+        each view is NaN (nothing before it), so rows stay aligned with the positions; a
+        model that needs the seed's (k - 1) rows drops it.
     """
     values = np.asarray(values, dtype=np.float64)
     step = np.diff(np.arange(len(values)) if frame is None else np.asarray(frame))
     deltas = np.full_like(values, np.nan)
-    deltas[1:] = np.diff(values, axis=FRAME_AXIS) / step.reshape(-1, *([1] * (values.ndim - 1)))
+    # Across a view boundary the step is meaningless (maybe 0); that row is set NaN below.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        deltas[1:] = np.diff(values, axis=FRAME_AXIS) / step.reshape(-1, *([1] * (values.ndim - 1)))
+    deltas[single_view(len(values)) if view_start is None else view_start] = np.nan
     return deltas
 
 
@@ -318,10 +524,18 @@ def keypoint_arrays(keypoints: pd.DataFrame, n_space: int) -> tuple[np.ndarray, 
     confidence : numpy.ndarray
         float64, shape ``(frame, joint)``.
     """
-    coordinates = joint_columns(suffixes=AXES[:n_space])
-    points = keypoints[coordinates].to_numpy(dtype=np.float64, na_value=np.nan)
-    confidence = keypoints[joint_columns(suffixes=("conf",))].to_numpy(dtype=np.float64, na_value=np.nan)
+    points = float_columns(keypoints, joint_columns(suffixes=AXES[:n_space]))
+    confidence = float_columns(keypoints, joint_columns(suffixes=("conf",)))
     return points.reshape(len(keypoints), len(JOINTS), n_space), confidence
+
+
+def float_columns(table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """float64 array of shape ``(row, column)`` of some columns of ``table``, missing as NaN.
+
+    Column by column: ``DataFrame.to_numpy`` over the many one-column blocks of a table
+    read from Arrow is several times slower.
+    """
+    return np.stack([table[name].to_numpy(dtype=np.float64, na_value=np.nan) for name in columns], axis=-1)
 
 
 def drop_low_confidence(points: np.ndarray, confidence: np.ndarray, min_confidence: float) -> np.ndarray:
@@ -347,6 +561,257 @@ def drop_low_confidence(points: np.ndarray, confidence: np.ndarray, min_confiden
     return np.where(missing[..., np.newaxis], np.nan, points)
 
 
+#: Views are normalized together in chunks of about this many rows (whole views): a chunk's
+#: temporaries stay small and in cache however many views a set holds.
+CHUNK_ROWS: int = 16_384
+
+
+def sort_views(keypoints: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The order that groups the rows by sample x view, frames ascending within a view.
+
+    Parameters
+    ----------
+    keypoints
+        Rows of the keypoints table, any order.
+
+    Returns
+    -------
+    order : numpy.ndarray
+        int, shape ``(row,)``: positions in ``keypoints``; views in the order in which they
+        first appear, rows of equal frame in their input order.
+    view_start : numpy.ndarray
+        int, shape ``(view,)``: the first row of each view in ``keypoints`` taken in ``order``.
+    """
+    view = keypoints.groupby(GROUP_KEYS, sort=False).ngroup().to_numpy()
+    order = np.lexsort((keypoints["frame"].to_numpy(dtype=np.int64), view))
+    return order, np.flatnonzero(np.diff(view[order], prepend=-1))
+
+
+def rows_of_views(view_start: np.ndarray, view_length: np.ndarray, views: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of some views, and where each view starts among them.
+
+    Parameters
+    ----------
+    view_start, view_length
+        int, shape ``(view,)``: first row and number of rows of every view.
+    views
+        int, shape ``(chosen,)``: the views wanted, ascending.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        int, shape ``(row,)``: the rows of ``views``, in order.
+    chosen_start : numpy.ndarray
+        int, shape ``(chosen,)``: the first position of each chosen view in ``rows``.
+    """
+    length = view_length[views]
+    chosen_start = np.cumsum(length) - length
+    rows = np.repeat(view_start[views] - chosen_start, length) + np.arange(length.sum())
+    return rows, chosen_start
+
+
+def view_errors(units: np.ndarray, frame: np.ndarray, view_start: np.ndarray) -> dict[int, SampleError]:
+    """Views that cannot be normalized at all: unknown units or a repeated frame number.
+
+    Parameters
+    ----------
+    units
+        str, shape ``(view,)``: each view's ``units``.
+    frame
+        int, shape ``(row,)``: source frame indices, rows grouped by view, ascending within.
+    view_start
+        int, shape ``(view,)``: the first row of each view.
+
+    Returns
+    -------
+    dict of int to SampleError
+        View index -> ``unknown_units`` or, failing that, ``duplicate_frames`` (the value is
+        the first repeated frame number).
+    """
+    errors = {
+        int(view): SampleError(
+            "unknown_units",
+            f"keypoint units must be one of {sorted(SPACE_OF_UNITS)} (pixels or metres)",
+            units[view],
+        )
+        for view in np.flatnonzero(~np.isin(units, list(SPACE_OF_UNITS)))
+    }
+    row_view = view_of_rows(view_start, len(frame))
+    repeated = np.flatnonzero((np.diff(frame) == 0) & (np.diff(row_view) == 0)) + 1
+    views, first = np.unique(row_view[repeated], return_index=True)
+    for view, row in zip(views, repeated[first]):
+        errors.setdefault(
+            int(view),
+            SampleError(
+                "duplicate_frames",
+                "a frame number appears more than once in this view's keypoints; re-extract the keypoints",
+                frame[row],
+            ),
+        )
+    return errors
+
+
+def normalize_views(
+    points: np.ndarray, confidence: np.ndarray, frame: np.ndarray, view_start: np.ndarray, y_down: bool, params: dict
+) -> tuple[dict[str, np.ndarray], dict[int, SampleError]]:
+    """Steps 1-6 of the method for the rows of several views of one ``units``.
+
+    Parameters
+    ----------
+    points
+        float64, shape ``(frame, joint, space)`` in source units; rows grouped by view.
+    confidence
+        Shape ``(frame, joint)``, 0-1 or NaN.
+    frame
+        int, shape ``(frame,)``: source frame indices, strictly increasing within a view.
+    view_start
+        int, shape ``(view,)``: the first row of each view.
+    y_down
+        True for image coordinates (y pointing down).
+    params
+        The ``normalize`` group of ``params.yaml``.
+
+    Returns
+    -------
+    features : dict of str to numpy.ndarray
+        Per row: ``positions`` and ``deltas`` (shape of ``points``, torso lengths, y up),
+        ``interpolated_joints`` (joints filled in that row), every name of ``ANGLES``
+        (degrees); ``reference_frame`` (source frame index) and ``torso_length`` (source
+        units) of the row's view.
+    errors : dict of int to SampleError
+        View index -> ``no_reference_frame`` or ``degenerate_torso``; the rows of those
+        views hold NaN.
+    """
+    points = drop_low_confidence(points, confidence, params["min_confidence"])
+    reference = reference_frames(points, frame, params["reference_window"], view_start)
+    found = reference >= 0
+    # A view without a reference frame gets a stand-in one: all-NaN, so degenerate below.
+    normalized, torso_length, degenerate = normalize_to_torsos(
+        points, np.where(found, reference, view_start), view_start, y_down
+    )
+    filled, was_filled = interpolate_gaps(normalized, frame, params["max_gap_frames"], view_start)
+    smoothed = gaussian_smooth(filled, params["smoothing_sigma"], frame, view_start)
+    row_view = view_of_rows(view_start, len(frame))
+    features = {
+        "positions": smoothed,
+        "deltas": frame_deltas(smoothed, frame, view_start),
+        "interpolated_joints": was_filled.any(axis=SPACE_AXIS).sum(axis=JOINT_AXIS),
+        "reference_frame": frame[np.maximum(reference, 0)][row_view],
+        "torso_length": torso_length[row_view],
+        **compute_angles(smoothed),
+    }
+    errors = {int(view): no_reference_frame() for view in np.flatnonzero(~found)}
+    for view in np.flatnonzero(found & degenerate):
+        errors[int(view)] = degenerate_torso(int(reference[view] - view_start[view]), float(torso_length[view]))
+    return features, errors
+
+
+def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, list[tuple[tuple, SampleError]]]:
+    """Normalized positions, deltas and angles of every sample x view that can be normalized.
+
+    Parameters
+    ----------
+    keypoints
+        Rows of the keypoints table (``KEYPOINTS`` columns), any number of samples and
+        views, in any order. ``units`` is ``px`` (2-D, y down) or ``m`` (3-D, y up).
+    params
+        The ``normalize`` group of ``params.yaml``: ``reference_window``,
+        ``max_gap_frames``, ``smoothing_sigma``, ``min_confidence``.
+
+    Returns
+    -------
+    features : pandas.DataFrame
+        Exactly the ``FEATURES`` columns, one row per input row of every view without an
+        error; views in the order in which they first appear, frames in order: positions in
+        reference torso lengths with y up (``z`` NaN for 2-D), ``d_`` deltas per source
+        frame (first row of a view NaN), angles in degrees, ``reference_frame`` (source
+        frame index), ``torso_length`` (source units) and ``interpolated_joints`` (joints
+        filled by interpolation in that row).
+    errors : list of ((set_id, sample_id, view), SampleError)
+        The views left out, in view order: ``unknown_units``, ``duplicate_frames``,
+        ``no_reference_frame`` or ``degenerate_torso``.
+    """
+    if keypoints.empty:
+        return empty_features(), []
+    order, view_start = sort_views(keypoints)
+    n_rows = len(order)
+    view_length = np.diff(view_start, append=n_rows)
+    frame = keypoints["frame"].to_numpy(dtype=np.int64)[order]
+    units = keypoints["units"].to_numpy()[order][view_start]
+    errors = view_errors(units, frame, view_start)
+
+    # Rows are gathered chunk by chunk from the columns as stored (float32): one (row, column)
+    # array of the whole set would cost a pass over memory of its own.
+    stored = {name: keypoints[name].to_numpy() for name in joint_columns()}
+    measures = np.full((n_rows, len(MEASURE_COLUMNS)), np.nan, dtype=np.float32)
+    # Every view is stored with x, y, z columns; 2-D views have no z.
+    positions = measures[:, : len(POSITION_COLUMNS)].reshape(n_rows, len(JOINTS), len(AXES))
+    deltas = measures[:, len(POSITION_COLUMNS) : 2 * len(POSITION_COLUMNS)].reshape(n_rows, len(JOINTS), len(AXES))
+    angles = measures[:, 2 * len(POSITION_COLUMNS) :]
+    per_view = {
+        "reference_frame": np.zeros(n_rows, dtype=np.int32),
+        "torso_length": np.zeros(n_rows, dtype=np.float32),
+        "interpolated_joints": np.zeros(n_rows, dtype=np.int16),
+    }
+    for unit, n_space in SPACE_OF_UNITS.items():
+        views = np.flatnonzero((units == unit) & ~np.isin(np.arange(len(view_start)), list(errors)))
+        if not views.size:
+            continue
+        chunk = (np.cumsum(view_length[views]) - view_length[views]) // CHUNK_ROWS
+        for chunk_views in np.split(views, np.flatnonzero(np.diff(chunk)) + 1):
+            rows, chunk_start = rows_of_views(view_start, view_length, chunk_views)
+            source_rows = order[rows]
+            points = gather_columns(stored, joint_columns(suffixes=AXES[:n_space]), source_rows)
+            confidence = gather_columns(stored, joint_columns(suffixes=("conf",)), source_rows)
+            features, chunk_errors = normalize_views(
+                points.reshape(len(rows), len(JOINTS), n_space),
+                confidence,
+                frame[rows],
+                chunk_start,
+                unit in Y_DOWN_UNITS,
+                params,
+            )
+            errors.update({int(chunk_views[view]): error for view, error in chunk_errors.items()})
+            positions[rows, :, :n_space] = features.pop("positions")
+            deltas[rows, :, :n_space] = features.pop("deltas")
+            angles[rows] = np.stack([features.pop(name) for name in ANGLES], axis=-1)
+            for name, values in features.items():
+                per_view[name][rows] = values
+
+    kept = ~np.isin(view_of_rows(view_start, n_rows), list(errors))
+    if not kept.any():
+        return empty_features(), sorted_errors(keypoints, order, view_start, errors)
+    kept_rows = order[kept]
+    # Usually every view is kept: then the measures need no copy.
+    kept_measures = measures if kept.all() else measures[kept]
+    table = pd.DataFrame(
+        {
+            **{key: keypoints[key].to_numpy()[kept_rows] for key in GROUP_KEYS},
+            "frame": frame[kept].astype(np.int32),
+            "time_s": keypoints["time_s"].to_numpy(dtype=np.float64)[kept_rows],
+            **{name: values[kept] for name, values in per_view.items()},
+        }
+    )
+    # One float32 block for the measures (the last columns of FEATURES, in order): pandas
+    # need not consolidate 157 columns.
+    table = pd.concat([table, pd.DataFrame(kept_measures, columns=MEASURE_COLUMNS, copy=False)], axis=1)
+    return table, sorted_errors(keypoints, order, view_start, errors)
+
+
+def gather_columns(columns: dict[str, np.ndarray], names: list[str], rows: np.ndarray) -> np.ndarray:
+    """float64 array of shape ``(row, name)``: ``rows`` of the ``names`` of ``columns``."""
+    return np.stack([columns[name][rows] for name in names], axis=-1, dtype=np.float64)
+
+
+def sorted_errors(
+    keypoints: pd.DataFrame, order: np.ndarray, view_start: np.ndarray, errors: dict[int, SampleError]
+) -> list[tuple[tuple, SampleError]]:
+    """``errors`` (view index -> error) as ((set_id, sample_id, view), error), in view order."""
+    first_rows = order[view_start]
+    keys = keypoints[GROUP_KEYS].to_numpy()[first_rows]
+    return [(tuple(keys[view]), errors[view]) for view in sorted(errors)]
+
+
 def features_for_view(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
     """Normalized positions, deltas and angles of one sample seen from one view.
 
@@ -362,11 +827,8 @@ def features_for_view(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Exactly the ``FEATURES`` columns, one row per input frame in frame order: positions
-        in reference torso lengths with y up (``z`` NaN for 2-D), ``d_`` deltas per source
-        frame (first row NaN), angles in degrees, ``reference_frame`` (source frame index),
-        ``torso_length`` (source units) and ``interpolated_joints`` (joints filled by
-        interpolation in that row).
+        The ``FEATURES`` columns of ``features_by_view``, one row per input frame in frame
+        order.
 
     Raises
     ------
@@ -374,49 +836,10 @@ def features_for_view(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
         ``unknown_units``, ``duplicate_frames``, ``no_reference_frame`` or
         ``degenerate_torso``.
     """
-    rows = keypoints.sort_values("frame", kind="stable")
-    units = str(rows["units"].iloc[0])
-    if units not in SPACE_OF_UNITS:
-        raise SampleError(
-            "unknown_units",
-            f"keypoint units must be one of {sorted(SPACE_OF_UNITS)} (pixels or metres)",
-            units,
-        )
-    frame = rows["frame"].to_numpy(dtype=np.int64)
-    repeated = frame[1:][np.diff(frame) == 0]
-    if repeated.size:
-        raise SampleError(
-            "duplicate_frames",
-            "a frame number appears more than once in this view's keypoints; re-extract the keypoints",
-            repeated[0],
-        )
-    n_space = SPACE_OF_UNITS[units]
-
-    points, confidence = keypoint_arrays(rows, n_space)
-    points = drop_low_confidence(points, confidence, params["min_confidence"])
-    reference = choose_reference_frame(points, frame, params["reference_window"])
-    normalized, torso_length = normalize_to_torso(points, reference, y_down=units in Y_DOWN_UNITS)
-    filled, was_filled = interpolate_gaps(normalized, frame, params["max_gap_frames"])
-    smoothed = gaussian_smooth(filled, params["smoothing_sigma"], frame)
-    deltas = frame_deltas(smoothed, frame)
-    angles = compute_angles(smoothed)
-
-    # Store every view with x, y, z columns; 2-D views have no z.
-    missing_axes = np.full((len(frame), len(JOINTS), len(AXES) - n_space), np.nan)
-    positions = np.concatenate([smoothed, missing_axes], axis=SPACE_AXIS).reshape(len(frame), -1)
-    delta_positions = np.concatenate([deltas, missing_axes], axis=SPACE_AXIS).reshape(len(frame), -1)
-    table = {
-        **{key: rows[key].to_numpy() for key in GROUP_KEYS},
-        "frame": frame.astype(np.int32),
-        "time_s": rows["time_s"].to_numpy(dtype=np.float64),
-        "reference_frame": np.full(len(frame), frame[reference], dtype=np.int32),
-        "torso_length": np.full(len(frame), torso_length, dtype=np.float32),
-        "interpolated_joints": was_filled.any(axis=SPACE_AXIS).sum(axis=JOINT_AXIS).astype(np.int16),
-        **dict(zip(POSITION_COLUMNS, positions.astype(np.float32).T)),
-        **dict(zip(DELTA_COLUMNS, delta_positions.astype(np.float32).T)),
-        **{name: angles[name].astype(np.float32) for name in ANGLES},
-    }
-    return pd.DataFrame(table, columns=FEATURES.names)
+    features, errors = features_by_view(keypoints, params)
+    if errors:
+        raise errors[0][1]
+    return features
 
 
 def empty_features() -> pd.DataFrame:
@@ -443,15 +866,14 @@ def features_for_samples(keypoints: pd.DataFrame, params: dict) -> tuple[pd.Data
         rejected whole: none of its views appear in ``features``, so every sample in the
         table has all the views it came with.
     """
-    per_view: dict[tuple[str, str, str], pd.DataFrame] = {}
-    rejections: list[Rejection] = []
-    for (set_id, sample_id, view), rows in keypoints.groupby(GROUP_KEYS, sort=False):
-        try:
-            per_view[(set_id, sample_id, view)] = features_for_view(rows, params)
-        except SampleError as error:
-            detail = f"{view} view: {error.detail}"
-            rejections.append(Rejection(set_id, sample_id, STAGE, error.reason, detail, error.value))
+    features, errors = features_by_view(keypoints, params)
+    rejections = [
+        Rejection(set_id, sample_id, STAGE, error.reason, f"{view} view: {error.detail}", error.value)
+        for (set_id, sample_id, view), error in errors
+    ]
     rejected = {(r.set_id, r.sample_id) for r in rejections}
-    kept = [table for key, table in per_view.items() if key[:2] not in rejected]
-    features = pd.concat(kept, ignore_index=True) if kept else empty_features()
-    return features, rejections
+    if not rejected:
+        return features, rejections
+    samples = pd.MultiIndex.from_frame(features[["set_id", "sample_id"]])
+    features = features[~samples.isin(list(rejected))].reset_index(drop=True)
+    return (features if len(features) else empty_features()), rejections

@@ -20,6 +20,7 @@ from formset.tasks.keypoints import (
     is_video_column,
     keypoints_for_samples,
     read_view_outcome,
+    series_table,
     series_to_frame,
     source_columns,
 )
@@ -104,6 +105,21 @@ def test_series_to_frame_without_image_size_has_null_size():
     series = synthetic_series(image_size=None)
     table = to_arrow(series_to_frame(series, "synthetic-set", "s1"), KEYPOINTS)
     assert table["image_width"].null_count == N_FRAMES
+
+
+def test_series_table_puts_each_views_rows_after_the_previous_with_its_own_identity():
+    front, side = synthetic_series("front"), synthetic_series("diagonal", n_frames=2, image_size=None)
+    table = to_arrow(series_table([("set-a", "s1", front), ("set-b", "s2", side)]), KEYPOINTS).to_pandas()
+    assert table["set_id"].tolist() == ["set-a"] * 4 + ["set-b"] * 2
+    assert table["sample_id"].tolist() == ["s1"] * 4 + ["s2"] * 2
+    assert table["view"].tolist() == ["front"] * 4 + ["diagonal"] * 2
+    np.testing.assert_array_equal(table["frame"], [0, 2, 4, 6, 0, 2])
+    np.testing.assert_allclose(table["time_s"], [0, 1 / 15, 2 / 15, 3 / 15, 0, 1 / 15])
+    assert table["image_width"].iloc[3] == 640 and table["image_height"].iloc[3] == 480
+    assert table["image_width"].iloc[4:].isna().all() and table["image_height"].iloc[4:].isna().all()
+    knee = JOINT_INDEX["left_knee"]
+    np.testing.assert_array_equal(table["left_knee_x"], [*front.points[:, knee, 0], *side.points[:, knee, 0]])
+    np.testing.assert_array_equal(table["left_knee_conf"], [*front.confidence[:, knee], *side.confidence[:, knee]])
 
 
 def test_extract_sample_reads_each_view(tmp_path):

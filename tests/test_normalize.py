@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +21,8 @@ from formset.tasks.normalize import (
     gaussian_smooth,
     interpolate_gaps,
     normalize_to_torso,
+    normalize_to_torsos,
+    reference_frames,
 )
 
 PARAMS = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
@@ -515,3 +519,118 @@ def test_samples_come_out_in_the_order_they_come_in_with_a_fresh_index():
     features, _ = features_for_samples(keypoints, PARAMS)
     assert features["sample_id"].tolist() == ["b"] * 5 + ["a"] * 5
     pd.testing.assert_index_equal(features.index, pd.RangeIndex(10))
+
+
+# --- known answer of a whole set, from before the array-wise rewrite -------------------------
+
+#: The features of ``mixed_set()``, written by the per-view implementation this stage had
+#: before it was made array-wise (commit 635e22f, ``write_mixed_set_answer``).
+MIXED_SET_ANSWER = Path(__file__).resolve().parent / "data" / "normalize_mixed_set.parquet"
+
+
+def mixed_set() -> pd.DataFrame:
+    """Keypoint rows of two sets, with every case a set can hold, interleaved and unsorted.
+
+    Views of several lengths in pixels and metres; late entry, short and long gaps, low
+    confidence, skipped frame numbers, a one-frame view; and views rejected for each reason
+    (no reference frame, degenerate torso, duplicate frames, unknown units), one of them
+    beside a good view of the same sample. Rows of the samples alternate and are shuffled.
+    """
+    body = synthetic_squat_m(n_frames=14, seed=3)
+    late = body.copy()
+    late[:3] = np.nan
+    late[5:7, JOINT_INDEX["left_knee"]] = np.nan  # a short gap: filled
+    late[8:14, JOINT_INDEX["right_wrist"]] = np.nan  # a long gap at the end: never extrapolated
+    low = np.where(np.isnan(late).all(axis=-1), np.nan, 0.9)
+    low[9, JOINT_INDEX["nose"]] = 0.05
+    skipping = np.array([0, 1, 2, 4, 5, 9, 10, 11, 12, 13, 14, 15, 17, 18])
+    headless = body.copy()
+    headless[:, JOINT_INDEX["neck"]] = np.nan
+    flat = body.copy()
+    flat[:, JOINT_INDEX["neck"]] = flat[:, JOINT_INDEX["mid_hip"]]
+    views = [
+        keypoint_rows(to_pixels(late, yaw_deg=45.0), "px", low, sample_id="late"),
+        keypoint_rows(late, "m", low, frame=skipping, sample_id="late"),
+        keypoint_rows(body[:9], "m", sample_id="short"),
+        keypoint_rows(to_pixels(body), "px", frame=skipping, sample_id="skips"),
+        keypoint_rows(to_pixels(body), "px", sample_id="one_bad_view"),
+        keypoint_rows(headless, "m", sample_id="one_bad_view"),
+        keypoint_rows(flat, "m", sample_id="flat"),
+        keypoint_rows(body[:6], "m", frame=np.array([0, 1, 1, 2, 3, 4]), sample_id="repeats"),
+        keypoint_rows(body[:6], "m", sample_id="furlongs").assign(units="furlongs"),
+        keypoint_rows(body[:1], "m", sample_id="single"),
+        keypoint_rows(body[2:12], "m", sample_id="late").assign(set_id="other_set"),
+    ]
+    rows = pd.concat(views, ignore_index=True)
+    return rows.iloc[np.random.default_rng(7).permutation(len(rows))]
+
+
+def write_mixed_set_answer() -> None:
+    """Write ``MIXED_SET_ANSWER`` from the current implementation (run once, by hand)."""
+    features, _ = features_for_samples(mixed_set(), PARAMS)
+    features.to_parquet(MIXED_SET_ANSWER)
+
+
+def test_a_mixed_set_gives_the_features_it_gave_before_the_array_wise_rewrite():
+    features, rejections = features_for_samples(mixed_set(), PARAMS)
+    expected = pd.read_parquet(MIXED_SET_ANSWER)
+    pd.testing.assert_frame_equal(features, expected, check_exact=False, rtol=1e-6, atol=1e-6)
+    assert features.groupby(["set_id", "sample_id", "view"], sort=False).ngroups == 6
+    assert [(r.set_id, r.sample_id, r.reason, r.detail.split(":")[0], r.value) for r in rejections] == [
+        ("synthetic_set", "one_bad_view", "no_reference_frame", "kinect view", None),
+        ("synthetic_set", "flat", "degenerate_torso", "kinect view", "0.0"),
+        ("synthetic_set", "furlongs", "unknown_units", "kinect view", "furlongs"),
+        ("synthetic_set", "repeats", "duplicate_frames", "kinect view", "1"),
+    ]
+    assert "(row 0)" in rejections[1].detail
+
+
+# --- many views at once: nothing crosses from one view into the next --------------------------
+
+#: Two views of three frames each, numbered from 0 in both, as a set's rows hold them.
+TWO_VIEWS_FRAME, TWO_VIEWS_START = np.array([0, 1, 2, 0, 1, 2]), np.array([0, 3])
+
+
+def test_a_gap_at_a_views_start_is_not_filled_from_the_view_before():
+    values = np.array([[1.0], [2.0], [3.0], [np.nan], [5.0], [6.0]])
+    filled, was_filled = interpolate_gaps(values, TWO_VIEWS_FRAME, max_gap=5, view_start=TWO_VIEWS_START)
+    np.testing.assert_array_equal(filled[:, 0], [1.0, 2.0, 3.0, np.nan, 5.0, 6.0])
+    assert not was_filled.any()
+    # Its last frames missing, the first view is not filled from the second either.
+    values = np.array([[1.0], [np.nan], [np.nan], [4.0], [5.0], [6.0]])
+    filled, _ = interpolate_gaps(values, TWO_VIEWS_FRAME, max_gap=5, view_start=TWO_VIEWS_START)
+    assert np.isnan(filled[1:3, 0]).all()
+
+
+def test_smoothing_and_deltas_of_views_together_equal_those_of_each_view_alone():
+    values = np.array([[0.0, 1.0], [3.0, 1.0], [1.0, np.nan], [10.0, 2.0], [14.0, 2.5], [11.0, 3.0]])
+    together = gaussian_smooth(values, 1.0, TWO_VIEWS_FRAME, view_start=TWO_VIEWS_START)
+    alone = np.concatenate(
+        [gaussian_smooth(values[:3], 1.0, TWO_VIEWS_FRAME[:3]), gaussian_smooth(values[3:], 1.0, TWO_VIEWS_FRAME[3:])]
+    )
+    np.testing.assert_array_equal(together, alone)
+    assert together[3, 0] > 10.0  # the first view's small values are not mixed in
+    deltas = frame_deltas(values, TWO_VIEWS_FRAME, view_start=TWO_VIEWS_START)
+    assert np.isnan(deltas[[0, 3]]).all()
+    np.testing.assert_array_equal(deltas[4], [4.0, 0.5])
+
+
+def test_each_view_gets_its_own_reference_frame_and_torso():
+    first, second = torso_only([np.nan, 1.0, 2.0]), torso_only([4.0, 8.0, 6.0]) + 10.0
+    points = np.concatenate([first, second])
+    reference = reference_frames(points, TWO_VIEWS_FRAME, window=5, view_start=TWO_VIEWS_START)
+    np.testing.assert_array_equal(reference, [2, 4])
+    normalized, torso_length, degenerate = normalize_to_torsos(points, reference, TWO_VIEWS_START)
+    np.testing.assert_allclose(torso_length, [2.0, 8.0])
+    assert not degenerate.any()
+    np.testing.assert_allclose(normalized[[2, 4], JOINT_INDEX["neck"]], [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(normalized[3, JOINT_INDEX["neck"]], [0.0, 0.5])  # 4 / 8, about its own hip
+    # A view whose torso is never seen has no reference frame; the other keeps its own.
+    headless = np.concatenate([torso_only([np.nan] * 3), second])
+    np.testing.assert_array_equal(reference_frames(headless, TWO_VIEWS_FRAME, 5, TWO_VIEWS_START), [-1, 4])
+
+
+def test_a_series_shorter_than_the_kernel_is_smoothed_over_what_it_has():
+    near = np.exp(-0.5)  # weight of the neighbour one frame away, sigma 1
+    smoothed = gaussian_smooth(np.array([[0.0], [1.0]]), sigma=1.0)
+    np.testing.assert_allclose(smoothed[:, 0], [near / (1 + near), 1 / (1 + near)])
