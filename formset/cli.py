@@ -446,7 +446,7 @@ def quarantine() -> None:
 @app.command()
 def overlay(
     sample: SampleArgument,
-    view: Annotated[str | None, typer.Option(help="front | diagonal (default: whichever video view the sample has).")] = None,
+    view: Annotated[str | None, typer.Option(help="front | diagonal | side (default: whichever video view the sample has).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .mp4 (default: reports/<set_id>/<sample_id>_<view>_overlay.mp4, unless --frame is given).")] = None,
     frame: Annotated[int | None, typer.Option(help="Save this frame (0-based decoded index) as a PNG instead of the video (both with -o).")] = None,
     png: Annotated[Path | None, typer.Option(help="Where to save --frame (default: reports/<set_id>/<sample_id>_<view>_frame<N>.png).")] = None,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from formset.config import Project
 from formset.schemas import tables
+from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path, read_table
 from formset.tasks.report import RecordingData, render_index, render_recording
 
@@ -77,7 +78,7 @@ def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, 
 
     primary = recordings[recordings["primary_view"]]
     view = primary["view"].iloc[0] if len(primary) else None
-    video = sample.get(f"{view}_video") if view in ("front", "diagonal") else None
+    video = sample.get(f"{view}_video") if view in VIDEO_VIEWS else None
     if not isinstance(video, str) or not video:
         return {}
     keypoints = pd.read_parquet(

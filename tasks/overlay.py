@@ -23,6 +23,7 @@ import pandas as pd
 
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
+from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
 from formset.tasks.kinematics import compute_angles
 from formset.tasks.normalize import keypoint_arrays
@@ -519,9 +520,9 @@ def choose_view(sample: pd.Series, view: str | None) -> tuple[str, str]:
     Parameters
     ----------
     sample
-        One ``SAMPLES`` row (``front_video``, ``diagonal_video``: paths relative to the set).
+        One ``SAMPLES`` row (``<view>_video``: paths relative to the set).
     view
-        ``front`` or ``diagonal``; None picks the first of those the sample has a video for.
+        One of ``VIDEO_VIEWS``; None picks the first of those the sample has a video for.
 
     Returns
     -------
@@ -533,7 +534,7 @@ def choose_view(sample: pd.Series, view: str | None) -> tuple[str, str]:
     SampleError
         ``no_video`` when the sample has no video for ``view`` (or none at all).
     """
-    videos = {name: sample.get(f"{name}_video") for name in ("front", "diagonal")}
+    videos = {name: sample.get(f"{name}_video") for name in VIDEO_VIEWS}
     available = {name: path for name, path in videos.items() if isinstance(path, str) and path}
     if view is None and available:
         view = next(iter(available))
