@@ -345,6 +345,7 @@ def verdict_text(verdicts: pd.DataFrame, n_references: int) -> dict:
 def analyze(
     recording: str | Path, out_dir: str | Path, params: dict, version: Version, view: str = "front",
     exercise: str | None = None, fps: float = DEFAULT_FPS, overlay_formats: tuple[str, ...] = (".mp4",),
+    on_stage=None,
 ) -> dict:  # fmt: skip
     """Analyze one recording and write ``result.json``, the overlay and ``report.html`` to ``out_dir``.
 
@@ -367,6 +368,8 @@ def analyze(
     overlay_formats
         Containers of the overlay video (``.mp4``: MPEG-4 part 2; ``.webm``: VP8, which
         browsers play); a recording that is not a video gets none.
+    on_stage
+        Called with each stage's name as it starts (a progress display), or None.
 
     Returns
     -------
@@ -381,6 +384,7 @@ def analyze(
     from formset.tasks.reps import reps_for_samples
 
     path, out = Path(recording), Path(out_dir)
+    started = on_stage or (lambda stage: None)
     if exercise in (None, AUTO):
         raise AnalysisRefused("no_exercise_model", f"version {version.label} has no exercise model to recognise the exercise: name it with --exercise ({', '.join(params['exercises'])})")
     if exercise not in params["exercises"]:
@@ -388,10 +392,14 @@ def analyze(
     column = source_column(path, view)
     view, source = SOURCE_COLUMNS[column]
     catalog = one_sample_catalog(column, path.name, exercise, fps)
+    started("keypoints")
     keypoints = extract_keypoints(path, column, catalog, params["keypoints"])
+    started("normalize")
     features = normalized_features(keypoints, params["normalize"])
     no_quarantine = tables.QUARANTINE.empty_table().to_pandas()
+    started("reps")
     kinematics, reps, recordings = reps_for_samples(features, catalog, no_quarantine, params["reps"])
+    started("compare")
     references = comparable_references(version, exercise, view, source)
     n_references = int(references[["set_id", "sample_id"]].drop_duplicates().shape[0]) if len(references) else 0
     distances, verdicts = compare_with_version(features, kinematics, catalog, references, version, params["compare"])
@@ -413,6 +421,7 @@ def analyze(
         "code_version": provenance.code_version(),
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
+    started("overlay and report")
     result["files"] = write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores, params, overlay_formats)
     (out / "result.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     return result
