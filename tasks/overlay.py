@@ -506,7 +506,8 @@ def write_overlay(
 
 
 def _annotate_coached(frame, row_of_frame, points, confidence, counted, n_reps, banner) -> np.ndarray:
-    row = row_of_frame.get(frame.index)
+    # A frame the pose model skipped (keypoints.video_stride 2) shows the frame before's skeleton.
+    row = row_of_frame.get(frame.index, row_of_frame.get(frame.index - 1))
     head = _coach_caption(frame, counted, n_reps, banner).split("\n")
     if row is None:
         drawn = draw_text_block(frame.image, [*head, NO_KEYPOINTS])

@@ -2,7 +2,7 @@
 
 Each job's folder (``<jobs_dir>/<id>/``) holds the upload under a name the server chooses
 (``upload<suffix>``, never the client's file name), then what ``formset.analyze`` writes
-(``result.json``, ``overlay.webm``, ``overlay.mp4``, ``report.html``), ``stage`` (the stage
+(``result.json``, ``overlay.webm`` (VP8, which browsers play), ``report.html``), ``stage`` (the stage
 running, for the progress display) and ``status.json`` once it ends. Worker processes
 load the heavy libraries once and keep the published version they judge with; a worker that
 dies (a decoder crash) fails its job, not the service: the pool is replaced.
@@ -27,7 +27,7 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 #: Files of a job the API serves, and their media types.
 SERVED_FILES: dict[str, str] = {
-    "overlay.webm": "video/webm", "overlay.mp4": "video/mp4", "report.html": "text/html", "result.json": "application/json",
+    "overlay.webm": "video/webm", "report.html": "text/html", "result.json": "application/json",
 }  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def _run_job(folder: str, upload: str, exercise: str, view: str) -> dict:
     try:
         result = analyze(
             out / upload, out, _WORKER["params"], _WORKER["version"], view=view, exercise=exercise,
-            overlay_formats=(".webm", ".mp4"), on_stage=marker.write_text,
+            overlay_formats=(".webm",), on_stage=marker.write_text,
         )  # fmt: skip
         return {"result": result}
     except AnalysisRefused as refused:
