@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval model-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set bench-analyze rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -46,6 +46,10 @@ bench-incremental: venv
 
 bench-add-set: venv
 	$(BIN)/python bench/add_set.py
+
+# formset analyze / serve: analyze / pose alone, 4 concurrent API analyses, memory after 20 vs 2.
+bench-analyze: venv
+	$(BIN)/python bench/analyze.py $(BENCH_ARGS)
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16
