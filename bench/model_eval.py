@@ -3,6 +3,7 @@
     python bench/model_eval.py                       # what `make model-eval` runs
     python bench/model_eval.py --models minirocket --modes input,per_exercise
     python bench/model_eval.py --datasets uiprmd --cache /tmp/model-eval
+    python bench/model_eval.py --tasks exercise,faults --models none   # recognition and fault heads only
 
 Datasets:
 - ``uiprmd``: UI-PRMD (Vakanski, Jun, Paul, Baker: "A Data Set of Human Body Movements for
@@ -18,6 +19,11 @@ cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds 
 The table: accuracy mean ± std over folds, the mean and the minimum of the per-movement
 accuracies, ROC AUC, and the seconds of the whole cross-validation. Targets on UI-PRMD:
 mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minutes.
+
+``--tasks`` adds exercise recognition (``tasks.exercise.recognize_exercises``, every
+sample; targets: UI-PRMD >= 0.98, synthetic 1.0) and the fault heads
+(``tasks.faults.evaluate_faults``, labeled samples; target: synthetic macro F1 >= 0.8),
+each leave-people-out with the train stage's folds and ``params.yaml``.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_
 from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.sequences import build_sequences
+from formset.quarantine import StageSkipped
+from formset.tasks.exercise import recognize_exercises
+from formset.tasks.faults import evaluate_faults
 from formset.tasks.train import cross_validate, summarize_folds
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,6 +57,10 @@ UIPRMD_ARCHIVE = REPO.parent / "shared" / "data" / "uiprmd-dev.tar.gz"
 DATASETS = ("uiprmd", "synthetic")
 #: Targets on UI-PRMD: mean per-movement accuracy, lowest movement, CV seconds.
 TARGET_MEAN, TARGET_MIN, TARGET_SECONDS = 0.95, 0.90, 600.0
+#: Targets of exercise recognition (accuracy) per dataset, and of the fault heads (macro F1).
+TARGET_EXERCISE = {"uiprmd": 0.98, "synthetic": 1.0}
+TARGET_FAULT_F1 = 0.8
+TASKS = ("classifier", "exercise", "faults")
 
 
 def cpu_name() -> str:
@@ -107,6 +120,37 @@ def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> dic
     return {**summarize_folds(predictions, sequence_correct, params), "seconds": seconds}
 
 
+def recognition_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> str:
+    """Exercise recognition's leave-people-out figures on one dataset, against its target."""
+    start = time.perf_counter()
+    metrics = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params).metrics
+    seconds = time.perf_counter() - start
+    target = TARGET_EXERCISE[name]
+    weakest = min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["recall"])
+    return (f"{name} exercise recognition: accuracy {metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f} over "
+            f"{metrics['folds']} folds, {metrics['n_samples']} samples, weakest {weakest} "
+            f"{metrics['min_exercise_recall']:.3f}, {seconds:.0f} s (target {target}): "
+            f"{'met' if metrics['accuracy'] >= target else 'NOT met'}")  # fmt: skip
+
+
+def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> list[str]:
+    """The fault heads' leave-people-out figures per fault on one dataset."""
+    start = time.perf_counter()
+    try:
+        metrics = evaluate_faults(build_sequences(features, samples, params), samples, params).metrics
+    except StageSkipped as skip:
+        return [f"{name} fault heads: skipped, {skip.reason}"]
+    seconds = time.perf_counter() - start
+    lines = [f"{name} fault heads ({metrics['n_samples']} samples, {metrics['folds']} folds, {seconds:.0f} s):"]
+    for fault, f in metrics["per_fault"].items():
+        auc = "-" if f["auc"] is None else f"{f['auc']:.3f}"
+        lines.append(f"  {fault:22s} precision {f['precision']:.3f} recall {f['recall']:.3f} F1 {f['f1']:.3f} "
+                     f"AUC {auc} support {f['support']} of {f['n_known']}")  # fmt: skip
+    macro = metrics["macro_f1"]
+    lines.append(f"  macro F1 {macro:.3f} (target {TARGET_FAULT_F1}): {'met' if macro >= TARGET_FAULT_F1 else 'NOT met'}")
+    return lines
+
+
 def row(dataset_name: str, metrics: dict) -> dict:
     per_movement = [e["accuracy"] for e in metrics["per_exercise"].values()]
     return {
@@ -126,6 +170,7 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--cache", type=Path, default=None, help="keep the datasets' features here between runs")
     parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
+    parser.add_argument("--tasks", default="classifier", help=f"any of {', '.join(TASKS)} (default: classifier)")
     args = parser.parse_args()
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     modes = args.modes.split(",") if args.modes else [params["train"]["exercise_mode"]]
@@ -134,7 +179,9 @@ def main() -> None:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
     print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    rows, per_movement = [], {}
+    tasks = args.tasks.split(",")
+    models = [m for m in args.models.split(",") if m != "none"] if "classifier" in tasks else []
+    rows, per_movement, extra = [], {}, []
     with tempfile.TemporaryDirectory(prefix="model-eval-") as scratch:
         work = args.cache or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
@@ -146,12 +193,21 @@ def main() -> None:
             samples, features = data
             print(f"{name}: {samples['subject_id'].nunique()} people, {len(samples)} samples, "
                   f"read in {time.perf_counter() - start:.0f} s")  # fmt: skip
-            for model in args.models.split(","):
+            if "exercise" in tasks:
+                extra.append(recognition_line(name, samples, features, params["train"]))
+                print("  ", extra[-1], flush=True)
+            if "faults" in tasks:
+                extra.extend(fault_lines(name, samples, features, params["train"]))
+                print("\n".join(extra[-8:]), flush=True)
+            for model in models:
                 for mode in modes:
                     metrics = evaluate(samples, features, {**params["train"], "model": model, "exercise_mode": mode})
                     rows.append(row(name, metrics))
                     per_movement[(name, model, mode)] = {e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()}
                     print("  ", rows[-1], flush=True)
+    print("\n".join(extra))
+    if not rows:
+        return
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 200, "display.max_columns", None):
         print(table.to_string(index=False))

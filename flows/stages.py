@@ -425,6 +425,9 @@ def train_flow(root: str | None = None) -> dict:
     """Cross-validate the model family of ``train.model`` by people, fit it on everyone, and
     write the model, its metrics, the out-of-fold predictions (one partition per set) and
     the confusion and ROC plots."""
+    from formset.tasks.exercise import recognize_exercises
+    from formset.tasks.faults import evaluate_faults
+    from formset.tasks.sequences import build_sequences
     from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, save_model, save_skipped, train_and_evaluate
 
     project = Project.find(root)
@@ -444,6 +447,28 @@ def train_flow(root: str | None = None) -> dict:
     else:
         save_model(result.model, project.models_dir / "classifier.pt", meta)
         metrics, predictions, confusion, roc = result.metrics, result.predictions, result.confusion, result.roc
+    # Exercise recognition learns from every sample, labeled correct / incorrect or not.
+    try:
+        exercise = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
+    except StageSkipped as skip:
+        save_skipped(project.models_dir / "exercise_model.pt", skip.reason, meta)
+        exercise_metrics = _skipped("exercise recognition", skip.reason)
+        named = pd.DataFrame(columns=["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise"])
+    else:
+        save_model(exercise.model, project.models_dir / "exercise_model.pt", meta)
+        exercise_metrics, named = exercise.metrics, exercise.predictions
+    predictions = predictions.drop(columns=["predicted_exercise", "p_exercise"], errors="ignore").merge(
+        named[["set_id", "sample_id", "predicted_exercise", "p_exercise"]], on=["set_id", "sample_id"], how="left"
+    )
+    # Fault heads: the labeled samples, the fault columns as targets.
+    try:
+        faults = evaluate_faults(build_sequences(features, samples, params), samples, params)
+    except StageSkipped as skip:
+        save_skipped(project.models_dir / "fault_model.pt", skip.reason, meta)
+        fault_metrics = _skipped("fault heads", skip.reason)
+    else:
+        save_model(faults.model, project.models_dir / "fault_model.pt", meta)
+        fault_metrics = faults.metrics
     # One partition per set, empty for a set without labeled samples: `formset pull predictions`.
     set_ids = _set_ids(project)
     for set_id in set_ids:
@@ -451,7 +476,10 @@ def train_flow(root: str | None = None) -> dict:
         write_table(rows, project.predictions_dir / f"{set_id}.parquet", tables.PREDICTIONS, prov)
     _drop_stale_partitions(project.predictions_dir, set(set_ids))
     write_json(metrics, project.metrics_dir / "train.json")
-    for name, table in (("confusion.csv", confusion), ("roc.csv", roc)):
+    write_json(exercise_metrics, project.metrics_dir / "exercise.json")
+    write_json(fault_metrics, project.metrics_dir / "faults.json")
+    exercise_confusion = named.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
+    for name, table in (("confusion.csv", confusion), ("roc.csv", roc), ("exercise_confusion.csv", exercise_confusion)):
         with atomic_path(project.plots_dir / name) as tmp:
             table.to_csv(tmp, index=False)
     return metrics

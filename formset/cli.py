@@ -17,6 +17,8 @@ from formset import runtime
 from formset.config import Project
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from formset.registry import Delivery
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Labeled workout recordings in, versioned keypoint datasets and models out.")
@@ -487,6 +489,82 @@ def overlay(
     except SampleError as err:
         console.print(f"[red]{escape(err.detail)}[/]")
         raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    target: Annotated[str, typer.Argument(help="A built set (<set_id>), one sample (<set_id>/<sample_id>), or a keypoints table (a .parquet file).")],
+    rev: Annotated[str | None, typer.Option(help="The version whose models predict: a published tag, any git revision, or 'workspace' (default: the latest published tag).")] = None,
+    repo: RepoOption = None,
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Also write the predictions to this Parquet file.")] = None,
+) -> None:
+    """Apply a version's models to samples already built (or to a keypoints table): one row
+    per sample. Runs nothing else and does not take the project lock."""
+    from formset import gitops
+    from formset import models as inference
+    from formset.pull import PullError
+    from formset.quarantine import StageSkipped
+
+    try:
+        with _dvc_clones():
+            models = inference.load(rev, repo)
+        if target.endswith(".parquet"):
+            if not Path(target).is_file():
+                raise typer.BadParameter(f"{target} is not a file: give a keypoints table as a Parquet file")
+            predictions, rejections = models.predict_keypoints(inference.read_keypoints(target))
+        else:
+            features, samples = _built_inputs(_project(), target)
+            predictions, rejections = models.predict(features, samples), []
+    except (PullError, gitops.GitError, StageSkipped) as err:
+        console.print(f"[red]{escape(str(err))}[/]")
+        raise typer.Exit(1)
+    for r in rejections:
+        console.print(f"[yellow]{escape(f'{r.set_id}/{r.sample_id}')}: not predicted, {r.reason}: {escape(r.detail)}[/]")
+    if out is not None:
+        predictions.to_parquet(out, index=False)
+        console.print(f"wrote {len(predictions)} predictions to {out}")
+    print_predictions(predictions, models.rev)
+
+
+def _built_inputs(project: Project, target: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:
+    """The features (validation's gate passed) and catalog rows of a built set or sample;
+    an exit saying why when there are none."""
+    from formset.flows.stages import gated_features
+    from formset.schemas import tables
+    from formset.storage import read_table
+
+    set_id, _, sample_id = target.partition("/")
+    if sample_id:
+        _built_sample(project, target)
+    features = gated_features(project, set_id) if (project.features_dir / f"{set_id}.parquet").exists() else None
+    if features is not None and sample_id:
+        features = features[features["sample_id"] == sample_id]
+    if features is None or features.empty:
+        console.print(f"[red]{escape(target)} has no features in the last build: run `formset run`, and see `formset quarantine`[/]")
+        raise typer.Exit(1)
+    return features, read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+
+
+def print_predictions(predictions: "pd.DataFrame", rev: str) -> None:
+    """One line per sample: its exercise, views, p(incorrect) and the verdict, the exercise
+    recognized and the faults found, where the version has those models (`-o` writes every
+    column)."""
+    from formset.schemas.vocab import FAULTS
+
+    faults = [f for f in FAULTS if f in predictions.columns]
+    recognized = "predicted_exercise" in predictions.columns
+    table = Table("sample", "exercise", "views", "p(incorrect)", "verdict", *(["recognized"] if recognized else []),
+                  *(["faults"] if faults else []), box=box.SIMPLE_HEAD, show_edge=False,
+                  title=f"predictions of the models of {rev}")  # fmt: skip
+    for row in predictions.to_dict("records"):
+        cells = [escape(f"{row['set_id']}/{row['sample_id']}"), escape(row["exercise"]) or "-", str(row["n_views"]),
+                 f"{row['p_incorrect']:.3f}", row["predicted"]]  # fmt: skip
+        if recognized:
+            cells.append(f"{escape(row['predicted_exercise'])} ({row['p_exercise']:.2f})")
+        if faults:
+            cells.append(", ".join(f.removeprefix("fault_") for f in faults if row[f] == 1) or "-")
+        table.add_row(*cells)
+    console.print(table)
 
 
 @app.command()

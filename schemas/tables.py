@@ -164,6 +164,9 @@ PREDICTIONS = pa.schema(
         pa.field("p_correct", pa.float64(), nullable=False),
         pa.field("p_incorrect", pa.float64(), nullable=False),
         pa.field("fold", pa.int16(), nullable=False),
+        # Exercise recognition's out-of-fold prediction (none when it was skipped).
+        pa.field("predicted_exercise", pa.string()),
+        pa.field("p_exercise", pa.float64()),
     ]
 )
 

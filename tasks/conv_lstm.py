@@ -106,7 +106,7 @@ class FormClassifier(nn.Module):
         torch.Tensor
             float32, shape ``(batch, 2)``.
         """
-        valid = (torch.arange(x.shape[1]) < lengths[:, None]).unsqueeze(1)  # (batch, 1, time)
+        valid = (torch.arange(x.shape[1], device=x.device) < lengths[:, None]).unsqueeze(1)  # (batch, 1, time)
         # Conv1d wants (batch, channel, time).
         hidden = ((x - self.feature_mean) / self.feature_scale).transpose(1, 2) * valid
         for conv in self.convs:
@@ -171,9 +171,10 @@ def class_weights(y: np.ndarray) -> torch.Tensor:
 
 
 def _batch_logits(model: FormClassifier, X: np.ndarray, lengths: np.ndarray, index: np.ndarray) -> torch.Tensor:
-    """Logits of the sequences ``index``, cut to the longest of them."""
+    """Logits of the sequences ``index``, cut to the longest of them, on the model's device."""
     longest = int(lengths[index].max())
-    return model(torch.from_numpy(X[index, :longest]), torch.from_numpy(lengths[index]))
+    device = next(model.parameters()).device
+    return model(torch.from_numpy(X[index, :longest]).to(device), torch.from_numpy(lengths[index]).to(device))
 
 
 def predict_proba(model: FormClassifier, X: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -182,7 +183,7 @@ def predict_proba(model: FormClassifier, X: np.ndarray, lengths: np.ndarray) -> 
     with torch.inference_mode():
         batches = np.array_split(np.arange(len(X)), max(1, -(-len(X) // PREDICT_BATCH)))
         probabilities = [
-            torch.softmax(_batch_logits(model, X, lengths, batch), dim=1)[:, INCORRECT].numpy()
+            torch.softmax(_batch_logits(model, X, lengths, batch), dim=1)[:, INCORRECT].cpu().numpy()
             for batch in batches
             if len(batch)
         ]

@@ -107,6 +107,9 @@ class ConvLstm:
         inputs = _with_exercise_channels(seqs, self.vocabulary)
         return predict_proba(self.network, inputs.X[rows], inputs.lengths[rows])
 
+    def to(self, device: str) -> "ConvLstm":
+        return replace(self, network=self.network.to(device))
+
     def state(self) -> dict:
         return {"state_dict": self.network.state_dict(), "config": json.dumps(self.network.config),
                 "vocabulary": json.dumps(self.vocabulary)}  # fmt: skip
@@ -318,6 +321,12 @@ class TrainedModel:
             model = self.models.get(exercise, self.models.get(SHARED))
             p[these] = model.predict(seqs, rows[these]) if model is not None else self.prior
         return p
+
+    def to(self, device: str) -> "TrainedModel":
+        """This model with its torch networks (``conv_lstm``) on ``device``; the other
+        families compute in numpy, on the CPU."""
+        models = {key: model.to(device) if hasattr(model, "to") else model for key, model in self.models.items()}
+        return replace(self, models=models)
 
     def state(self) -> dict:
         return {"family": self.family, "exercise_mode": self.exercise_mode, "prior": self.prior,

@@ -26,6 +26,8 @@ SEQUENCE_KEY: list[str] = [*SAMPLE_KEY, "view"]
 CORRECT, INCORRECT = 0, 1
 CLASS_LABELS: tuple[str, ...] = ("correct", "incorrect")
 N_CLASSES = len(CLASS_LABELS)
+#: ``y`` of a sequence whose sample has no correct / incorrect label (``labeled_only=False``).
+UNLABELED = -1
 
 def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
     """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
@@ -109,8 +111,8 @@ def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, 
     return np.where(valid, positions, 0), lengths
 
 
-def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> Sequences:
-    """Turn the frames of labeled samples into padded per-view sequences.
+def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict, labeled_only: bool = True) -> Sequences:
+    """Turn the frames of labeled samples (or of every sample) into padded per-view sequences.
 
     A missing position is carried forward from the last frame that had it (backward at the
     start); a joint missing in the whole sequence is 0 (the mid-hip). A missing delta is 0
@@ -122,10 +124,13 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
         ``FEATURES`` rows (one per sample x view x frame); the key columns, ``time_s``, the
         joints' ``x``, ``y``, their ``d_`` deltas and the angles are read.
     samples
-        The ``SAMPLES`` catalog (``subject_id``, ``exercise``, ``label``); samples whose
-        label is not ``correct`` / ``incorrect`` are left out.
+        The ``SAMPLES`` catalog (``subject_id``, ``exercise``, ``label``); with
+        ``labeled_only``, samples whose label is not ``correct`` / ``incorrect`` are left out.
     params
         The ``train`` group: ``views`` (also the one-hot order), ``max_frames``.
+    labeled_only
+        False keeps every sample of ``samples`` (exercise recognition, inference): ``y`` is
+        ``UNLABELED`` for a sample without a correct / incorrect label.
     """
     views = list(params["views"])
     position_columns, delta_columns, angle_columns = input_columns(params)
@@ -133,15 +138,17 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
     missing = [c for c in needed if c not in features.columns]
     if missing:
         raise ValueError(f"the features table lacks the columns {missing}")
-    labeled = samples.loc[samples["label"].isin(LABELS), [*SAMPLE_KEY, "subject_id", "exercise", "label"]]
+    kept = samples["label"].isin(LABELS) if labeled_only else np.ones(len(samples), dtype=bool)
+    labeled = samples.loc[kept, [*SAMPLE_KEY, "subject_id", "exercise", "label"]]
     rows = (
         features.loc[features["view"].isin(views), needed]
         .merge(labeled, on=SAMPLE_KEY, how="inner", validate="many_to_one")
         .sort_values([*SEQUENCE_KEY, "frame"], ignore_index=True)
     )
     if rows.empty:
+        which = "labeled samples (label correct or incorrect)" if labeled_only else "samples"
         raise StageSkipped(
-            f"no labeled samples (label correct or incorrect) with features in the views {', '.join(views)}: "
+            f"no {which} with features in the views {', '.join(views)}: "
             "nothing to train on; label some samples or add a labeled set"
         )
     sequence_of_row = rows.groupby(SEQUENCE_KEY, sort=False).ngroup().to_numpy()
@@ -168,7 +175,7 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict)
     return Sequences(
         X=X,
         lengths=lengths,
-        y=(first["label"] == "incorrect").to_numpy(np.int64),
+        y=np.select([first["label"] == "incorrect", first["label"] == "correct"], [INCORRECT, CORRECT], UNLABELED).astype(np.int64),
         subject=first["subject_id"].to_numpy(object),
         set_id=first["set_id"].to_numpy(object),
         sample_id=first["sample_id"].to_numpy(object),

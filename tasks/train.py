@@ -201,7 +201,7 @@ def fold_figures(predictions: pd.DataFrame) -> dict[str, float | None]:
             "f1": float(f1), "auc": auc}  # fmt: skip
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation (ddof 1; 0 for one value) of the known values."""
     known = np.array([v for v in values if v is not None], dtype=np.float64)
     if not len(known):
@@ -237,18 +237,18 @@ def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, p
         "n_samples": len(predictions), "n_subjects": int(predictions["subject_id"].nunique()),
     }  # fmt: skip
     for figure in FOLD_FIGURES:
-        metrics[figure], metrics[f"{figure}_std"] = _mean_std([fold[figure] for fold in by_fold])
+        metrics[figure], metrics[f"{figure}_std"] = mean_std([fold[figure] for fold in by_fold])
     correct = predictions["truth"] == predictions["predicted"]
     per_exercise = {}
     for exercise, rows in predictions.groupby("exercise", sort=True):
-        mean, std = _mean_std(correct[rows.index].groupby(rows["fold"]).mean().tolist())
+        mean, std = mean_std(correct[rows.index].groupby(rows["fold"]).mean().tolist())
         per_exercise[exercise] = {"accuracy": mean, "accuracy_std": std, "n_samples": len(rows)}
     metrics["per_exercise"] = per_exercise
     metrics["min_exercise_accuracy"] = min(e["accuracy"] for e in per_exercise.values())
     if sequence_correct["view"].nunique() > 1:
         metrics["per_view"] = {}
         for view, rows in sequence_correct.groupby("view", sort=True):
-            mean, std = _mean_std(rows.groupby("fold")["correct"].mean().tolist())
+            mean, std = mean_std(rows.groupby("fold")["correct"].mean().tolist())
             metrics["per_view"][view] = {"accuracy": mean, "accuracy_std": std, "n_sequences": len(rows)}
     return metrics
 

@@ -1,0 +1,241 @@
+"""Exercise recognition: which exercise a keypoint sequence shows.
+
+Trained on every sample's ``exercise`` (labeled correct / incorrect or not), from every view
+(2-D camera keypoints from any camera angle, with ``z`` 0, and 3-D Kinect skeletons alike,
+the view a one-hot input channel that the summaries leave out), so one model serves them all.
+
+The model (``ExerciseModel``): each execution resampled to ``exercise_model.length`` steps and
+standardized per channel, MiniRocket features (``tasks.minirocket``; Dempster, Schmidt, Webb,
+KDD 2021) and the per-execution kinematic summaries (``tasks.models.kinematic_summaries``:
+ranges, extremes and their timing, which carry the posture MiniRocket's zero-sum kernels do
+not see), standardized, into a one-vs-rest ridge classifier with its penalty chosen by
+leave-one-out (``RidgeClassifierCV``). A sequence's probabilities are the softmax of its
+decision values (a ranking, not a calibrated probability); a sample's exercise is the one
+with the highest mean probability over its views.
+
+It is judged like the form classifier, on people it has not seen: leave-people-out folds
+(``tasks.train.assign_folds``, stratified by exercise), an out-of-fold prediction for every
+sample, then the final model fitted on everyone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.linear_model import RidgeClassifierCV
+
+from formset.quarantine import StageSkipped
+from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
+from formset.tasks.models import RIDGE_ALPHAS, kinematic_summaries, resampled_series
+from formset.tasks.sequences import SAMPLE_KEY, Sequences
+from formset.tasks.train import assign_folds, mean_std
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``scores`` (shape ``(n, classes)``), numerically stable."""
+    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def check_recognizable(subjects: np.ndarray, exercises: np.ndarray) -> None:
+    """Raise ``StageSkipped`` unless exercise recognition can be trained and judged on unseen
+    people: at least two people and two exercises."""
+    people = np.unique(np.asarray(subjects, dtype=str))
+    names = np.unique(np.asarray(exercises, dtype=str))
+    if len(names) < 2:
+        raise StageSkipped(f"every sample is {', '.join(names) or 'of no exercise'}: exercise recognition needs samples of "
+                           "at least two exercises")  # fmt: skip
+    if len(people) < 2:
+        raise StageSkipped(f"every sample comes from one person ({', '.join(people)}): exercise recognition cannot be "
+                           "judged on people it has not seen; add samples of at least one more person")  # fmt: skip
+
+
+@dataclass
+class RocketFeatures:
+    """Each execution resampled, standardized per channel, MiniRocket features and the
+    kinematic summaries, standardized (the two blocks weighing the same): the inputs of the
+    exercise and fault models."""
+
+    length: int
+    channel_mean: np.ndarray
+    channel_scale: np.ndarray
+    transform: MiniRocketParameters
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int) -> "RocketFeatures":
+        series = resampled_series(seqs, rows, length)
+        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
+        channel_scale = np.where(spread > 1e-9, spread, 1.0)
+        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
+        transform = fit_minirocket(series, n_features, seed)
+        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)])
+        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
+        feature_scale = np.where(spread > 1e-9, spread, 1.0)
+        # The few summaries weigh as much as the many MiniRocket features (tasks.models, minirocket).
+        n_rocket = transform.n_features
+        feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
+        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale)
+
+    def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        """float64, shape ``(len(rows), feature)``, standardized."""
+        series = resampled_series(seqs, np.asarray(rows), self.length)
+        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+        X = np.hstack([transform_minirocket(series, self.transform), kinematic_summaries(seqs, np.asarray(rows))])
+        return (X - self.feature_mean) / self.feature_scale
+
+    def state(self) -> dict:
+        t = self.transform
+        arrays = {
+            "channel_mean": self.channel_mean, "channel_scale": self.channel_scale, "dilations": t.dilations,
+            "features_per_dilation": t.features_per_dilation, "channel_counts": t.channel_counts,
+            "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
+            "feature_scale": self.feature_scale,
+        }  # fmt: skip
+        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "RocketFeatures":
+        a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+        transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
+                                         a["channel_indices"], a["biases"])  # fmt: skip
+        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"])
+
+
+@dataclass
+class ExerciseModel:
+    """``RocketFeatures`` -> ridge classifier over ``classes``."""
+
+    classes: list[str]
+    features: RocketFeatures
+    coef: np.ndarray  # (class, feature)
+    intercept: np.ndarray  # (class,)
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict) -> "ExerciseModel":
+        """Fit on the sequences ``rows`` (at least two exercises among them).
+
+        Parameters
+        ----------
+        params
+            The ``train`` group: ``exercise_model`` (``length``, ``features``) and ``seed``.
+        """
+        settings = params["exercise_model"]
+        rows = np.asarray(rows)
+        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"])
+        labels = np.asarray(seqs.exercise[rows], dtype=str)
+        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(features(seqs, rows), labels)
+        coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
+        if len(ridge.classes_) == 2:  # one decision value: the second class's score, the first's its negative
+            coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
+        return cls([str(c) for c in ridge.classes_], features, coef, intercept)
+
+    def predict_proba(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        """float64, shape ``(len(rows), len(classes))``: each sequence's probability of each
+        exercise (softmax of the decision values), rows summing to 1."""
+        return softmax(self.features(seqs, rows) @ self.coef.T + self.intercept)
+
+    def state(self) -> dict:
+        return {"features": self.features.state(), "coef": torch.from_numpy(self.coef),
+                "intercept": torch.from_numpy(self.intercept), "classes": json.dumps(self.classes)}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "ExerciseModel":
+        return cls(json.loads(state["classes"]), RocketFeatures.from_state(state["features"]), state["coef"].numpy(),
+                   state["intercept"].numpy())  # fmt: skip
+
+
+def per_sample_exercise(seqs: Sequences, rows: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> pd.DataFrame:
+    """The exercise of each sample among the sequences ``rows``: the highest mean probability
+    over its views.
+
+    Parameters
+    ----------
+    probabilities
+        float, shape ``(len(rows), len(classes))``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``set_id``, ``sample_id``, ``exercise`` (the catalog's), ``predicted_exercise``,
+        ``p_exercise`` (its mean probability), one row per sample, sorted by the key.
+    """
+    per_view = pd.DataFrame(probabilities, columns=classes)
+    per_view["set_id"], per_view["sample_id"] = seqs.set_id[rows], seqs.sample_id[rows]
+    per_view["exercise"] = seqs.exercise[rows]
+    mean = per_view.groupby(SAMPLE_KEY, sort=True).agg(exercise=("exercise", "first"), **{c: (c, "mean") for c in classes})
+    scores = mean[classes].to_numpy()
+    out = mean[["exercise"]].reset_index()
+    out["predicted_exercise"] = np.asarray(classes, dtype=object)[scores.argmax(axis=1)]
+    out["p_exercise"] = scores.max(axis=1)
+    return out
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    """What exercise recognition writes.
+
+    Attributes
+    ----------
+    model
+        Fitted on every sample.
+    metrics
+        ``metrics/exercise.json``: ``accuracy`` and ``accuracy_std`` over the folds (per
+        sample), ``per_exercise`` (recall: the share of that exercise's samples named right,
+        and ``n_samples``), ``min_exercise_recall``, ``folds``, ``n_samples``, ``n_subjects``,
+        ``classes``.
+    predictions
+        ``per_sample_exercise`` rows of every sample, out of fold, with ``fold`` (1-based).
+    """
+
+    model: ExerciseModel
+    metrics: dict
+    predictions: pd.DataFrame
+
+
+def recognize_exercises(seqs: Sequences, params: dict) -> ExerciseResult:
+    """Leave-people-out cross-validation of exercise recognition, then the final fit.
+
+    Parameters
+    ----------
+    seqs
+        Every sample's sequences (``build_sequences(..., labeled_only=False)``).
+    params
+        The ``train`` group: ``cv_folds``, ``seed``, ``exercise_model``.
+
+    Raises
+    ------
+    StageSkipped
+        One exercise or one person (``check_recognizable``).
+    """
+    check_recognizable(seqs.subject, seqs.exercise)
+    classes = sorted(set(np.asarray(seqs.exercise, dtype=str)))
+    fold = assign_folds(seqs.subject, seqs.exercise, int(params["cv_folds"]), int(params["seed"]))
+    probabilities = np.zeros((len(fold), len(classes)))
+    for number in np.unique(fold):
+        train_rows, test_rows = np.flatnonzero(fold != number), np.flatnonzero(fold == number)
+        if len(np.unique(seqs.exercise[train_rows])) < 2:
+            # The other folds' people did one exercise: that is all a model of them can name.
+            probabilities[np.ix_(test_rows, [classes.index(seqs.exercise[train_rows][0])])] = 1.0
+            continue
+        model = ExerciseModel.fit(seqs, train_rows, params)
+        probabilities[np.ix_(test_rows, [classes.index(c) for c in model.classes])] = model.predict_proba(seqs, test_rows)
+    everyone = np.arange(len(fold))
+    predictions = per_sample_exercise(seqs, everyone, probabilities, classes)
+    fold_of = pd.DataFrame({"set_id": seqs.set_id, "sample_id": seqs.sample_id, "fold": fold + 1}).drop_duplicates(SAMPLE_KEY)
+    predictions = predictions.merge(fold_of, on=SAMPLE_KEY, how="left")
+    right = predictions["predicted_exercise"] == predictions["exercise"]
+    accuracy, accuracy_std = mean_std(right.groupby(predictions["fold"]).mean().tolist())
+    per_exercise = {name: {"recall": float(right[rows.index].mean()), "n_samples": len(rows)}
+                    for name, rows in predictions.groupby("exercise", sort=True)}  # fmt: skip
+    metrics = {
+        "accuracy": accuracy, "accuracy_std": accuracy_std, "per_exercise": per_exercise,
+        "min_exercise_recall": min(e["recall"] for e in per_exercise.values()), "folds": int(fold.max() + 1),
+        "n_samples": len(predictions), "n_subjects": int(pd.Series(seqs.subject).nunique()), "classes": classes,
+    }  # fmt: skip
+    return ExerciseResult(ExerciseModel.fit(seqs, everyone, params), metrics, predictions)
