@@ -73,9 +73,9 @@ class Version:
         ``metrics/compare.json`` of the version (learned DTW thresholds per exercise/view).
     clusters
         Its joint clusters (``tasks.cluster.JointClusters``), or None.
-    classifier
-        Its ``TrainedModel``, or None; ``classifier_meta`` the model file's meta
-        (``params`` of train) and ``notes`` why a part is missing.
+    models
+        Its models (``formset.models.Models``: classifier, exercise model, fault heads),
+        or None; ``notes`` says why a part is missing.
     train_metrics
         ``metrics/train.json`` of the version.
     """
@@ -84,8 +84,7 @@ class Version:
     references: pd.DataFrame
     thresholds: dict = field(default_factory=dict)
     clusters: object | None = None
-    classifier: object | None = None
-    classifier_meta: dict = field(default_factory=dict)
+    models: object | None = None
     train_metrics: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -98,8 +97,8 @@ class Version:
         metrics = {k: self.train_metrics.get(k) for k in ("accuracy", "f1", "auc", "n_samples", "n_subjects")}
         return {
             "dataset_version": self.label,
-            "model": self.classifier_meta.get("params", {}).get("model") if self.classifier else None,
-            "model_metrics": metrics if self.classifier else None,
+            "model": self.models.train_params.get("model") if self.models else None,
+            "model_metrics": metrics if self.models else None,
             "references": int(self.references[["set_id", "sample_id"]].drop_duplicates().shape[0]) if len(self.references) else 0,
             "notes": self.notes,
         }
@@ -155,10 +154,9 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
         version lacks (training skipped, no correct executions) is left empty and ``notes``
         says why.
     """
-    from formset import pull
+    from formset import models, pull
     from formset.tasks.cluster import load_clusters
     from formset.tasks.keypoints import source_columns
-    from formset.tasks.train import load_model
 
     try:
         source = pull.resolve(rev, repo)
@@ -185,10 +183,13 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
         try:
             pull.pull_file("clusters", Path(scratch) / "clusters.json", rev, repo)
             version.clusters = load_clusters(Path(scratch) / "clusters.json")
-            pull.pull_file("classifier", Path(scratch) / "classifier.pt", rev, repo)
-            version.classifier, version.classifier_meta = load_model(Path(scratch) / "classifier.pt")
-        except (pull.PullError, StageSkipped) as error:
-            version.notes.append(str(getattr(error, "reason", error)))
+        except pull.PullError as error:
+            version.notes.append(str(error))
+    try:
+        version.models = models.load(rev, repo)
+        version.notes.extend(version.models.missing.values())
+    except (pull.PullError, StageSkipped) as error:
+        version.notes.append(str(getattr(error, "reason", error)))
     return version
 
 
@@ -277,32 +278,50 @@ def joint_scores(
 
 
 def model_answer(features: pd.DataFrame, catalog: pd.DataFrame, version: Version) -> dict:
-    """The version's classifier on the recording: ``p_incorrect`` and the verdict, or why not.
+    """The version's models on the recording (``formset.models.Models.predict``).
 
     Returns
     -------
     dict
         ``available`` (bool), ``p_correct``, ``p_incorrect``, ``predicted`` (correct /
         incorrect), ``faults`` (plain words -> probability, where the version has fault
-        models), ``why`` (when not available).
+        models; ``faults_why`` otherwise), ``predicted_exercise`` and ``p_exercise`` with an
+        exercise model; ``why`` when not available.
     """
-    from formset.tasks.sequences import build_sequences
-
-    if version.classifier is None:
-        why = "; ".join(version.notes) or f"version {version.label} holds no trained classifier"
-        return {"available": False, "why": why}
-    params = version.classifier_meta["params"]
+    if version.models is None:
+        return {"available": False, "why": "; ".join(version.notes) or f"version {version.label} holds no trained classifier"}
+    views = version.models.train_params["views"]
     view = str(features["view"].iloc[0])
-    if view not in params["views"]:
-        return {"available": False, "why": f"the model of {version.label} was trained on the {', '.join(params['views'])} views, not on the {view} view"}
-    # build_sequences keeps labeled samples only; the label is not an input of predict.
-    seqs = build_sequences(features, catalog.assign(label="correct"), params)
-    p_incorrect = float(version.classifier.predict(seqs, np.arange(len(seqs.y))).mean())
-    return {
-        "available": True, "p_incorrect": p_incorrect, "p_correct": 1.0 - p_incorrect,
-        "predicted": "incorrect" if p_incorrect >= 0.5 else "correct", "faults": {},
-        "faults_why": f"version {version.label} has no fault models: only correct / incorrect",
-    }  # fmt: skip
+    if view not in views:
+        return {"available": False, "why": f"the models of {version.label} were trained on the {', '.join(views)} views, not on the {view} view"}
+    row = version.models.predict(features, catalog).iloc[0]
+    p_incorrect = float(row["p_incorrect"])
+    answer = {"available": True, "p_incorrect": p_incorrect, "p_correct": 1.0 - p_incorrect, "predicted": str(row["predicted"])}
+    faults = {words: float(row[f"p_{fault}"]) for fault, words in FAULT_WORDS.items() if f"p_{fault}" in row.index}
+    answer["faults"] = faults
+    if not faults:
+        answer["faults_why"] = version.models.missing.get("fault_model", f"version {version.label} has no fault models")
+    if "predicted_exercise" in row.index:
+        answer.update(predicted_exercise=str(row["predicted_exercise"]), p_exercise=float(row["p_exercise"]))
+    return answer
+
+
+def recognise_exercise(features: pd.DataFrame, version: Version) -> tuple[str, float]:
+    """``--exercise auto``: the version's exercise model names the exercise, with its probability.
+
+    Raises
+    ------
+    AnalysisRefused
+        ``no_exercise_model``: the version has none (or none for this view).
+    """
+    models = version.models
+    if models is None or models.exercise_model is None:
+        why = (models.missing.get("exercise_model") if models else None) or "; ".join(version.notes) or "it has none"
+        raise AnalysisRefused("no_exercise_model", f"version {version.label} cannot recognise the exercise ({why}): name it with --exercise")
+    if str(features["view"].iloc[0]) not in models.train_params["views"]:
+        raise AnalysisRefused("no_exercise_model", f"the exercise model of {version.label} does not read the {features['view'].iloc[0]} view: name the exercise")
+    row = models.predict(features).iloc[0]
+    return str(row["predicted_exercise"]), float(row["p_exercise"])
 
 
 def worst_joint(distances: pd.DataFrame, scores: pd.DataFrame) -> dict:
@@ -385,17 +404,19 @@ def analyze(
 
     path, out = Path(recording), Path(out_dir)
     started = on_stage or (lambda stage: None)
-    if exercise in (None, AUTO):
-        raise AnalysisRefused("no_exercise_model", f"version {version.label} has no exercise model to recognise the exercise: name it with --exercise ({', '.join(params['exercises'])})")
-    if exercise not in params["exercises"]:
+    if exercise not in (None, AUTO, *params["exercises"]):
         raise AnalysisRefused("unknown_exercise", f"{exercise!r} is not one of {', '.join(params['exercises'])}")
     column = source_column(path, view)
     view, source = SOURCE_COLUMNS[column]
-    catalog = one_sample_catalog(column, path.name, exercise, fps)
+    catalog = one_sample_catalog(column, path.name, exercise or AUTO, fps)
     started("keypoints")
     keypoints = extract_keypoints(path, column, catalog, params["keypoints"])
     started("normalize")
     features = normalized_features(keypoints, params["normalize"])
+    exercise_probability = None
+    if exercise in (None, AUTO):
+        exercise, exercise_probability = recognise_exercise(features, version)
+        catalog["exercise"] = exercise
     no_quarantine = tables.QUARANTINE.empty_table().to_pandas()
     started("reps")
     kinematics, reps, recordings = reps_for_samples(features, catalog, no_quarantine, params["reps"])
@@ -408,7 +429,7 @@ def analyze(
     scores, rep_scores = joint_scores(features, kinematics, catalog, scored_by, params)
     recording_row = recordings.iloc[0]
     result = {
-        "recording": path.name, "view": view, "source": source, "exercise": exercise, "exercise_probability": None,
+        "recording": path.name, "view": view, "source": source, "exercise": exercise, "exercise_probability": exercise_probability,
         "status": recording_row["status"], "detail": recording_row["detail"],
         "rep_count": int(recording_row["rep_count"]),
         "reps": _records(reps, ["rep", "start_frame", "bottom_frame", "end_frame", "start_s", "bottom_s", "end_s", "duration_s", "depth"]),
