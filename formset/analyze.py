@@ -364,7 +364,7 @@ def verdict_text(verdicts: pd.DataFrame, n_references: int) -> dict:
 def analyze(
     recording: str | Path, out_dir: str | Path, params: dict, version: Version, view: str = "front",
     exercise: str | None = None, fps: float = DEFAULT_FPS, overlay_formats: tuple[str, ...] = (".mp4",),
-    on_stage=None,
+    on_stage=None, overlay_max_side: int | None = None,
 ) -> dict:  # fmt: skip
     """Analyze one recording and write ``result.json``, the overlay and ``report.html`` to ``out_dir``.
 
@@ -389,6 +389,8 @@ def analyze(
         browsers play); a recording that is not a video gets none.
     on_stage
         Called with each stage's name as it starts (a progress display), or None.
+    overlay_max_side
+        Longer side of the overlay, pixels (default ``keypoints.video_max_side``).
 
     Returns
     -------
@@ -443,7 +445,9 @@ def analyze(
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     started("overlay and report")
-    result["files"] = write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores, params, overlay_formats)
+    overlay_side = overlay_max_side or params["keypoints"].get("video_max_side")
+    result["files"] = write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances,
+                                    rep_scores, scores, params["reps"]["tempo"], overlay_formats, overlay_side)  # fmt: skip
     (out / "result.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     return result
 
@@ -460,7 +464,8 @@ def tempo_sentence(reps: pd.DataFrame, tempo: dict) -> str:
     return sentence(reps["duration_s"].to_numpy(dtype=np.float64), tempo)
 
 
-def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores, params, overlay_formats) -> dict:
+def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores,
+                  tempo, overlay_formats, overlay_side) -> dict:  # fmt: skip
     """Write the overlay (videos only) and the report; the file names written, by kind."""
     from formset.tasks.overlay import write_overlay
     from formset.tasks.report import RecordingData, render_recording
@@ -469,14 +474,14 @@ def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinem
     if result["source"] == "video":
         banner = overlay_banner(result)
         targets = [out / f"overlay{suffix}" for suffix in overlay_formats]
-        write_overlay(path, keypoints, targets, max_side=params["keypoints"].get("video_max_side"), reps=reps, banner=banner)
+        write_overlay(path, keypoints, targets, max_side=overlay_side, reps=reps, banner=banner)
         files["overlay"] = [t.name for t in targets]
     data = RecordingData(
         sample=catalog.iloc[0], recordings=recordings.assign(primary_view=True), reps=reps, kinematics=kinematics,
         verdicts=verdicts, distances=distances, rep_scores=rep_scores, joint_scores=scores,
         quarantine=tables.QUARANTINE.empty_table().to_pandas(), assessment=result,
     )  # fmt: skip
-    (out / "report.html").write_text(render_recording(data, params["reps"]["tempo"]), encoding="utf-8")
+    (out / "report.html").write_text(render_recording(data, tempo), encoding="utf-8")
     files["report"] = "report.html"
     return files
 

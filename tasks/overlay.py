@@ -15,6 +15,8 @@ in the pip wheels).
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
 from formset.tasks.kinematics import compute_angles
 from formset.tasks.normalize import keypoint_arrays
-from formset.tasks.video import Frame, fit_within, iter_frames, probe
+from formset.tasks.video import Frame, fit_within, iter_frames, prefetch, probe
 
 #: Pixel axes of a 2-D keypoint (x right, y down in images).
 PIXEL_AXES = 2
@@ -96,6 +98,8 @@ LINE_SPACING = 0.5
 FOURCC = "mp4v"
 #: Codec per container: ``.webm`` (VP8) is what browsers play; MPEG-4 part 2 they do not.
 FOURCC_OF_SUFFIX: dict[str, str] = {".mp4": FOURCC, ".webm": "VP80"}
+#: Frames drawn ahead of the encoder thread (bounded: memory stays flat).
+ENCODE_AHEAD = 8
 #: Phases of a frame: going down into a rep (to its bottom), coming up, or in no rep.
 DOWN, UP, REST = "down", "up", "rest"
 #: Frame rate written when the container declares none, frames per second.
@@ -235,6 +239,12 @@ def readout_lines(readout: dict[str, float]) -> list[str]:
     ]
 
 
+def _darken(box: np.ndarray) -> None:
+    """Blend ``box`` (a view into an image) in place towards the black ``PANEL_COLOUR`` by
+    ``PANEL_OPACITY``: towards black, blending is scaling (no panel image is made per frame)."""
+    cv2.convertScaleAbs(box, dst=box, alpha=1 - PANEL_OPACITY)
+
+
 def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
     """Write ``lines`` in the top-left corner of a copy of ``image`` on a dark box.
 
@@ -260,7 +270,7 @@ def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
     box_width = max(width for width, _ in sizes) + 2 * margin
     box_height = step * len(lines) + margin
     box = canvas[:box_height, :box_width]
-    box[:] = cv2.addWeighted(box, 1 - PANEL_OPACITY, np.full_like(box, PANEL_COLOUR), PANEL_OPACITY, 0)
+    _darken(box)
     for row, line in enumerate(lines, start=1):
         cv2.putText(canvas, line, (margin, row * step), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
     return canvas
@@ -410,7 +420,7 @@ def draw_legend(image: np.ndarray) -> np.ndarray:
     widths = [cv2.getTextSize(text, FONT, font_scale, thickness)[0][0] + 3 * radius_px + 2 * margin for text, _ in entries]
     top = image.shape[0] - text_height - 3 * margin
     box = canvas[top:, : sum(widths) + margin]
-    box[:] = cv2.addWeighted(box, 1 - PANEL_OPACITY, np.full_like(box, PANEL_COLOUR), PANEL_OPACITY, 0)
+    _darken(box)
     x, y = margin, image.shape[0] - 2 * margin
     for (text, colour), width in zip(entries, widths):
         cv2.circle(canvas, (x + radius_px, y - text_height // 2), radius_px, colour, -1, cv2.LINE_AA)
@@ -488,16 +498,24 @@ def write_overlay(
     with ExitStack() as stack:
         targets = [stack.enter_context(atomic_path(p)) for p in paths]
         writers = [_open_writer(target, fps, size) for target in targets]
+        # Decoding (a prefetch thread), drawing (here) and encoding (one thread, in order)
+        # overlap: OpenCV releases the GIL while it decodes and encodes.
+        encoder = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending: deque = deque()
         try:
-            for frame in iter_frames(Path(video), max_side=max_side):
+            for frame in prefetch(iter_frames(Path(video), max_side=max_side)):
                 if reps is not None:
                     image = _annotate_coached(frame, row_of_frame, points, confidence, counted, len(reps), banner)
                 else:
                     image = _annotate(frame, row_of_frame, points, confidence)
-                for writer in writers:
-                    writer.write(image)
+                pending.append(encoder.submit(_write_frame, writers, image))
+                if len(pending) > ENCODE_AHEAD:
+                    pending.popleft().result()
                 n_written += 1
+            for written in pending:
+                written.result()
         finally:
+            encoder.shutdown(wait=True)
             for writer in writers:
                 writer.release()
         for target in targets:
@@ -517,6 +535,11 @@ def _annotate_coached(frame, row_of_frame, points, confidence, counted, n_reps, 
         skeleton = draw_skeleton(frame.image, points[row], confidence[row])
         drawn = draw_text_block(skeleton, [*head, *readout_lines(frame_readout(points[row], confidence[row]))])
     return draw_legend(drawn)
+
+
+def _write_frame(writers: list[cv2.VideoWriter], image: np.ndarray) -> None:
+    for writer in writers:
+        writer.write(image)
 
 
 def _open_writer(target: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:

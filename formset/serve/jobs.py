@@ -82,6 +82,7 @@ def _run_job(folder: str, upload: str, exercise: str, view: str) -> dict:
         result = analyze(
             out / upload, out, _WORKER["params"], _WORKER["version"], view=view, exercise=exercise,
             overlay_formats=(".webm",), on_stage=marker.write_text,
+            overlay_max_side=_WORKER["params"]["serve"].get("overlay_max_side"),
         )  # fmt: skip
         return {"result": result}
     except AnalysisRefused as refused:
