@@ -35,16 +35,34 @@ KEY = (ANALYSIS_SET, ANALYSIS_SAMPLE)
 AUTO = "auto"
 #: Frame rate of a Kinect CSV or OpenPose folder that does not carry one (videos carry theirs).
 DEFAULT_FPS = 30.0
-#: The fault columns in plain words, as a coach says them.
+#: The fault columns in plain words: the body part, for any exercise ...
 FAULT_WORDS: dict[str, str] = {
-    "fault_base_of_support": "narrow base or heels lift",
-    "fault_left_knee": "left knee caves in",
-    "fault_right_knee": "right knee caves in",
-    "fault_torso": "trunk leans forward",
-    "fault_hip_joint": "hips shift or squat too shallow",
-    "fault_neck": "neck bends",
+    "fault_base_of_support": "base of support (feet or hands)",
+    "fault_left_knee": "left knee",
+    "fault_right_knee": "right knee",
+    "fault_torso": "trunk",
+    "fault_hip_joint": "hips",
+    "fault_neck": "neck and head",
 }
-assert set(FAULT_WORDS) == set(FAULTS)
+#: ... and what it is in the exercises whose faults the input contract describes.
+EXERCISE_FAULT_WORDS: dict[str, dict[str, str]] = {
+    "squat": {
+        "fault_base_of_support": "narrow base or heels lift", "fault_left_knee": "left knee caves in",
+        "fault_right_knee": "right knee caves in", "fault_torso": "trunk leans forward",
+        "fault_hip_joint": "hips shift or squat too shallow", "fault_neck": "neck bends",
+    },
+    "push_up": {
+        "fault_base_of_support": "hands too narrow", "fault_left_knee": "left knee bends",
+        "fault_right_knee": "right knee bends", "fault_torso": "hips sag", "fault_hip_joint": "hips pike up",
+        "fault_neck": "head drops",
+    },
+}  # fmt: skip
+assert set(FAULT_WORDS) == set(FAULTS) and all(set(words) == set(FAULTS) for words in EXERCISE_FAULT_WORDS.values())
+
+
+def fault_words(exercise: str) -> dict[str, str]:
+    """Fault column -> its plain words for ``exercise`` (the body part where none are known)."""
+    return EXERCISE_FAULT_WORDS.get(exercise, FAULT_WORDS)
 NO_VERSION = "none"
 
 
@@ -297,7 +315,8 @@ def model_answer(features: pd.DataFrame, catalog: pd.DataFrame, version: Version
     row = version.models.predict(features, catalog).iloc[0]
     p_incorrect = float(row["p_incorrect"])
     answer = {"available": True, "p_incorrect": p_incorrect, "p_correct": 1.0 - p_incorrect, "predicted": str(row["predicted"])}
-    faults = {words: float(row[f"p_{fault}"]) for fault, words in FAULT_WORDS.items() if f"p_{fault}" in row.index}
+    words_of = fault_words(str(catalog["exercise"].iloc[0]))
+    faults = {words: float(row[f"p_{fault}"]) for fault, words in words_of.items() if f"p_{fault}" in row.index}
     answer["faults"] = faults
     if not faults:
         answer["faults_why"] = version.models.missing.get("fault_model", f"version {version.label} has no fault models")
@@ -479,11 +498,19 @@ def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinem
     data = RecordingData(
         sample=catalog.iloc[0], recordings=recordings.assign(primary_view=True), reps=reps, kinematics=kinematics,
         verdicts=verdicts, distances=distances, rep_scores=rep_scores, joint_scores=scores,
-        quarantine=tables.QUARANTINE.empty_table().to_pandas(), assessment=result,
+        quarantine=tables.QUARANTINE.empty_table().to_pandas(), assessment=result, made_by=made_by(result),
     )  # fmt: skip
     (out / "report.html").write_text(render_recording(data, tempo), encoding="utf-8")
     files["report"] = "report.html"
     return files
+
+
+def made_by(result: dict) -> str:
+    """Which dataset version, models, references and code produced an analysis, in one line."""
+    version = result["version"]
+    model = f"its {version['model']} models" if version["model"] else "no model"
+    return (f"dataset version {version['dataset_version']}, {model}, {result['dtw']['references']} comparable correct "
+            f"executions as DTW references; {result['code_version']}")  # fmt: skip
 
 
 def overlay_banner(result: dict) -> str:

@@ -623,11 +623,16 @@ def analysis_table(result: dict) -> Table:
     """The short summary ``formset analyze`` prints."""
     model, dtw, joint = result["model"], result["dtw"], result["worst_joint"]
     table = Table(show_header=False, box=box.SIMPLE_HEAD, show_edge=False)
-    table.add_row("recording", escape(f"{result['recording']} ({result['exercise']}, {result['view']} view, {result['source']})"))
+    table.add_row("recording", escape(f"{result['recording']} ({result['view']} view, {result['source']})"))
+    recognised = "" if result["exercise_probability"] is None else f" (recognised, p {result['exercise_probability']:.2f})"
+    table.add_row("exercise", escape(result["exercise"] + recognised))
     reps = ", ".join(f"{r['start_s']:.1f}-{r['bottom_s']:.1f}-{r['end_s']:.1f} s" for r in result["reps"])
     table.add_row("reps", f"{result['rep_count']}" + (f" (start-bottom-end: {reps})" if reps else f" ({escape(result['detail'])})"))
     table.add_row("tempo", escape(result["tempo"]["sentence"]))
     table.add_row("model", f"{model['predicted']} (p {model['p_' + model['predicted']]:.2f})" if model["available"] else escape(model["why"]))
+    if model["available"] and model["faults"]:
+        likely = [f"{words} ({p:.2f})" for words, p in sorted(model["faults"].items(), key=lambda f: -f[1]) if p >= 0.5]
+        table.add_row("faults", escape(", ".join(likely) or "none likely (every fault below 0.5)"))
     distance = "" if dtw["distance"] is None else f" (DTW {dtw['distance']:.2f}, threshold {dtw['threshold'] if dtw['threshold'] is None else round(dtw['threshold'], 2)}, {dtw['references']} references)"
     table.add_row("DTW", f"{dtw['said']}{distance}")
     if joint["dtw"] or joint["cluster"]:

@@ -292,7 +292,7 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         A complete, self-contained HTML document.
     """
     sample = data.sample
-    title = f"{sample['set_id']}/{sample['sample_id']}"
+    title = data.assessment["recording"] if data.assessment else f"{sample['set_id']}/{sample['sample_id']}"
     primary = data.recordings[data.recordings["primary_view"]].iloc[0] if len(data.recordings) else None
     view = primary["view"] if primary is not None else None
     parts = [f"<h1>{html.escape(title)}</h1>",

@@ -20,6 +20,14 @@ from formset.analyze import (
 from formset.schemas import tables
 
 
+def test_faults_are_said_in_the_exercise_s_words_else_as_the_body_part():
+    from formset.analyze import fault_words
+
+    assert fault_words("squat")["fault_left_knee"] == "left knee caves in"
+    assert fault_words("push_up")["fault_torso"] == "hips sag"
+    assert fault_words("deadlift")["fault_torso"] == "trunk" and len(fault_words("deadlift")) == 6
+
+
 def test_a_recording_fills_the_source_column_of_its_kind_and_view(tmp_path):
     (tmp_path / "openpose").mkdir()
     assert source_column(tmp_path / "clip.MP4", "side") == "side_video"
