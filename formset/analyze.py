@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import json
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from formset import provenance
+from formset import models, provenance, pull
 from formset.quarantine import SampleError, StageSkipped
 from formset.schemas import tables
 from formset.schemas.vocab import FAULTS, SOURCE_COLUMNS, VIDEO_VIEWS
+from formset.tasks.cluster import load_clusters, score_samples
+from formset.tasks.compare import compare_group, rep_joint_scores
+from formset.tasks.keypoints import is_video_column, read_view, series_to_frame, source_columns
+from formset.tasks.normalize import features_for_samples
+from formset.tasks.overlay import write_overlay
+from formset.tasks.pose import get_backend
+from formset.tasks.report import RecordingData, render_recording
+from formset.tasks.reps import reps_for_samples, tempo_sentence
 
 ANALYSIS_SET, ANALYSIS_SAMPLE = "analysis", "recording"
 #: The analyzed person is nobody in the version: every reference is someone else.
@@ -172,10 +181,6 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
         version lacks (training skipped, no correct executions) is left empty and ``notes``
         says why.
     """
-    from formset import models, pull
-    from formset.tasks.cluster import load_clusters
-    from formset.tasks.keypoints import source_columns
-
     try:
         source = pull.resolve(rev, repo)
         fs = pull.version_fs(source)
@@ -220,9 +225,6 @@ def extract_keypoints(path: Path, column: str, catalog: pd.DataFrame, params: di
     AnalysisRefused
         The stage's quarantine reason (``unreadable_video``, ``no_person_detected`` ...).
     """
-    from formset.tasks.keypoints import is_video_column, read_view, series_to_frame
-    from formset.tasks.pose import get_backend
-
     backend = get_backend(params["pose_backend"], params) if is_video_column(column) else None
     try:
         series = read_view(catalog.iloc[0].to_dict(), column, path.parent, params, backend)
@@ -233,8 +235,6 @@ def extract_keypoints(path: Path, column: str, catalog: pd.DataFrame, params: di
 
 def normalized_features(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
     """``FEATURES`` rows by the normalize stage; its rejection refuses the recording."""
-    from formset.tasks.normalize import features_for_samples
-
     features, rejections = features_for_samples(keypoints, params)
     if rejections:
         raise AnalysisRefused(rejections[0].reason, rejections[0].detail)
@@ -261,8 +261,6 @@ def compare_with_version(
     distances, verdicts : pandas.DataFrame
         ``DISTANCES`` and ``VERDICTS`` rows of the recording; empty without references.
     """
-    from formset.tasks.compare import compare_group
-
     if references.empty:
         return tables.DISTANCES.empty_table().to_pandas(), tables.VERDICTS.empty_table().to_pandas()
     sample = catalog.iloc[0]
@@ -284,9 +282,6 @@ def joint_scores(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cluster stage's per-joint scores of the recording and of each rep (``SCORES``,
     ``REP_SCORES`` rows); empty when the version has no clusters."""
-    from formset.tasks.cluster import score_samples
-    from formset.tasks.compare import rep_joint_scores
-
     if version.clusters is None:
         return tables.SCORES.empty_table().to_pandas(), tables.REP_SCORES.empty_table().to_pandas()
     return (
@@ -421,8 +416,6 @@ def analyze(
     AnalysisRefused
         Why the recording cannot be analyzed (the stage's quarantine reason).
     """
-    from formset.tasks.reps import reps_for_samples
-
     path, out = Path(recording), Path(out_dir)
     started = on_stage or (lambda stage: None)
     if exercise not in (None, AUTO, *params["exercises"]):
@@ -454,7 +447,7 @@ def analyze(
         "status": recording_row["status"], "detail": recording_row["detail"],
         "rep_count": int(recording_row["rep_count"]),
         "reps": _records(reps, ["rep", "start_frame", "bottom_frame", "end_frame", "start_s", "bottom_s", "end_s", "duration_s", "depth"]),
-        "tempo": {"feedback": recording_row["tempo_feedback"], "sentence": tempo_sentence(reps, params["reps"]["tempo"])},
+        "tempo": {"feedback": recording_row["tempo_feedback"], "sentence": tempo_sentence(reps["duration_s"].to_numpy(dtype=np.float64), params["reps"]["tempo"])},
         "model": model_answer(features, catalog, version),
         "dtw": verdict_text(verdicts, n_references),
         "joint_scores": _records(scores.sort_values("score"), ["joint", "score"]) if len(scores) else [],
@@ -477,31 +470,29 @@ def _json_default(value):
     raise TypeError(f"not JSON: {type(value)}")
 
 
-def tempo_sentence(reps: pd.DataFrame, tempo: dict) -> str:
-    from formset.tasks.reps import tempo_sentence as sentence
-
-    return sentence(reps["duration_s"].to_numpy(dtype=np.float64), tempo)
-
-
 def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores,
                   tempo, overlay_formats, overlay_side) -> dict:  # fmt: skip
-    """Write the overlay (videos only) and the report; the file names written, by kind."""
-    from formset.tasks.overlay import write_overlay
-    from formset.tasks.report import RecordingData, render_recording
-
+    """Write the overlay (videos only) and the report, side by side; the file names written, by kind."""
     files = {}
+    # The overlay (OpenCV, outside the GIL) is drawn in a thread while the report is rendered.
+    painter = ThreadPoolExecutor(max_workers=1)
+    drawing = None
     if result["source"] == "video":
-        banner = overlay_banner(result)
         targets = [out / f"overlay{suffix}" for suffix in overlay_formats]
-        write_overlay(path, keypoints, targets, max_side=overlay_side, reps=reps, banner=banner)
+        drawing = painter.submit(write_overlay, path, keypoints, targets, max_side=overlay_side, reps=reps, banner=overlay_banner(result))
         files["overlay"] = [t.name for t in targets]
     data = RecordingData(
         sample=catalog.iloc[0], recordings=recordings.assign(primary_view=True), reps=reps, kinematics=kinematics,
         verdicts=verdicts, distances=distances, rep_scores=rep_scores, joint_scores=scores,
         quarantine=tables.QUARANTINE.empty_table().to_pandas(), assessment=result, made_by=made_by(result),
     )  # fmt: skip
-    (out / "report.html").write_text(render_recording(data, tempo), encoding="utf-8")
-    files["report"] = "report.html"
+    try:
+        (out / "report.html").write_text(render_recording(data, tempo), encoding="utf-8")
+        files["report"] = "report.html"
+        if drawing is not None:
+            drawing.result()
+    finally:
+        painter.shutdown(wait=True)
     return files
 
 
