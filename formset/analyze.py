@@ -290,6 +290,14 @@ def joint_scores(
     )
 
 
+def trained_views(version: Version) -> list[str]:
+    """The views the version's models learned from: those its cross-validation scored
+    (``metrics/train.json: per_view``), else those ``train.views`` allowed. A view the
+    params allow but no training sample had is not one."""
+    per_view = version.train_metrics.get("per_view")
+    return sorted(per_view) if per_view else list(version.models.train_params["views"])
+
+
 def model_answer(features: pd.DataFrame, catalog: pd.DataFrame, version: Version) -> dict:
     """The version's models on the recording (``formset.models.Models.predict``).
 
@@ -303,7 +311,7 @@ def model_answer(features: pd.DataFrame, catalog: pd.DataFrame, version: Version
     """
     if version.models is None:
         return {"available": False, "why": "; ".join(version.notes) or f"version {version.label} holds no trained classifier"}
-    views = version.models.train_params["views"]
+    views = trained_views(version)
     view = str(features["view"].iloc[0])
     if view not in views:
         return {"available": False, "why": f"the models of {version.label} were trained on the {', '.join(views)} views, not on the {view} view"}
@@ -332,7 +340,7 @@ def recognise_exercise(features: pd.DataFrame, version: Version) -> tuple[str, f
     if models is None or models.exercise_model is None:
         why = (models.missing.get("exercise_model") if models else None) or "; ".join(version.notes) or "it has none"
         raise AnalysisRefused("no_exercise_model", f"version {version.label} cannot recognise the exercise ({why}): name it with --exercise")
-    if str(features["view"].iloc[0]) not in models.train_params["views"]:
+    if str(features["view"].iloc[0]) not in trained_views(version):
         raise AnalysisRefused("no_exercise_model", f"the exercise model of {version.label} does not read the {features['view'].iloc[0]} view: name the exercise")
     row = models.predict(features).iloc[0]
     return str(row["predicted_exercise"]), float(row["p_exercise"])

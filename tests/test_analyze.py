@@ -28,6 +28,18 @@ def test_faults_are_said_in_the_exercise_s_words_else_as_the_body_part():
     assert fault_words("deadlift")["fault_torso"] == "trunk" and len(fault_words("deadlift")) == 6
 
 
+def test_the_models_judge_only_views_they_learned_from():
+    from formset.analyze import trained_views
+
+    class Models:
+        train_params = {"views": ["front", "diagonal", "side", "kinect"]}
+
+    version = Version("v1", pd.DataFrame(), models=Models(), train_metrics={"per_view": {"front": {}, "kinect": {}}})
+    assert trained_views(version) == ["front", "kinect"]
+    version.train_metrics = {}  # one view only: no per-view figures
+    assert trained_views(version) == ["front", "diagonal", "side", "kinect"]
+
+
 def test_a_recording_fills_the_source_column_of_its_kind_and_view(tmp_path):
     (tmp_path / "openpose").mkdir()
     assert source_column(tmp_path / "clip.MP4", "side") == "side_video"
