@@ -11,6 +11,7 @@ dies (a decoder crash) fails its job, not the service: the pool is replaced.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -19,7 +20,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_context, parent_process
 from pathlib import Path
 
 #: A job id: 128 random bits, URL-safe base64 (22 characters); nothing else names a folder.
@@ -70,6 +71,14 @@ def _init_worker(params: dict, version) -> None:
 
     runtime.configure(Path.cwd())
     _WORKER.update(params=params, version=version)
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+
+
+def _exit_with_parent() -> None:
+    """End this worker once the server that started it is gone (killed, even with -9): a
+    worker waits on its queue forever otherwise, holding its memory."""
+    parent_process().join()  # returns when the parent's sentinel pipe closes: it exited
+    os._exit(0)
 
 
 def _run_job(folder: str, upload: str, exercise: str, view: str) -> dict:
@@ -201,4 +210,9 @@ class JobPool:
         return [job.id for job in expired]
 
     def shutdown(self) -> None:
+        """Stop now: queued jobs are cancelled and running analyses killed (their folders stay
+        until ``keep_hours``), so the server exits at once."""
+        workers = list(self._pool._processes.values())  # no public API to stop running work before 3.14
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
