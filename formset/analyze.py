@@ -513,7 +513,7 @@ def made_by(result: dict) -> str:
 
 
 def overlay_banner(result: dict) -> str:
-    """The verdict line drawn on every overlay frame (ASCII: OpenCV's fonts have no other glyphs)."""
+    """The verdict lines drawn on every overlay frame (ASCII: OpenCV's fonts have no other glyphs)."""
     model = result["model"]
-    said = f"model: {model['predicted']} (p {model['p_' + model['predicted']]:.2f})" if model["available"] else "model: none"
-    return f"{said} | DTW: {result['dtw']['said']}"
+    said = f"model: {model['predicted']} (p {model['p_' + model['predicted']]:.2f})" if model["available"] else "model: no answer"
+    return f"{said}\nDTW: {result['dtw']['said']}"
