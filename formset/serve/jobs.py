@@ -121,6 +121,7 @@ class JobPool:
         self.workers = int(settings["workers"])
         self.max_queue = int(settings["max_queue"])
         self.keep_s = float(settings["keep_hours"]) * 3600
+        self.worker_max_jobs = settings.get("worker_max_jobs")
         self._params, self._version = params, version
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -128,7 +129,7 @@ class JobPool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                   initargs=(self._params, self._version))  # fmt: skip
+                                   initargs=(self._params, self._version), max_tasks_per_child=self.worker_max_jobs)  # fmt: skip
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh job id and its empty folder (refuses with ``QueueFull`` first)."""
