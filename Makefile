@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set bench-scale bench-openpose cluster-demo serve-prefect rep-eval model-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set bench-analyze bench-scale bench-openpose cluster-demo serve-prefect rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -63,6 +63,10 @@ bench-scale: venv
 
 bench-openpose: venv
 	$(BIN)/python bench/openpose_read.py $(OPENPOSE_ARGS)
+
+# formset analyze / serve: analyze / pose alone, 4 concurrent API analyses, memory after 20 vs 2.
+bench-analyze: venv
+	$(BIN)/python bench/analyze.py $(BENCH_ARGS)
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16

@@ -490,7 +490,7 @@ def quarantine() -> None:
 @app.command()
 def overlay(
     sample: SampleArgument,
-    view: Annotated[str | None, typer.Option(help="front | diagonal (default: whichever video view the sample has).")] = None,
+    view: Annotated[str | None, typer.Option(help="front | diagonal | side (default: whichever video view the sample has).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .mp4 (default: reports/<set_id>/<sample_id>_<view>_overlay.mp4, unless --frame is given).")] = None,
     frame: Annotated[int | None, typer.Option(help="Save this frame (0-based decoded index) as a PNG instead of the video (both with -o).")] = None,
     png: Annotated[Path | None, typer.Option(help="Where to save --frame (default: reports/<set_id>/<sample_id>_<view>_frame<N>.png).")] = None,
@@ -629,6 +629,75 @@ def report(
     text = recording_html(project, ReportTables.load(project, set_id), set_id, sample_id)
     path = write_html(text, out or project.reports_dir / set_id / f"{sample_id}.html")
     console.print(f"wrote the report of {sample} to {path}")
+
+
+@app.command()
+def analyze(
+    recording: Annotated[Path, typer.Argument(help="A video, a Kinect CSV, or a folder of OpenPose JSON frames.")],
+    exercise: Annotated[str, typer.Option(help="The exercise (a name of params.yaml: exercises), or auto for the version's exercise model.")] = "auto",
+    view: Annotated[str, typer.Option(help="The camera: front | diagonal | side (a Kinect CSV is kinect).")] = "front",
+    rev: Annotated[str | None, typer.Option(help="The published version whose models and references judge it (default: the latest tag; workspace: this project's working tree).")] = None,
+    out: Annotated[Path, typer.Option("-o", "--out", help="Folder for result.json, overlay.mp4 and report.html.")] = Path("analysis"),
+    fps: Annotated[float, typer.Option(help="Frame rate of a Kinect CSV or OpenPose folder (videos carry theirs).")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print result.json instead of the table.")] = False,
+) -> None:
+    """Analyze one recording with the pipeline's stages and a published version's models; nothing is added to the datasets."""
+    from formset.analyze import AnalysisRefused, analyze as run_analysis, load_version
+
+    project = _project()
+    if not recording.exists():
+        console.print(f"[red]{escape(str(recording))} does not exist[/]")
+        raise typer.Exit(2)
+    version = load_version(rev, str(project.root))
+    try:
+        result = run_analysis(recording, out, project.params(), version, view=view, exercise=exercise, fps=fps)
+    except AnalysisRefused as refused:
+        console.print(f"[red]cannot analyze {escape(recording.name)} ({refused.reason}): {escape(refused.detail)}[/]")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    console.print(analysis_table(result))
+    console.print(f"wrote {', '.join(str(out / f) for f in ['result.json', *result['files'].get('overlay', []), 'report.html'])}")
+
+
+def analysis_table(result: dict) -> Table:
+    """The short summary ``formset analyze`` prints."""
+    model, dtw, joint = result["model"], result["dtw"], result["worst_joint"]
+    table = Table(show_header=False, box=box.SIMPLE_HEAD, show_edge=False)
+    table.add_row("recording", escape(f"{result['recording']} ({result['view']} view, {result['source']})"))
+    recognised = "" if result["exercise_probability"] is None else f" (recognised, p {result['exercise_probability']:.2f})"
+    table.add_row("exercise", escape(result["exercise"] + recognised))
+    reps = ", ".join(f"{r['start_s']:.1f}-{r['bottom_s']:.1f}-{r['end_s']:.1f} s" for r in result["reps"])
+    table.add_row("reps", f"{result['rep_count']}" + (f" (start-bottom-end: {reps})" if reps else f" ({escape(result['detail'])})"))
+    table.add_row("tempo", escape(result["tempo"]["sentence"]))
+    table.add_row("model", f"{model['predicted']} (p {model['p_' + model['predicted']]:.2f})" if model["available"] else escape(model["why"]))
+    if model["available"] and model["faults"]:
+        likely = [f"{words} ({p:.2f})" for words, p in sorted(model["faults"].items(), key=lambda f: -f[1]) if p >= 0.5]
+        table.add_row("faults", escape(", ".join(likely) or "none likely (every fault below 0.5)"))
+    distance = "" if dtw["distance"] is None else f" (DTW {dtw['distance']:.2f}, threshold {dtw['threshold'] if dtw['threshold'] is None else round(dtw['threshold'], 2)}, {dtw['references']} references)"
+    table.add_row("DTW", f"{dtw['said']}{distance}")
+    if joint["dtw"] or joint["cluster"]:
+        table.add_row("worst joint", f"DTW {joint['dtw'] or '-'}, clusters {joint['cluster'] or '-'}")
+    table.add_row("version", escape(f"{result['version']['dataset_version']}; code {result['code_version']}"))
+    return table
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on. 127.0.0.1 (default) is this machine only; 0.0.0.0 opens the service to the network, with no login: anyone who reaches it can upload videos.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    rev: Annotated[str | None, typer.Option(help="The published version whose models and references judge uploads (default: the latest tag; workspace: the working tree).")] = None,
+) -> None:
+    """A web page and an API that analyze uploaded videos (formset analyze, in a bounded worker pool)."""
+    import uvicorn
+
+    from formset.serve.app import create_app
+
+    project = _project()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning: listening on {host}: anyone who can reach this machine can upload videos and read results[/]")
+    uvicorn.run(create_app(project, rev), host=host, port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from formset import provenance
 from formset.config import Project
 from formset.schemas import tables
+from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path, read_table
 from formset.tasks.report import RecordingData, render_index, render_recording
 
@@ -77,7 +79,7 @@ def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, 
 
     primary = recordings[recordings["primary_view"]]
     view = primary["view"].iloc[0] if len(primary) else None
-    video = sample.get(f"{view}_video") if view in ("front", "diagonal") else None
+    video = sample.get(f"{view}_video") if view in VIDEO_VIEWS else None
     if not isinstance(video, str) or not video:
         return {}
     keypoints = pd.read_parquet(
@@ -109,8 +111,18 @@ def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_i
         raise KeyError(f"{set_id}/{sample_id} is not in the catalog of the last build (data/catalog/samples)")
     sample = match.iloc[0]
     rows = loaded.of_sample(set_id, sample_id)
-    data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]), **rows)
+    data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]),
+                         made_by=made_by(project, loaded), **rows)  # fmt: skip
     return render_recording(data, project.params()["reps"]["tempo"])
+
+
+def made_by(project: Project, loaded: ReportTables) -> str:
+    """Which build, model and references produced a pipeline report, in one line."""
+    train_file = project.metrics_dir / "train.json"
+    train = json.loads(train_file.read_text()) if train_file.is_file() else {}
+    model = f"classifier {train['model']} (models/classifier.pt)" if train.get("model") else "no classifier"
+    return (f"the last build of {project.root.name} (dvc.lock), {model}; DTW references: the correct executions of "
+            f"other people of the same exercise and view in it; {provenance.code_version()}")  # fmt: skip
 
 
 def write_html(text: str, path: Path) -> Path:

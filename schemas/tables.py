@@ -61,9 +61,11 @@ SAMPLES = pa.schema(
         pa.field("kinect_units", pa.string(), nullable=False),
         pa.field("front_video", pa.string()),
         pa.field("diagonal_video", pa.string()),
+        pa.field("side_video", pa.string()),
         pa.field("kinect_csv", pa.string()),
         pa.field("openpose_front", pa.string()),
         pa.field("openpose_diagonal", pa.string()),
+        pa.field("openpose_side", pa.string()),
         pa.field("content_key", pa.string(), nullable=False),
         pa.field("metadata", pa.string()),
     ]

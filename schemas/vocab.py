@@ -23,16 +23,21 @@ FAULTS: tuple[str, ...] = (
 GENDERS: tuple[str, ...] = ("female", "male", "other")
 
 #: Views of one sample, stored side by side and never mixed in one coordinate column.
-VIEWS: tuple[str, ...] = ("front", "diagonal", "kinect")
+VIEWS: tuple[str, ...] = ("front", "diagonal", "side", "kinect")
 
 #: samples.csv source columns -> (view, kind of source).
 SOURCE_COLUMNS: dict[str, tuple[str, str]] = {
     "front_video": ("front", "video"),
     "diagonal_video": ("diagonal", "video"),
+    "side_video": ("side", "video"),
     "kinect_csv": ("kinect", "kinect_csv"),
     "openpose_front": ("front", "openpose"),
     "openpose_diagonal": ("diagonal", "openpose"),
+    "openpose_side": ("side", "openpose"),
 }
+
+#: Views a camera films: those with a ``<view>_video`` column.
+VIDEO_VIEWS: tuple[str, ...] = tuple(view for view, kind in SOURCE_COLUMNS.values() if kind == "video")
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

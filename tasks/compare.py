@@ -107,8 +107,8 @@ def segments(frames: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, l
     return index, arrays
 
 
-def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray) -> np.ndarray:
-    """DTW distance of every segment to every reference segment, per feature.
+def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+    """DTW distance of every segment (or of ``targets`` only) to every reference segment, per feature.
 
     Parameters
     ----------
@@ -116,18 +116,23 @@ def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray) -> np.nd
         Segments, float64 arrays of shape ``(frame, feature)`` (same features).
     references
         int, indices into ``arrays`` of the references.
+    targets
+        int, indices into ``arrays`` of the segments to measure, none of them a reference
+        (one new recording against a dataset's references); None: every segment.
 
     Returns
     -------
     numpy.ndarray
         float64, shape ``(segment, reference, feature)``, in the features' units (torso
         lengths: the square root of the summed squared differences along the warping path);
-        NaN where a segment or reference lacks the feature.
+        NaN where a segment or reference lacks the feature, and in the rows not in ``targets``.
     """
     n_features = arrays[0].shape[1] if arrays else 0
     n_references = len(references)
-    # References first: then the block "reference rows x all columns" holds every pair needed.
-    order = np.concatenate([references, np.setdiff1d(np.arange(len(arrays)), references)])
+    others = np.setdiff1d(np.arange(len(arrays)), references) if targets is None else np.asarray(targets, dtype=np.intp)
+    # References first: then the block "reference rows x the columns measured" holds every pair needed.
+    order = np.concatenate([references, others]).astype(np.intp)
+    first_column = 0 if targets is None else n_references
     distances = np.full((len(arrays), n_references, n_features), np.nan)
     if not n_references:
         return distances
@@ -137,14 +142,14 @@ def dtw_to_references(arrays: list[np.ndarray], references: np.ndarray) -> np.nd
         series = [np.zeros(1) if gone else s for s, gone in zip(series, missing)]
         # dtaidistance fails on a one-series matrix; a series is at distance 0 from itself.
         matrix = (
-            dtw.distance_matrix_fast(series, block=((0, n_references), (0, len(series))))
+            dtw.distance_matrix_fast(series, block=((0, n_references), (first_column, len(series))))
             if len(series) > 1
             else np.zeros((1, 1))
         )
         block = matrix[:, :n_references].copy()  # (segment in `order`, reference)
         block[missing] = np.nan
         block[:, missing[:n_references]] = np.nan
-        distances[order, :, feature] = block
+        distances[order[first_column:], :, feature] = block[first_column:]
     return distances
 
 
@@ -159,8 +164,11 @@ def _pick_references(index: pd.DataFrame, chosen: str | None) -> np.ndarray:
     return np.flatnonzero(mask.to_numpy())
 
 
-def compare_group(frames: pd.DataFrame, exercise: str, view: str, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Distances of every recording and rep of one exercise x view to its references.
+def compare_group(
+    frames: pd.DataFrame, exercise: str, view: str, params: dict, measured: set[tuple[str, str]] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Distances of every recording and rep of one exercise x view (or of the ``measured``
+    samples only) to its references.
 
     Parameters
     ----------
@@ -170,11 +178,14 @@ def compare_group(frames: pd.DataFrame, exercise: str, view: str, params: dict) 
         The group.
     params
         The ``compare`` group of ``params.yaml``: ``joints``, ``axes``, ``references``.
+    measured
+        ``(set_id, sample_id)`` of the samples to measure, never references themselves (a new
+        recording analyzed against a version's correct executions); None: every sample.
 
     Returns
     -------
     distances : pandas.DataFrame
-        ``DISTANCES`` columns.
+        ``DISTANCES`` columns (of the measured samples).
     verdicts : pandas.DataFrame
         ``VERDICTS`` columns, ``threshold`` and ``beyond_threshold`` still empty.
     """
@@ -187,10 +198,18 @@ def compare_group(frames: pd.DataFrame, exercise: str, view: str, params: dict) 
         if not len(scope):
             continue
         scoped = index.iloc[scope].reset_index(drop=True)
+        targets = None
+        if measured is not None:
+            is_measured = np.array([key in measured for key in zip(scoped["set_id"], scoped["sample_id"])], dtype=bool)
+            scoped.loc[is_measured, "label"] = None  # a measured sample is never its own reference
+            targets = np.flatnonzero(is_measured)
         references = _pick_references(scoped, (params.get("references") or {}).get(exercise))
-        per_pair = dtw_to_references([arrays[i] for i in scope], references)  # (segment, reference, feature)
+        reference_subjects = scoped["subject_id"].to_numpy()[references]
+        per_pair = dtw_to_references([arrays[i] for i in scope], references, targets)  # (segment, reference, feature)
+        if targets is not None:
+            per_pair, scoped = per_pair[targets], scoped.iloc[targets].reset_index(drop=True)
         # Nobody is compared with themselves (their own other reps included).
-        same_person = scoped["subject_id"].to_numpy()[:, None] == scoped["subject_id"].to_numpy()[references][None, :]
+        same_person = scoped["subject_id"].to_numpy()[:, None] == reference_subjects[None, :]
         per_pair[same_person] = np.nan
         with warnings.catch_warnings():  # "All-NaN slice": a segment without references is NaN
             warnings.simplefilter("ignore", RuntimeWarning)

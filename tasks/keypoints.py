@@ -33,6 +33,7 @@ STAGE = "keypoints"
 VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
     "front": ("openpose_front", "front_video"),
     "diagonal": ("openpose_diagonal", "diagonal_video"),
+    "side": ("openpose_side", "side_video"),
     "kinect": ("kinect_csv",),
 }
 SORT_KEYS: list[str] = ["set_id", "sample_id", "view", "frame"]

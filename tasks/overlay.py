@@ -15,6 +15,9 @@ in the pip wheels).
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -23,10 +26,11 @@ import pandas as pd
 
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
+from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
 from formset.tasks.kinematics import compute_angles
 from formset.tasks.normalize import keypoint_arrays
-from formset.tasks.video import Frame, fit_within, iter_frames, probe
+from formset.tasks.video import Frame, fit_within, iter_frames, prefetch, probe
 
 #: Pixel axes of a 2-D keypoint (x right, y down in images).
 PIXEL_AXES = 2
@@ -92,6 +96,12 @@ LINE_SPACING = 0.5
 
 #: The container format and codec written; see the module docstring.
 FOURCC = "mp4v"
+#: Codec per container: ``.webm`` (VP8) is what browsers play; MPEG-4 part 2 they do not.
+FOURCC_OF_SUFFIX: dict[str, str] = {".mp4": FOURCC, ".webm": "VP80"}
+#: Frames drawn ahead of the encoder thread (bounded: memory stays flat).
+ENCODE_AHEAD = 8
+#: Phases of a frame: going down into a rep (to its bottom), coming up, or in no rep.
+DOWN, UP, REST = "down", "up", "rest"
 #: Frame rate written when the container declares none, frames per second.
 FALLBACK_FPS = 30.0
 #: Largest relative difference between the keypoints' and the video's aspect ratios that
@@ -229,6 +239,12 @@ def readout_lines(readout: dict[str, float]) -> list[str]:
     ]
 
 
+def _darken(box: np.ndarray) -> None:
+    """Blend ``box`` (a view into an image) in place towards the black ``PANEL_COLOUR`` by
+    ``PANEL_OPACITY``: towards black, blending is scaling (no panel image is made per frame)."""
+    cv2.convertScaleAbs(box, dst=box, alpha=1 - PANEL_OPACITY)
+
+
 def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
     """Write ``lines`` in the top-left corner of a copy of ``image`` on a dark box.
 
@@ -254,7 +270,7 @@ def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
     box_width = max(width for width, _ in sizes) + 2 * margin
     box_height = step * len(lines) + margin
     box = canvas[:box_height, :box_width]
-    box[:] = cv2.addWeighted(box, 1 - PANEL_OPACITY, np.full_like(box, PANEL_COLOUR), PANEL_OPACITY, 0)
+    _darken(box)
     for row, line in enumerate(lines, start=1):
         cv2.putText(canvas, line, (margin, row * step), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
     return canvas
@@ -363,6 +379,56 @@ def _frame_caption(frame: Frame) -> str:
     return f"frame {frame.index}  {frame.time_s:.2f} s"
 
 
+def rep_phases(frames: np.ndarray, reps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The rep counter and the phase of each frame.
+
+    Parameters
+    ----------
+    frames
+        int, shape ``(frame,)``: frame numbers.
+    reps
+        ``REPS`` rows of one sample-view (``start_frame``, ``bottom_frame``, ``end_frame``).
+
+    Returns
+    -------
+    counted : numpy.ndarray
+        int, shape ``(frame,)``: reps begun at or before each frame (the counter shows it).
+    phase : numpy.ndarray
+        object, shape ``(frame,)``: ``DOWN`` from a rep's start to its bottom, ``UP`` after
+        the bottom to its end, ``REST`` outside reps.
+    """
+    frames = np.asarray(frames)
+    counted = np.zeros(len(frames), dtype=np.int64)
+    phase = np.full(len(frames), REST, dtype=object)
+    for rep in reps.itertuples():
+        counted += frames >= rep.start_frame
+        phase[(frames >= rep.start_frame) & (frames <= rep.bottom_frame)] = DOWN
+        phase[(frames > rep.bottom_frame) & (frames <= rep.end_frame)] = UP
+    return counted, phase
+
+
+def draw_legend(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image`` with the colour legend in its bottom-left corner: left and right
+    limbs, and joint confidence (red 0, yellow 0.5, green 1)."""
+    canvas = image.copy()
+    _, radius_px, font_scale = drawing_sizes(image.shape)
+    thickness = max(1, round(font_scale * 2))
+    entries = [("left", LEFT_COLOUR), ("right", RIGHT_COLOUR), ("conf 0", LOW_CONFIDENCE_COLOUR),
+               ("0.5", MID_CONFIDENCE_COLOUR), ("1", HIGH_CONFIDENCE_COLOUR)]  # fmt: skip
+    (_, text_height), _ = cv2.getTextSize("Ag", FONT, font_scale, thickness)
+    margin = round(text_height * LINE_SPACING)
+    widths = [cv2.getTextSize(text, FONT, font_scale, thickness)[0][0] + 3 * radius_px + 2 * margin for text, _ in entries]
+    top = image.shape[0] - text_height - 3 * margin
+    box = canvas[top:, : sum(widths) + margin]
+    _darken(box)
+    x, y = margin, image.shape[0] - 2 * margin
+    for (text, colour), width in zip(entries, widths):
+        cv2.circle(canvas, (x + radius_px, y - text_height // 2), radius_px, colour, -1, cv2.LINE_AA)
+        cv2.putText(canvas, text, (x + 3 * radius_px, y), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
+        x += width
+    return canvas
+
+
 def _annotate(frame: Frame, row_of_frame: dict[int, int], points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     row = row_of_frame.get(frame.index)
     if row is None:
@@ -370,10 +436,23 @@ def _annotate(frame: Frame, row_of_frame: dict[int, int], points: np.ndarray, co
     return annotate_frame(frame.image, points[row], confidence[row], _frame_caption(frame))
 
 
+def _coach_caption(frame: Frame, counted: dict[int, tuple[int, str]], n_reps: int, banner: str) -> str:
+    count, phase = counted.get(frame.index, (0, REST))
+    lines = [f"frame {frame.index}  {frame.time_s:.2f} s  |  rep {count} of {n_reps}  {phase}"]
+    return "\n".join([*lines, banner] if banner else lines)
+
+
 def write_overlay(
-    video: str | os.PathLike, keypoints: pd.DataFrame, out_path: str | os.PathLike, max_side: int | None = None
+    video: str | os.PathLike,
+    keypoints: pd.DataFrame,
+    out_path: str | os.PathLike | list,
+    max_side: int | None = None,
+    reps: pd.DataFrame | None = None,
+    banner: str = "",
 ) -> int:
-    """Write ``video`` with one sample-view's skeleton drawn on every frame, as a playable MP4.
+    """Write ``video`` with one sample-view's skeleton drawn on every frame, as a playable MP4
+    (or WebM, or both from one decoding), with a colour legend and, given the reps, the rep
+    counter and the phase (down / up / rest) of each frame.
 
     Frames are streamed (never all in memory) and matched to keypoint rows by decoded frame
     index; frames without a row say ``NO_KEYPOINTS``, rows without any joint ``NO_PERSON``.
@@ -387,9 +466,13 @@ def write_overlay(
     keypoints
         ``KEYPOINTS`` rows of this sample and one view measured on ``video`` (pixels).
     out_path
-        Destination ``.mp4``.
+        Destination ``.mp4`` or ``.webm`` (``FOURCC_OF_SUFFIX``), or a list of them.
     max_side
         Downscale frames so their longer side is at most this many pixels (None: full size).
+    reps
+        ``REPS`` rows of this sample-view: the rep counter and phase are drawn (None: not).
+    banner
+        A line drawn under the frame's caption on every frame (a verdict), ASCII.
 
     Returns
     -------
@@ -408,19 +491,63 @@ def write_overlay(
     size = fit_within(info.width, info.height, max_side)
     row_of_frame, points, confidence = keypoints_by_frame(keypoints, size)
     fps = info.fps if info.fps > 0 else FALLBACK_FPS
+    paths = [Path(p) for p in (out_path if isinstance(out_path, list) else [out_path])]
+    frames = np.asarray(sorted(row_of_frame))
+    counted = dict(zip(frames.tolist(), zip(*rep_phases(frames, reps)))) if reps is not None else {}
     n_written = 0
-    with atomic_path(out_path) as target:
-        writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*FOURCC), fps, size)
-        if not writer.isOpened():
-            raise RuntimeError(f"OpenCV {cv2.__version__} cannot write {FOURCC} video to {target.suffix} files.")
+    with ExitStack() as stack:
+        targets = [stack.enter_context(atomic_path(p)) for p in paths]
+        writers = [_open_writer(target, fps, size) for target in targets]
+        # Decoding (a prefetch thread), drawing (here) and encoding (one thread, in order)
+        # overlap: OpenCV releases the GIL while it decodes and encodes.
+        encoder = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        pending: deque = deque()
         try:
-            for frame in iter_frames(Path(video), max_side=max_side):
-                writer.write(_annotate(frame, row_of_frame, points, confidence))
+            for frame in prefetch(iter_frames(Path(video), max_side=max_side)):
+                if reps is not None:
+                    image = _annotate_coached(frame, row_of_frame, points, confidence, counted, len(reps), banner)
+                else:
+                    image = _annotate(frame, row_of_frame, points, confidence)
+                pending.append(encoder.submit(_write_frame, writers, image))
+                if len(pending) > ENCODE_AHEAD:
+                    pending.popleft().result()
                 n_written += 1
+            for written in pending:
+                written.result()
         finally:
-            writer.release()
-        _check_readable(target, n_written, size)
+            encoder.shutdown(wait=True)
+            for writer in writers:
+                writer.release()
+        for target in targets:
+            _check_readable(target, n_written, size)
     return n_written
+
+
+def _annotate_coached(frame, row_of_frame, points, confidence, counted, n_reps, banner) -> np.ndarray:
+    # A frame the pose model skipped (keypoints.video_stride 2) shows the frame before's skeleton.
+    row = row_of_frame.get(frame.index, row_of_frame.get(frame.index - 1))
+    head = _coach_caption(frame, counted, n_reps, banner).split("\n")
+    if row is None:
+        drawn = draw_text_block(frame.image, [*head, NO_KEYPOINTS])
+    elif np.isnan(points[row]).all():
+        drawn = draw_text_block(frame.image, [*head, NO_PERSON])
+    else:
+        skeleton = draw_skeleton(frame.image, points[row], confidence[row])
+        drawn = draw_text_block(skeleton, [*head, *readout_lines(frame_readout(points[row], confidence[row]))])
+    return draw_legend(drawn)
+
+
+def _write_frame(writers: list[cv2.VideoWriter], image: np.ndarray) -> None:
+    for writer in writers:
+        writer.write(image)
+
+
+def _open_writer(target: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    fourcc = FOURCC_OF_SUFFIX.get(target.suffix.lower(), FOURCC)
+    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV {cv2.__version__} cannot write {fourcc} video to {target.suffix} files.")
+    return writer
 
 
 def _check_readable(path: Path, n_frames: int, size: tuple[int, int]) -> None:
@@ -519,9 +646,9 @@ def choose_view(sample: pd.Series, view: str | None) -> tuple[str, str]:
     Parameters
     ----------
     sample
-        One ``SAMPLES`` row (``front_video``, ``diagonal_video``: paths relative to the set).
+        One ``SAMPLES`` row (``<view>_video``: paths relative to the set).
     view
-        ``front`` or ``diagonal``; None picks the first of those the sample has a video for.
+        One of ``VIDEO_VIEWS``; None picks the first of those the sample has a video for.
 
     Returns
     -------
@@ -533,7 +660,7 @@ def choose_view(sample: pd.Series, view: str | None) -> tuple[str, str]:
     SampleError
         ``no_video`` when the sample has no video for ``view`` (or none at all).
     """
-    videos = {name: sample.get(f"{name}_video") for name in ("front", "diagonal")}
+    videos = {name: sample.get(f"{name}_video") for name in VIDEO_VIEWS}
     available = {name: path for name, path in videos.items() if isinstance(path, str) and path}
     if view is None and available:
         view = next(iter(available))

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from formset.schemas.vocab import FAULTS  # noqa: E402
+from formset.tasks.reps import tempo_sentence  # noqa: E402
 
 #: Angles plotted over time: label -> (left column, right column) or (column,).
 PLOTTED_ANGLES: dict[str, tuple[str, ...]] = {
@@ -65,6 +66,9 @@ class RecordingData:
     """Everything one recording's report shows: the rows of each table for one sample.
 
     ``frames`` maps a caption to a BGR image (annotated video frames), possibly empty.
+    ``assessment`` is what ``formset analyze`` concluded (its ``result.json``: the model's
+    answer, the worst joint by each method, the version), shown first; ``made_by`` says
+    which dataset version, models and references produced the report.
     """
 
     sample: pd.Series
@@ -77,6 +81,8 @@ class RecordingData:
     joint_scores: pd.DataFrame
     quarantine: pd.DataFrame
     frames: dict[str, np.ndarray] = field(default_factory=dict)
+    assessment: dict | None = None
+    made_by: str = ""
 
 
 def figure_svg(figure: plt.Figure) -> str:
@@ -233,6 +239,43 @@ def _labels_html(sample: pd.Series) -> str:
     return f'<p>Label: <b class="{css}">{label}</b>' + (f"; faults: {', '.join(faults)}" if faults else "") + "</p>"
 
 
+def _words(name: str | None) -> str:
+    return str(name).replace("_", " ") if name else "–"
+
+
+def assessment_html(assessment: dict) -> str:
+    """The model's answer, in a coach's words: correct or incorrect with its probability,
+    the faults with theirs, and the worst joint by each method side by side."""
+    model = assessment["model"]
+    if model["available"]:
+        said = model["predicted"]
+        probability = model[f"p_{said}"]
+        parts = [f'<div class="cards">{_card(said, "the model says", "ok" if said == "correct" else "bad")}'
+                 f'{_card(f"{probability:.0%}", f"probability of {said}")}</div>']  # fmt: skip
+        faults = model.get("faults") or {}
+        if faults:
+            items = "".join(f"<li>{html.escape(words)}: {p:.0%}</li>" for words, p in sorted(faults.items(), key=lambda f: -f[1]))
+            parts.append(f"<p>Faults the model sees:</p><ul>{items}</ul>")
+        elif model.get("faults_why"):
+            parts.append(f"<p class='note'>{html.escape(model['faults_why'])}.</p>")
+    else:
+        parts = [f"<p class='note'>No model answer: {html.escape(model['why'])}.</p>"]
+    joint = assessment["worst_joint"]
+    if joint["dtw"] or joint["cluster"]:
+        if joint["agree"]:
+            parts.append(f"<p>Farthest from correct executions: <b class='bad'>{_words(joint['dtw'])}</b> "
+                         "(both the movement over time and the positions reached say so).</p>")  # fmt: skip
+        else:
+            parts.append(
+                "<table><tr><th>method</th><th>worst joint</th><th>what it means</th></tr>"
+                f"<tr><td>DTW</td><td>{_words(joint['dtw_feature'])}</td><td>the joint whose path over time "
+                "differs most from correct executions</td></tr>"
+                f"<tr><td>clusters</td><td>{_words(joint['cluster'])}</td><td>the joint whose positions lie "
+                "farthest from any position seen in correct executions</td></tr></table>"
+            )
+    return "<h2>Assessment</h2>" + "".join(parts)
+
+
 def render_recording(data: RecordingData, tempo: dict) -> str:
     """The HTML report of one recording.
 
@@ -249,7 +292,7 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         A complete, self-contained HTML document.
     """
     sample = data.sample
-    title = f"{sample['set_id']}/{sample['sample_id']}"
+    title = data.assessment["recording"] if data.assessment else f"{sample['set_id']}/{sample['sample_id']}"
     primary = data.recordings[data.recordings["primary_view"]].iloc[0] if len(data.recordings) else None
     view = primary["view"] if primary is not None else None
     parts = [f"<h1>{html.escape(title)}</h1>",
@@ -257,6 +300,8 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
              f"{html.escape(str(sample['subject_id']))}" + (f"; reps, plots and comparison from the <b>{view}</b> view"
                                                             if view else "") + "</p>",
              _labels_html(sample)]  # fmt: skip
+    if data.assessment is not None:
+        parts.append(assessment_html(data.assessment))
     if primary is None or primary["status"] != "ok":
         reason = primary["detail"] if primary is not None else "this sample has no rep results (run `formset run`)"
         status = primary["status"] if primary is not None else "not_built"
@@ -277,7 +322,9 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
             cards.append(_card(f"{primary['exercise_s']:.1f} s", "exercise time"))
             good = primary["tempo_feedback"] == "good tempo"
             cards.append(_card(primary["tempo_feedback"], "tempo feedback", "ok" if good else "bad"))
-    if len(recording_verdict) and pd.notna(recording_verdict["distance"].iloc[0]):
+    if not (len(recording_verdict) and pd.notna(recording_verdict["distance"].iloc[0])):
+        cards.append(_card("no comparable references", "DTW says (needs correct executions of this exercise, view and source)"))
+    else:
         verdict = recording_verdict.iloc[0]
         beyond = None if pd.isna(verdict["beyond_threshold"]) else bool(verdict["beyond_threshold"])
         said = {True: "unlike correct", False: "like correct", None: "no threshold"}[beyond]
@@ -287,7 +334,9 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
     joint_scores = data.joint_scores[data.joint_scores["view"] == view] if view else data.joint_scores.iloc[:0]
     if joint_scores["score"].notna().any():
         worst = joint_scores.sort_values("score").iloc[0]
-        cards.append(_card(str(worst["joint"]).replace("_", " "), f"joint farthest from correct (score {worst['score']:.2f})", "bad"))
+        cards.append(_card(_words(worst["joint"]), f"clusters: positions farthest from correct ones (score {worst['score']:.2f})", "bad"))
+    if len(recording_verdict) and isinstance(recording_verdict["most_distant_feature"].iloc[0], str):
+        cards.append(_card(_words(recording_verdict["most_distant_feature"].iloc[0]), "DTW: movement over time farthest from correct", "bad"))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
     if data.frames:
         figures = "".join(f"<figure>{image_tag(image, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
@@ -298,7 +347,8 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         signal = reps["signal"].iloc[0] if len(reps) else "rep signal"
         parts.append("<h2>Over time</h2>" + time_series_plot(kinematics.sort_values("frame"), reps, signal, view))
     if len(reps):
-        parts.append("<h2>Reps</h2>" + rep_bars_plot(reps, tempo))
+        sentence = tempo_sentence(reps["duration_s"].to_numpy(dtype=np.float64), tempo)
+        parts.append(f"<h2>Reps</h2><p>{html.escape(sentence)}</p>" + rep_bars_plot(reps, tempo))
         shown = reps[list(REP_COLUMNS)].rename(columns=REP_COLUMNS)
         parts.append(_table(shown))
     views = data.recordings[list(VIEW_COLUMNS)].rename(columns=VIEW_COLUMNS)
@@ -314,6 +364,8 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         parts.append("<h2>Which joint deviates most</h2>"
                      "<p class='note'>DBSCAN clusters of correct executions per joint (METHODS 004): 1 on a cluster, "
                      "0 far from every one.</p>" + joint_scores_plot(rep_scores, joint_scores))  # fmt: skip
+    if data.made_by:
+        parts.append(f"<p class='note'>Made by: {html.escape(data.made_by)}</p>")
     return _document(title, "".join(parts))
 
 

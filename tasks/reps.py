@@ -328,6 +328,38 @@ def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
     return ", ".join(notes) or "good tempo"
 
 
+def tempo_sentence(durations_s: np.ndarray, tempo: dict) -> str:
+    """``tempo_feedback`` as a sentence a coach reads: the count, the mean duration, the
+    spread, and which rule is broken with what to do.
+
+    Parameters
+    ----------
+    durations_s
+        float, shape ``(rep,)``, seconds.
+    tempo
+        ``irregular_std_s``, ``too_fast_s``, ``too_slow_s`` (seconds).
+    """
+    if not len(durations_s):
+        return "No reps, so no tempo to judge."
+    mean = float(np.mean(durations_s))
+    parts = [f"{len(durations_s)} rep{'s' if len(durations_s) > 1 else ''} of {mean:.2f} s" + (" on average" if len(durations_s) > 1 else "")]
+    notes = []
+    if len(durations_s) > 1:
+        spread, std = float(np.ptp(durations_s)), float(np.std(durations_s, ddof=1))
+        if std > tempo["irregular_std_s"]:
+            parts.append(f"{spread:.2f} s apart (std {std:.2f} s, above {tempo['irregular_std_s']} s)")
+            notes.append("uneven")
+        else:
+            parts.append(f"{spread:.2f} s apart at most")
+    if mean < tempo["too_fast_s"]:
+        notes.append(f"faster than {tempo['too_fast_s']} s per rep: slow down")
+    elif mean > tempo["too_slow_s"]:
+        notes.append(f"slower than {tempo['too_slow_s']} s per rep: speed up")
+    if not notes:
+        return f"{', '.join(parts)}: a steady tempo within {tempo['too_fast_s']}-{tempo['too_slow_s']} s per rep."
+    return f"{', '.join(parts)}: {'; '.join(notes)}."
+
+
 #: Share of a recording's frames at each end taken as its rest position (step 8).
 REST_EDGE_FRACTION = 0.1
 

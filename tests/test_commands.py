@@ -109,8 +109,8 @@ def test_overlay_draws_the_skeleton_on_a_frame_of_the_real_video(project):
 
     root, _ = project
     run = formset(root, "overlay", REAL, "--frame", "300", columns=400)
-    png = root / "reports" / "real-squat" / "squat_side_diagonal_frame300.png"
-    assert flat(run.stdout) == f"wrote frame 300 of {REAL} (diagonal) to {png}"
+    png = root / "reports" / "real-squat" / "squat_side_side_frame300.png"
+    assert flat(run.stdout) == f"wrote frame 300 of {REAL} (side) to {png}"
     drawn = cv2.imread(str(png))
     assert drawn is not None and drawn.shape[:2] == (1080, 608)
     capture = cv2.VideoCapture(str(root / "data" / "sets" / "real-squat" / "squat_side.mp4"))

@@ -185,3 +185,33 @@ def test_the_skip_reason_says_why_nothing_was_compared():
         "no correct executions by other people to compare with: every distance is empty"
     )
     assert skip_reason(pd.DataFrame({"n_references": [0, 1]}), views) is None
+
+
+def test_only_the_targets_are_measured_and_they_match_the_whole_computation():
+    rng = np.random.default_rng(1)
+    arrays = [rng.normal(size=(n, 2)) for n in (20, 25, 18, 30, 22)]
+    references = np.array([0, 2])
+    whole = dtw_to_references(arrays, references)
+    targeted = dtw_to_references(arrays, references, np.array([4, 1]))
+    np.testing.assert_allclose(targeted[[1, 4]], whole[[1, 4]])
+    assert np.isnan(targeted[[0, 2, 3]]).all()  # not measured: not even the references' own rows
+
+
+def test_a_measured_sample_is_judged_against_the_others_and_is_never_a_reference(compared):
+    from formset.tasks.compare import compare_group
+
+    samples, features, kinematics, _, verdicts, _ = compared
+    exercise, view = "squat", "front"
+    frames = features[features["view"] == view].merge(
+        kinematics[["set_id", "sample_id", "view", "frame", "rep"]], on=["set_id", "sample_id", "view", "frame"]
+    ).merge(samples[["set_id", "sample_id", "subject_id", "exercise", "label"]], on=["set_id", "sample_id"])
+    frames = frames[frames["exercise"] == exercise]
+    correct = samples[(samples["exercise"] == exercise) & (samples["label"] == "correct")].iloc[0]
+    key = (correct["set_id"], correct["sample_id"])
+    _, measured = compare_group(frames, exercise, view, PARAMS["compare"], measured={key})
+    assert set(zip(measured["set_id"], measured["sample_id"])) == {key}
+    whole = measured[measured["rep"].isna()].iloc[0]
+    full = verdicts[(verdicts["set_id"] == key[0]) & (verdicts["sample_id"] == key[1]) & (verdicts["view"] == view) & verdicts["rep"].isna()].iloc[0]
+    # Its own person's executions are no references either way: the same distance, the same references.
+    assert whole["n_references"] == full["n_references"] > 0
+    assert whole["distance"] == pytest.approx(full["distance"], rel=1e-6)

@@ -220,3 +220,25 @@ def test_png_frame_has_the_skeleton_at_the_scaled_keypoints(real_clip, tmp_path)
         save_frame_png(real_clip, rows, CLIP_FRAMES + 5, tmp_path / "late.png")
     assert error.value.reason == "frame_out_of_range"
     assert not (tmp_path / "late.png").exists()
+
+
+def test_rep_counter_and_phase_follow_start_bottom_and_end():
+    from formset.tasks.overlay import DOWN, REST, UP, rep_phases
+
+    reps = pd.DataFrame({"start_frame": [10, 30], "bottom_frame": [15, 36], "end_frame": [20, 40]})
+    frames = np.array([0, 9, 10, 15, 16, 20, 21, 30, 36, 37, 40, 41])
+    counted, phase = rep_phases(frames, reps)
+    assert counted.tolist() == [0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert phase.tolist() == [REST, REST, DOWN, DOWN, UP, UP, REST, DOWN, DOWN, UP, UP, REST]
+
+
+def test_legend_darkens_the_bottom_left_corner_only_and_names_both_sides():
+    from formset.tasks.overlay import LEFT_COLOUR, RIGHT_COLOUR, draw_legend
+
+    image = np.full((400, 600, 3), 200, np.uint8)
+    drawn = draw_legend(image)
+    assert (image == 200).all(), "the input is not modified"
+    assert (drawn[:300] == 200).all() and (drawn[-20:, -50:] == 200).all()
+    corner = drawn[-25:, :250].reshape(-1, 3)
+    assert (corner == 80).all(axis=1).any()  # 200 x (1 - 0.6 opacity)
+    assert (corner == LEFT_COLOUR).all(axis=1).any() and (corner == RIGHT_COLOUR).all(axis=1).any()

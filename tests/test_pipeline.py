@@ -137,6 +137,27 @@ def test_the_classifier_is_well_above_the_majority_class_on_held_out_people(buil
     assert pooled >= MIN_ACCURACY and metrics["accuracy"] >= MIN_ACCURACY, metrics
 
 
+def test_analyze_judges_one_recording_with_the_built_version_and_writes_nothing_into_it(built, tmp_path):
+    project, _, _ = built
+    samples = pd.read_csv(project / "data" / "sets" / "synthetic-demo" / "samples.csv")
+    faulty = samples[(samples["exercise"] == "push_up") & (samples["fault_base_of_support"] == 1)].iloc[0]
+    recording = project / "data" / "sets" / "synthetic-demo" / faulty["openpose_diagonal"]
+    before = sorted(p.relative_to(project) for p in (project / "data").rglob("*"))
+    run = formset(project, "analyze", str(recording), "--view", "diagonal", "--rev", "workspace", "-o", str(tmp_path / "out"), "--json")
+    result = json.loads(run.stdout)
+    assert result == json.loads((tmp_path / "out" / "result.json").read_text())
+    assert (result["exercise"], result["view"], result["source"]) == ("push_up", "diagonal", "openpose")  # recognised
+    assert result["exercise_probability"] > 0.5 and result["rep_count"] >= 1
+    model = result["model"]
+    assert model["available"] and model["p_incorrect"] + model["p_correct"] == pytest.approx(1.0)
+    assert len(model["faults"]) == 6 and model["faults"]["hands too narrow"] > 0.5  # its fault, in a coach's words
+    assert result["dtw"]["references"] > 0 and result["dtw"]["said"] in ("like correct", "unlike correct")
+    assert result["version"]["dataset_version"] == "workspace" and result["version"]["model"] == "minirocket"
+    assert result["files"] == {"report": "report.html"}  # OpenPose JSON: no video to draw on
+    assert "the model says" in (tmp_path / "out" / "report.html").read_text()
+    assert sorted(p.relative_to(project) for p in (project / "data").rglob("*")) == before
+
+
 def test_rerunning_with_nothing_changed_changes_nothing(built):
     project, _, _ = built
     lock = (project / "dvc.lock").read_text()

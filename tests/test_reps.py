@@ -28,6 +28,7 @@ from formset.tasks.reps import (
     find_reps,
     reps_for_samples,
     tempo_feedback,
+    tempo_sentence,
 )
 from formset.tasks.synthetic import rep_frames
 
@@ -231,9 +232,33 @@ def test_fill_short_gaps_fills_only_short_gaps():
     assert np.isnan(filled[4:9]).all() and filled[9] == 9
 
 
-def test_tempo_feedback_uses_the_seed_thresholds():
+#: Kim & Heo's push-up counter's tempo rules.
+SEED_TEMPO = {"irregular_std_s": 0.1, "too_fast_s": 1.5, "too_slow_s": 2.5}
+
+
+def test_tempo_defaults_do_not_flag_ordinary_squats():
     tempo = REPS_PARAMS["tempo"]
-    assert tempo == {"irregular_std_s": 0.1, "too_fast_s": 1.5, "too_slow_s": 2.5}
+    assert tempo == {"irregular_std_s": 0.5, "too_fast_s": 1.0, "too_slow_s": 5.0}
+    assert tempo_feedback(np.array([2.9, 3.23]), tempo) == "good tempo"  # the real squat's two reps
+    assert tempo_feedback(np.array([2.0, 3.5]), tempo) == "irregular"  # std 1.06 s
+    assert tempo_feedback(np.array([0.9, 0.95]), tempo) == "too fast"
+    assert tempo_feedback(np.array([5.1]), tempo) == "too slow"
+
+
+def test_tempo_sentence_says_count_mean_spread_and_the_rule_broken():
+    assert tempo_sentence(np.array([2.9, 3.2]), REPS_PARAMS["tempo"]) == (
+        "2 reps of 3.05 s on average, 0.30 s apart at most: a steady tempo within 1.0-5.0 s per rep."
+    )
+    assert tempo_sentence(np.array([1.0, 1.4]), SEED_TEMPO) == (
+        "2 reps of 1.20 s on average, 0.40 s apart (std 0.28 s, above 0.1 s): uneven; "
+        "faster than 1.5 s per rep: slow down."
+    )
+    assert tempo_sentence(np.array([3.0]), SEED_TEMPO) == "1 rep of 3.00 s: slower than 2.5 s per rep: speed up."
+    assert tempo_sentence(np.array([]), SEED_TEMPO) == "No reps, so no tempo to judge."
+
+
+def test_tempo_feedback_uses_the_seed_thresholds():
+    tempo = SEED_TEMPO
     assert tempo_feedback(np.array([2.0, 2.05, 1.95]), tempo) == "good tempo"
     assert tempo_feedback(np.array([1.0, 1.4]), tempo) == "irregular, too fast"
     assert tempo_feedback(np.array([3.0]), tempo) == "too slow"
@@ -378,8 +403,8 @@ def test_one_rep_has_no_regularity_to_judge_and_raises_no_warning():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert tempo_feedback(np.array([2.0]), REPS_PARAMS["tempo"]) == "good tempo"
-    assert tempo_feedback(np.array([2.0, 2.2]), REPS_PARAMS["tempo"]) == "irregular"  # std 0.14 s
+        assert tempo_feedback(np.array([2.0]), SEED_TEMPO) == "good tempo"
+    assert tempo_feedback(np.array([2.0, 2.2]), SEED_TEMPO) == "irregular"  # std 0.14 s
 
 
 def test_count_errors_score_primary_views_with_a_labeled_count_of_one_or_more():
