@@ -48,7 +48,7 @@ from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.sequences import build_sequences
 from formset.quarantine import StageSkipped
-from formset.tasks.exercise import recognize_exercises
+from formset.tasks.exercise import recognition_params, recognize_exercises
 from formset.tasks.faults import evaluate_faults
 from formset.tasks.train import cross_validate, summarize_folds
 
@@ -194,7 +194,7 @@ def main() -> None:
             print(f"{name}: {samples['subject_id'].nunique()} people, {len(samples)} samples, "
                   f"read in {time.perf_counter() - start:.0f} s")  # fmt: skip
             if "exercise" in tasks:
-                extra.append(recognition_line(name, samples, features, params["train"]))
+                extra.append(recognition_line(name, samples, features, recognition_params(params)))
                 print("  ", extra[-1], flush=True)
             if "faults" in tasks:
                 extra.extend(fault_lines(name, samples, features, params["train"]))

@@ -83,7 +83,7 @@ def recorded_stages(project: Path) -> set[str]:
     return set(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
 
 
-ALL_STAGES = {"ingest", "keypoints", "normalize", "validate", "reps", "cluster", "compare", "train"}
+ALL_STAGES = {"ingest", "keypoints", "normalize", "validate", "exercise", "reps", "cluster", "compare", "train"}
 NECK, LEFT_ANKLE = 1, 14  # BODY_25 indices
 
 
