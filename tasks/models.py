@@ -31,6 +31,12 @@ one-hot per frame for ``conv_lstm``, appended to the features for the others);
 ``per_exercise`` trains one model per exercise on that exercise's samples, and an exercise
 whose training samples lack a class is predicted by a shared model with the exercise input.
 An exercise no training sample has gets the training samples' share of incorrect ones.
+
+Views (``train.view_fusion``): ``average`` fits the family on every view's sequence and a
+sample's ``p(incorrect)`` is the mean over its views (``tasks.train.per_sample``); ``fused``
+fits it on one sequence per sample holding all its views, aligned on the recordings' times
+(``tasks.sequences.fuse_views``; a missing view is zeros and a presence channel), and every
+view of a sample gets the sample's ``p(incorrect)``.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
 from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
 from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
-from formset.tasks.sequences import Sequences
+from formset.tasks.sequences import Sequences, fuse_views
 
 MODEL_FAMILIES: tuple[str, ...] = ("conv_lstm", "kinematic", "minirocket")
 EXERCISE_MODES: tuple[str, ...] = ("input", "per_exercise")
+VIEW_FUSIONS: tuple[str, ...] = ("average", "fused")
 #: Key of the model that serves every exercise (``input``) or those without their own.
 SHARED = "*"
 #: Statistics per channel of the ``kinematic`` family, in feature order.
@@ -305,17 +312,27 @@ class TrainedModel:
         Exercise (or ``SHARED``) -> fitted family model.
     prior
         Share of incorrect training sequences: ``p(incorrect)`` of an exercise no model knows.
+    view_fusion
+        One of ``VIEW_FUSIONS``: ``fused`` models read one fused sequence per sample.
     """
 
     family: str
     exercise_mode: str
     models: dict
     prior: float
+    view_fusion: str = "average"
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        """``p(incorrect)`` of the sequences ``rows``, float64, shape ``(len(rows),)``."""
-        p = np.empty(len(rows))
+        """``p(incorrect)`` of the sequences ``rows``, float64, shape ``(len(rows),)``; with
+        ``fused`` views, each sequence's is its sample's."""
         rows = np.asarray(rows)
+        if self.view_fusion == "fused":
+            fused, sample_of_row = fuse_views(seqs, rows)
+            return self._predict(fused, np.arange(len(fused.y)))[sample_of_row]
+        return self._predict(seqs, rows)
+
+    def _predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        p = np.empty(len(rows))
         for exercise in np.unique(seqs.exercise[rows]):
             these = seqs.exercise[rows] == exercise
             model = self.models.get(exercise, self.models.get(SHARED))
@@ -330,13 +347,14 @@ class TrainedModel:
 
     def state(self) -> dict:
         return {"family": self.family, "exercise_mode": self.exercise_mode, "prior": self.prior,
-                "models": {key: model.state() for key, model in self.models.items()}}  # fmt: skip
+                "view_fusion": self.view_fusion, "models": {key: model.state() for key, model in self.models.items()}}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "TrainedModel":
         family = FAMILIES[state["family"]]
         models = {key: family.from_state(model) for key, model in state["models"].items()}
-        return cls(state["family"], state["exercise_mode"], models, float(state["prior"]))
+        # A model saved before views could be fused averaged them.
+        return cls(state["family"], state["exercise_mode"], models, float(state["prior"]), state.get("view_fusion", "average"))
 
 
 def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
@@ -356,12 +374,17 @@ def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
     ValueError
         An unknown model family or exercise mode.
     """
-    family, mode = params["model"], params["exercise_mode"]
+    family, mode, fusion = params["model"], params["exercise_mode"], params.get("view_fusion", "average")
     if family not in FAMILIES:
         raise ValueError(f"train.model is {family!r}: use one of {', '.join(MODEL_FAMILIES)}")
     if mode not in EXERCISE_MODES:
         raise ValueError(f"train.exercise_mode is {mode!r}: use one of {', '.join(EXERCISE_MODES)}")
+    if fusion not in VIEW_FUSIONS:
+        raise ValueError(f"train.view_fusion is {fusion!r}: use one of {', '.join(VIEW_FUSIONS)}")
     rows = np.asarray(rows)
+    if fusion == "fused":
+        seqs, _ = fuse_views(seqs, rows)
+        rows = np.arange(len(seqs.y))
     vocabulary = sorted(set(seqs.exercise[rows]))
     models = {}
     if mode == "per_exercise":
@@ -371,4 +394,4 @@ def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
                 models[exercise] = FAMILIES[family].fit(seqs, own, params, [])
     if len(models) < len(vocabulary):
         models[SHARED] = FAMILIES[family].fit(seqs, rows, params, vocabulary)
-    return TrainedModel(family, mode, models, float(seqs.y[rows].mean()))
+    return TrainedModel(family, mode, models, float(seqs.y[rows].mean()), fusion)
