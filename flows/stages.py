@@ -575,9 +575,9 @@ def reps_flow(root: str | None = None) -> dict:
     inputs = [project.features_dir, project.catalog_dir / "samples", project.quarantine_dir("validate")]
     # A set's reps depend on recognition's verdicts on its samples, not on every probability:
     # a set added elsewhere leaves them, and this set's reps, as they were.
-    min_p = project.params()["reps"]["recognition_min_p"]
+    min_margin = project.params()["reps"]["recognition_min_margin"]
     verdicts = {
-        set_id: {"exercise_verdicts": provenance.params_digest(named_otherwise(_exercise_predictions(project, set_id), min_p)
+        set_id: {"exercise_verdicts": provenance.params_digest(named_otherwise(_exercise_predictions(project, set_id), min_margin)
                                                                .to_dict("records"))}
         for set_id in _set_ids(project)
     }  # fmt: skip

@@ -90,6 +90,29 @@ def _state_tensors(**arrays) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
 
 
+def center_by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray) -> np.ndarray:
+    """``X`` less, on each row, the mean of the rows of the same person and exercise.
+
+    Parameters
+    ----------
+    X
+        float, shape ``(row, feature)``.
+    subjects, exercises
+        shape ``(row,)``: the person and the exercise of each row.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape of ``X``: what sets each execution apart from that person's other
+        executions of the exercise (0 for a person's only execution).
+    """
+    keys = np.char.add(np.char.add(np.asarray(subjects, dtype=str), "\x1f"), np.asarray(exercises, dtype=str))
+    _, group = np.unique(keys, return_inverse=True)
+    sums = np.zeros((group.max(initial=-1) + 1, X.shape[1]))
+    np.add.at(sums, group, X)
+    return X - (sums / np.bincount(group)[:, np.newaxis])[group]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
@@ -180,31 +203,36 @@ class Kinematic:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
+    person_centered: bool = False
 
     def _inputs(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        return np.hstack([kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+        summaries = kinematic_summaries(seqs, rows)
+        if self.person_centered:
+            summaries = center_by_person(summaries, seqs.subject[rows], seqs.exercise[rows])
+        return np.hstack([summaries, _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "Kinematic":
-        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary)
+        centered = bool(params.get("person_centering", False))
+        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered)
         X = model._inputs(seqs, rows)
         mean, spread = X.mean(axis=0), X.std(axis=0)
         scale = np.where(spread > 1e-9, spread, 1.0)
         regression = LogisticRegression(C=params["kinematic"]["C"], class_weight="balanced", max_iter=5000)
         regression.fit((X - mean) / scale, seqs.y[rows])
-        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary)
+        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered)
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         return _sigmoid(((self._inputs(seqs, rows) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def state(self) -> dict:
         return {**_state_tensors(mean=self.mean, scale=self.scale, coef=self.coef), "intercept": self.intercept,
-                "vocabulary": json.dumps(self.vocabulary)}  # fmt: skip
+                "vocabulary": json.dumps(self.vocabulary), "person_centered": self.person_centered}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "Kinematic":
         return cls(state["mean"].numpy(), state["scale"].numpy(), state["coef"].numpy(), float(state["intercept"]),
-                   json.loads(state["vocabulary"]))  # fmt: skip
+                   json.loads(state["vocabulary"]), bool(state.get("person_centered", False)))  # fmt: skip
 
 
 # ------------------------------------------------------------------ minirocket
@@ -229,6 +257,11 @@ def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarr
     return out
 
 
+def _centered(X: np.ndarray, seqs: Sequences, rows: np.ndarray, centered: bool) -> np.ndarray:
+    """``X`` (rows ``rows``) ``center_by_person`` when ``centered``, else as it is."""
+    return center_by_person(X, seqs.subject[rows], seqs.exercise[rows]) if centered else X
+
+
 @dataclass
 class MiniRocket:
     """Per-channel standardization, MiniRocket, standardization, ridge classifier."""
@@ -242,6 +275,7 @@ class MiniRocket:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
+    person_centered: bool = False
 
     def _series(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         series = resampled_series(seqs, rows, self.length)
@@ -255,8 +289,9 @@ class MiniRocket:
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
         transform = fit_minirocket(series, settings["features"], params["seed"])
-        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows),
-                       _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
+        centered = bool(params.get("person_centering", False))
+        X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)]),
+                                 seqs, rows, centered), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
         feature_scale = np.where(spread > 1e-9, spread, 1.0)
         # Both blocks weigh the same in the ridge penalty: the few summaries are scaled up
@@ -264,11 +299,11 @@ class MiniRocket:
         feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
         return cls(settings["length"], channel_mean, channel_scale, transform, feature_mean, feature_scale,
-                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary)  # fmt: skip
+                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered)  # fmt: skip
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        features = transform_minirocket(self._series(seqs, rows), self.transform)
-        X = np.hstack([features, kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+        features = np.hstack([transform_minirocket(self._series(seqs, rows), self.transform), kinematic_summaries(seqs, rows)])
+        X = np.hstack([_centered(features, seqs, rows, self.person_centered), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
         return _sigmoid(2.0 * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
 
     def state(self) -> dict:
@@ -281,6 +316,7 @@ class MiniRocket:
                 feature_scale=self.feature_scale, coef=self.coef,
             ),
             "length": self.length, "intercept": self.intercept, "vocabulary": json.dumps(self.vocabulary),
+            "person_centered": self.person_centered,
         }  # fmt: skip
 
     @classmethod
@@ -291,7 +327,8 @@ class MiniRocket:
             array["biases"],
         )  # fmt: skip
         return cls(int(state["length"]), array["channel_mean"], array["channel_scale"], transform, array["feature_mean"],
-                   array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]))  # fmt: skip
+                   array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]),
+                   bool(state.get("person_centered", False)))  # fmt: skip
 
 
 FAMILIES = {"conv_lstm": ConvLstm, "kinematic": Kinematic, "minirocket": MiniRocket}

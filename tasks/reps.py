@@ -26,8 +26,8 @@ exercise from the keypoints it already has. Per sample x view:
 6. **Checks that refuse to invent reps** (the recording's ``status``): ``no_person`` (the
    signal is missing in most frames), ``too_short`` (shorter than ``min_rep_s``),
    ``wrong_exercise`` (exercise recognition, judged on people it never saw, names the
-   sample as another exercise with a probability of at least ``recognition_min_p``:
-   ``named_otherwise``; or the trunk posture contradicts the exercise: an upright exercise
+   sample as another exercise, surer of it than of the catalog's by at least
+   ``recognition_min_margin``: ``named_otherwise``; or the trunk posture contradicts the exercise: an upright exercise
    done lying, or the reverse: the sample's median trunk inclination in ``posture_views``,
    where it is trustworthy, against ``UPRIGHT_MAX_DEG``; every view of the sample then says so),
    ``no_movement``, ``no_reps`` (movement but no rep-shaped dip),
@@ -406,31 +406,42 @@ def sample_lean(features: pd.DataFrame, posture_views: list[str]) -> pd.Series:
     return rows.groupby(["set_id", "sample_id"])["trunk_inclination"].median().dropna()
 
 
-def named_otherwise(recognized: pd.DataFrame, min_p: float) -> pd.DataFrame:
+def recognition_margin(recognized: pd.DataFrame) -> np.ndarray:
+    """How much surer exercise recognition is of the exercise it names than of the catalog's:
+    ``ln(p_exercise / p_claimed)``, the difference of the two classes' decision values
+    (whatever the number of classes; 0 when it names the catalog's, NaN when the catalog's
+    exercise is one the model never saw)."""
+    claimed = recognized["p_claimed"].to_numpy(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(claimed > 0, np.log(recognized["p_exercise"].to_numpy(np.float64) / np.where(claimed > 0, claimed, 1.0)), np.nan)
+
+
+def named_otherwise(recognized: pd.DataFrame, min_margin: float) -> pd.DataFrame:
     """The samples exercise recognition names as another exercise than the catalog's.
 
     Parameters
     ----------
     recognized
         ``EXERCISE_PREDICTIONS`` rows: out-of-fold predictions of the ``exercise`` stage.
-    min_p
-        The probability (0-1, mean over the views) the named exercise must reach.
+    min_margin
+        The ``recognition_margin`` the named exercise must reach (a model that never saw
+        the catalog's exercise names nothing).
 
     Returns
     -------
     pandas.DataFrame
-        ``set_id``, ``sample_id``, ``exercise``, ``predicted_exercise``, ``p_exercise`` of
-        those samples, sorted by the key.
+        ``set_id``, ``sample_id``, ``exercise``, ``predicted_exercise``, ``p_exercise``,
+        ``p_claimed`` of those samples, sorted by the key.
     """
-    columns = ["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise"]
-    other = (recognized["predicted_exercise"] != recognized["exercise"]) & (recognized["p_exercise"] >= min_p)
+    columns = ["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise", "p_claimed"]
+    other = (recognized["predicted_exercise"] != recognized["exercise"]).to_numpy() & (recognition_margin(recognized) >= min_margin)
     return recognized.loc[other, columns].sort_values(["set_id", "sample_id"], ignore_index=True)
 
 
 def recognition_verdict(row: pd.Series) -> str:
     """The ``wrong_exercise`` detail of a ``named_otherwise`` row."""
     return (f"exercise recognition, trained on other people, names this a {row['predicted_exercise']} "
-            f"(probability {row['p_exercise']:.2f}), not a {row['exercise']}")  # fmt: skip
+            f"(probability {row['p_exercise']:.2f}, {row['p_claimed']:.2f} for a {row['exercise']})")  # fmt: skip
 
 
 def reps_for_view(
@@ -575,7 +586,7 @@ def reps_for_samples(
     lean = sample_lean(features, params["posture_views"])
     verdicts = {}
     if recognized is not None:
-        others = named_otherwise(recognized, params["recognition_min_p"])
+        others = named_otherwise(recognized, params["recognition_min_margin"])
         verdicts = {(row["set_id"], row["sample_id"]): recognition_verdict(row) for _, row in others.iterrows()}
     parts = [
         reps_for_view(frames.sort_values("frame"), exercise_of[key[:2]], lean.get(key[:2], np.nan), params,

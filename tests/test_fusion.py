@@ -1,12 +1,13 @@
-"""Views fused (``tasks.sequences.fuse_views``, ``train.view_fusion: fused``) on hand-made
-sequences whose aligned values are known by construction."""
+"""Views fused (``tasks.sequences.fuse_views``, ``train.view_fusion: fused``) and features
+centered by person (``train.person_centering``) on hand-made arrays whose results are known
+by construction."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from formset.tasks.models import TrainedModel, fit_model
+from formset.tasks.models import TrainedModel, center_by_person, fit_model
 from formset.tasks.sequences import FUSED_VIEW, Sequences, fuse_views
 from test_train import PARAMS, synthetic_set
 from formset.tasks.sequences import build_sequences
@@ -86,3 +87,9 @@ def test_an_unknown_view_fusion_is_refused_with_the_choices():
     seqs = build_sequences(features, samples, PARAMS)
     with pytest.raises(ValueError, match="train.view_fusion is 'stacked': use one of average, fused"):
         fit_model(seqs, np.arange(len(seqs.y)), {**PARAMS, "model": "kinematic", "view_fusion": "stacked"})
+
+
+def test_centering_by_person_removes_each_person_s_mean_per_exercise():
+    X = np.array([[1.0, 10.0], [3.0, 14.0], [5.0, 0.0], [7.0, 7.0]])
+    out = center_by_person(X, np.array(["p", "p", "p", "q"]), np.array(["squat", "squat", "lunge", "squat"]))
+    np.testing.assert_allclose(out, [[-1.0, -2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
