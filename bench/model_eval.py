@@ -16,6 +16,9 @@ Datasets:
 Each is read and normalized with the stages' own functions and ``params.yaml`` (no Prefect,
 no validation quarantine), then for every family x exercise mode the train stage's
 cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds by person).
+``--fusions average,fused`` compares the ways views meet (``train.view_fusion``; the
+synthetic set only, UI-PRMD has one view) and ``--centering false,true`` features as they
+are against centered by person (``train.person_centering``), on the same folds.
 The table: accuracy mean ± std over folds, the mean and the minimum of the per-movement
 accuracies, ROC AUC, and the seconds of the whole cross-validation. Targets on UI-PRMD:
 mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minutes.
@@ -151,10 +154,11 @@ def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params
     return lines
 
 
-def row(dataset_name: str, metrics: dict, fusion: str) -> dict:
+def row(dataset_name: str, metrics: dict, fusion: str, centered: bool) -> dict:
     per_movement = [e["accuracy"] for e in metrics["per_exercise"].values()]
     return {
         "dataset": dataset_name, "model": metrics["model"], "exercise_mode": metrics["exercise_mode"], "views": fusion,
+        "centered": centered,
         "folds": metrics["folds"], "accuracy": f"{metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f}",
         "movement_mean": round(float(np.mean(per_movement)), 3), "movement_min": round(min(per_movement), 3),
         "weakest": min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["accuracy"]),
@@ -168,6 +172,8 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
     parser.add_argument("--modes", default=None, help="exercise modes (default: params.yaml's train.exercise_mode)")
     parser.add_argument("--fusions", default=None, help="view fusions (default: params.yaml's train.view_fusion)")
+    parser.add_argument("--centering", default=None,
+                        help="person centering, any of false,true (default: params.yaml's train.person_centering)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--cache", type=Path, default=None, help="keep the datasets' features here between runs")
     parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
@@ -179,6 +185,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
     fusions = args.fusions.split(",") if args.fusions else [params["train"]["view_fusion"]]
+    centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params["train"]["person_centering"]]
     if set(fusions) - set(VIEW_FUSIONS):
         parser.error(f"unknown view fusions {sorted(set(fusions) - set(VIEW_FUSIONS))}: use {', '.join(VIEW_FUSIONS)}")
     print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
@@ -207,11 +214,14 @@ def main() -> None:
             set_fusions = fusions if features["view"].nunique() > 1 else [params["train"]["view_fusion"]]
             for model in models:
                 for mode in modes:
-                    for fusion in set_fusions:
-                        train = {**params["train"], "model": model, "exercise_mode": mode, "view_fusion": fusion}
+                    for fusion, centered in [(f, c) for f in set_fusions for c in centerings]:
+                        train = {**params["train"], "model": model, "exercise_mode": mode, "view_fusion": fusion,
+                                 "person_centering": centered}  # fmt: skip
                         metrics = evaluate(samples, features, train)
-                        rows.append(row(name, metrics, fusion))
-                        per_movement[(name, model, mode, fusion)] = {e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()}
+                        rows.append(row(name, metrics, fusion, centered))
+                        per_movement[(name, model, mode, fusion, centered)] = {
+                            e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()
+                        }
                         print("  ", rows[-1], flush=True)
     print("\n".join(extra))
     if not rows:
@@ -225,7 +235,7 @@ def main() -> None:
     real = table[table["dataset"] == "uiprmd"]
     for item in real.itertuples():
         met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS
-        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
+        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/{'centered' if item.centered else 'raw'}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
               f"min {item.movement_min:.3f} (target {TARGET_MIN}), {item.seconds:.0f} s (target {TARGET_SECONDS:.0f}): "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
 
