@@ -1,9 +1,10 @@
 """Leave-people-out cross-validation of every model family on real and synthetic data.
 
-    python bench/model_eval.py                       # what `make model-eval` runs
+    python bench/model_eval.py                       # every family, params.yaml's mode, fusion, centering
     python bench/model_eval.py --models minirocket --modes input,per_exercise
     python bench/model_eval.py --datasets uiprmd --cache /tmp/model-eval
     python bench/model_eval.py --tasks exercise,faults --models none   # recognition and fault heads only
+    make model-eval    # minirocket and kinematic, raw and centered by person, views averaged and fused
 
 Datasets:
 - ``uiprmd``: UI-PRMD (Vakanski, Jun, Paul, Baker: "A Data Set of Human Body Movements for
