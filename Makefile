@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 DEMO_SET := data/sets/synthetic-demo
 REAL_SET := data/sets/real-squat
 
-.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set rep-eval model-eval clean-outputs
+.PHONY: venv demo test test-fast mutation bench bench-incremental bench-add-set bench-scale bench-openpose cluster-demo serve-prefect rep-eval model-eval clean-outputs
 
 venv: $(VENV)/.installed
 
@@ -27,11 +27,14 @@ demo: venv
 	$(BIN)/dvc push --quiet
 	$(BIN)/dvc status
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), a module's tests in one of them (they
+# share its fixtures); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: venv
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 # Mutation testing of the stage and core modules against their own fast tests (README "Testing"):
 # a seeded sample per module (tests/mutation/targets.toml); MUTATION_ARGS="--sample 0" mutates all.
@@ -46,6 +49,20 @@ bench-incremental: venv
 
 bench-add-set: venv
 	$(BIN)/python bench/add_set.py
+
+# Scale (README "Running at scale"): a local Dask cluster running `formset run`, a Prefect server
+# serving the nightly deployment, and the scale benchmarks (SCALE_ARGS="--sizes 1000,5000,20000").
+cluster-demo: venv
+	$(BIN)/python tools/cluster_demo.py
+
+serve-prefect: venv
+	$(BIN)/formset server
+
+bench-scale: venv
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+
+bench-openpose: venv
+	$(BIN)/python bench/openpose_read.py $(OPENPOSE_ARGS)
 
 rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16

@@ -4,7 +4,8 @@ Publishing is ordered so that a run killed at any point leaves the last publishe
 whole: the data goes to the DVC remote first, then git records it (a commit holding the new
 ``dvc.lock``), then the tag names it. A version is tagged only once all three are done; a
 run killed before the tag is completed by the next run (nothing to rebuild, so it pushes,
-finds the commit made, and tags it). A failed validation publishes nothing.
+finds the commit made, and tags it). A failed validation publishes nothing; nor does a
+remote that cannot be reached (``PublishFailed``): the built data stays in the project.
 
 Served as a Prefect deployment on the cron schedule of ``params.yaml`` (``nightly``), or
 run by hand with ``formset nightly``.
@@ -19,7 +20,12 @@ from formset.config import Project
 from formset.flows.build import build_and_record
 from formset.flows.stages import ValidationFailed
 from formset.locking import project_lock
-from formset.versioning import git_tracked_records, push
+from formset.versioning import DvcError, git_tracked_records, push
+
+
+class PublishFailed(RuntimeError):
+    """``dvc push`` failed (the remote is down, unreachable or refuses the credentials):
+    nothing was committed or tagged, the built data stays in the workspace and DVC cache."""
 
 
 def last_published(project: Project) -> str | None:
@@ -42,10 +48,21 @@ def publish(project: Project, summary: str) -> dict:
     -------
     dict
         ``tag`` (None when the dataset is the one last published), ``commit``, ``pushed``.
+
+    Raises
+    ------
+    PublishFailed
+        The push failed; nothing was committed or tagged.
     """
     if not gitops.is_repo(project):
         raise gitops.GitError(f"{project.root} is not a git repository: a dataset version is a git commit and tag")
-    push(project)
+    try:
+        push(project)
+    except DvcError as err:
+        raise PublishFailed(
+            "the DVC remote did not take the data, so nothing was committed or tagged; the built data stays in "
+            f"this project (workspace and DVC cache): run `formset nightly` again once the remote answers.\n{err}"
+        ) from err
     commit = gitops.commit(project, git_tracked_records(project), f"Dataset version: {summary}")
     if commit is None and not unpublished(project):
         return {"tag": None, "commit": gitops.head(project), "pushed": True}
@@ -87,6 +104,8 @@ def nightly_flow(root: str | None = None, wait_s: float = 600.0) -> dict:
     ------
     formset.flows.stages.ValidationFailed
         A critical expectation failed: nothing was pushed, committed or tagged.
+    PublishFailed
+        The DVC remote did not take the data: nothing was committed or tagged.
     """
     project = Project.find(root)
     with project_lock(project, "formset nightly", wait_s):

@@ -7,21 +7,33 @@
   threads measured no faster than one thread), so only processes use more than one core.
 - ``threads``: ``workers`` threads of this process; enough for I/O-bound stages.
 - ``dask``: a Dask cluster (``prefect_dask``): a local one of ``workers`` single-threaded
-  processes, or the existing scheduler at ``address`` (``tcp://host:8786``), whose workers
-  need formset installed, the project's files at the same path, and ``PREFECT_API_URL`` set
-  to a Prefect server the flow also uses.
+  processes, or the existing scheduler at ``address`` (``tcp://host:8786``; the environment
+  variable ``FORMSET_DASK_ADDRESS`` overrides both ``kind`` and ``address``, so a cluster is
+  chosen without changing the versioned params.yaml). Such a cluster's workers need
+  formset's environment, the project's files at the same path (a shared filesystem: tasks
+  read the sets and write Parquet partitions there), and ``PREFECT_API_URL`` set to the
+  Prefect server the flow also reports to.
+
+The keypoints stage reads the file-sourced views (Kinect, OpenPose) of ``samples_per_task``
+samples per task: one task per folder would spend more on scheduling than on reading, one
+per set would leave all but one worker idle on a large set. The other per-set stages run
+their sets on the Dask cluster when ``kind`` is ``dask``, and on threads of the flow's
+process otherwise (their tasks are short; a process pool would cost its start-up per stage).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Iterator, Mapping, Sequence, TypeVar
 
 from prefect.context import FlowRunContext
+from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 KINDS = ("processes", "threads", "dask")
-DEFAULT_SETTINGS = {"kind": "processes", "workers": 2, "address": None}
+DEFAULT_SETTINGS = {"kind": "processes", "workers": 2, "address": None, "samples_per_task": 50}
+#: The environment variable naming a Dask scheduler to run on, whatever params.yaml says.
+ADDRESS_VARIABLE = "FORMSET_DASK_ADDRESS"
 #: Dask workers run one task at a time each: the pose models are single-threaded and hold the GIL.
 DASK_THREADS_PER_WORKER = 1
 
@@ -47,12 +59,7 @@ def task_runner(settings: Mapping | None) -> TaskRunner:
     ValueError
         Unknown ``kind`` or ``workers`` below 1; the message names the params.yaml key.
     """
-    merged = {**DEFAULT_SETTINGS, **(settings or {})}
-    kind, workers, address = merged["kind"], int(merged["workers"]), merged["address"]
-    if kind not in KINDS:
-        raise ValueError(f"runner.kind in params.yaml must be one of {', '.join(KINDS)}, got {kind!r}")
-    if workers < 1:
-        raise ValueError(f"runner.workers in params.yaml must be at least 1, got {workers}")
+    kind, workers, address = resolved(settings, os.environ)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
@@ -60,6 +67,11 @@ def task_runner(settings: Mapping | None) -> TaskRunner:
     from prefect_dask import DaskTaskRunner
 
     if address:
+        if get_current_settings().api.url is None:
+            raise ValueError(
+                f"the Dask cluster at {address} needs a Prefect server that the flow and the workers report to: "
+                "set PREFECT_API_URL here and on the workers (`formset server` starts one and prints it)"
+            )
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
@@ -70,6 +82,57 @@ def task_runner(settings: Mapping | None) -> TaskRunner:
             "env": _flow_api_env(),  # set by each worker's nanny before the worker starts
         },
     )
+
+
+def resolved(settings: Mapping | None, environ: Mapping[str, str]) -> tuple[str, int, str | None]:
+    """The ``kind``, ``workers`` and ``address`` a runner is built with.
+
+    Parameters
+    ----------
+    settings
+        The ``runner`` group of params.yaml; missing keys take ``DEFAULT_SETTINGS``.
+    environ
+        The environment: a non-empty ``FORMSET_DASK_ADDRESS`` makes the kind ``dask`` at
+        that address.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``kind`` or ``workers`` below 1; the message names the params.yaml key.
+    """
+    merged = {**DEFAULT_SETTINGS, **(settings or {})}
+    kind, workers, address = merged["kind"], int(merged["workers"]), merged["address"]
+    if kind not in KINDS:
+        raise ValueError(f"runner.kind in params.yaml must be one of {', '.join(KINDS)}, got {kind!r}")
+    if workers < 1:
+        raise ValueError(f"runner.workers in params.yaml must be at least 1, got {workers}")
+    if environ.get(ADDRESS_VARIABLE):
+        kind, address = "dask", environ[ADDRESS_VARIABLE]
+    return kind, workers, address if kind == "dask" else None
+
+
+def set_runner(settings: Mapping | None) -> TaskRunner:
+    """The task runner of the per-set stages (ingest, normalize, reps): the Dask cluster of
+    ``task_runner`` when the kind resolves to ``dask``, else threads of this process."""
+    kind, workers, _ = resolved(settings, os.environ)
+    return task_runner(settings) if kind == "dask" else ThreadPoolTaskRunner(max_workers=workers)
+
+
+T = TypeVar("T")
+
+
+def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    """``items`` in consecutive lists of ``size`` (the last one shorter), in order.
+
+    Raises
+    ------
+    ValueError
+        ``size`` below 1 (the message names ``runner.samples_per_task``).
+    """
+    if size < 1:
+        raise ValueError(f"runner.samples_per_task in params.yaml must be at least 1, got {size}")
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
 
 
 def _flow_api_env() -> dict[str, str]:

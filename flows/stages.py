@@ -2,8 +2,9 @@
 
 Each stage flow reads the tables an earlier stage declared (``dvc.yaml`` lists the same
 paths as deps and outs), runs the pure functions of ``formset.tasks`` once per labeled set
-(a Prefect task each, so sets run in parallel through the task runner; the keypoints stage
-also runs one task per video, on the runner of ``params.yaml: runner``), and writes one
+(a Prefect task each, so sets run in parallel on the runner of ``params.yaml: runner``; the
+keypoints stage runs one task per video and one per ``runner.samples_per_task`` samples of
+file-sourced views), and writes one
 Parquet partition per set, atomically. ``formset stage <name>`` runs one of them (that is
 what ``dvc repro`` calls); ``flows.build.build_dataset`` runs them all in order.
 """
@@ -21,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from formset import provenance
 from formset.config import Project
 from formset.flows import registry
+from formset.flows.runner import DEFAULT_SETTINGS, batches, set_runner, task_runner
 from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, StageSkipped, to_frame
 from formset.schemas import tables
@@ -110,7 +112,8 @@ def _run_per_set(
     the catalog. A set's inputs are its partitions in ``input_dirs``, identified by sha256,
     and its entry of ``derived_inputs`` (name -> digest of what the set's task reads of a
     dataset-wide table)."""
-    params = project.params()[stage]
+    all_params = project.params()
+    params = all_params[stage]
     set_ids = _set_ids(project)
     derived_inputs = derived_inputs or {}
     inputs = {
@@ -120,7 +123,11 @@ def _run_per_set(
     companion_dirs = [project.quarantine_dir(stage)] if companion_dirs is None else companion_dirs
     records, current = _plan_sets(project, stage, params, inputs, out_dir, companion_dirs)
     todo = [s for s in set_ids if s not in current]
-    summaries = [f.result() for f in [one_set.submit(project, s, params, records[s]) for s in todo]]
+    with set_runner(all_params.get("runner")) as runner:
+        futures = [
+            runner.submit(one_set, {"project": project, "set_id": s, "params": params, "prov": records[s]}) for s in todo
+        ]
+        summaries = [f.result() for f in futures]
     for directory in [out_dir, *companion_dirs]:
         _drop_stale_partitions(directory, set(set_ids))
     return _work(summaries, current)
@@ -199,11 +206,17 @@ def ingest_one_set(project: Project, set_dir: Path, exercises: list[str], prov: 
 def ingest_flow(root: str | None = None) -> dict:
     """Validate every set under ``data/sets`` against the contract and register it."""
     project = Project.find(root)
-    exercises = project.params()["exercises"]
+    all_params = project.params()
+    exercises = all_params["exercises"]
     set_dirs = project.set_dirs()
     records, current = ingest_records(project, set_dirs, exercises)
-    futures = [ingest_one_set.submit(project, d, exercises, records[d.name]) for d in set_dirs if d.name not in current]
-    summaries = [f.result() for f in futures]
+    with set_runner(all_params.get("runner")) as runner:
+        futures = [
+            runner.submit(ingest_one_set, {"project": project, "set_dir": d, "exercises": exercises, "prov": records[d.name]})
+            for d in set_dirs
+            if d.name not in current
+        ]
+        summaries = [f.result() for f in futures]
     keep = {d.name for d in set_dirs}
     for sub in ("sets", "samples", "files"):
         _drop_stale_partitions(project.catalog_dir / sub, keep)
@@ -213,9 +226,10 @@ def ingest_flow(root: str | None = None) -> dict:
 
 
 # ---------------------------------------------------------------- keypoints
-# One task per video (the costly unit: seconds to minutes of pose model each) and one per set
-# for its file sources (Kinect / OpenPose, fast), all through the task runner of params.yaml
-# ``runner``; each set's partition is assembled in the flow from the tasks' outcomes.
+# One task per video (the costly unit: seconds to minutes of pose model each) and one per
+# ``runner.samples_per_task`` samples of a set for their file sources (Kinect / OpenPose, fast),
+# all through the task runner of params.yaml ``runner``; each set's partition is assembled in
+# the flow from the tasks' outcomes.
 @stage_task
 def keypoints_one_video(project: Project, sample: dict, column: str, params: dict):
     """One video view of one sample through the pose backend: ``KeypointSeries`` or ``Rejection``."""
@@ -227,8 +241,8 @@ def keypoints_one_video(project: Project, sample: dict, column: str, params: dic
 
 
 @stage_task
-def keypoints_one_set(project: Project, samples: list[dict], params: dict) -> dict:
-    """The file-sourced views of a set's samples: sample_id -> view -> series or ``Rejection``."""
+def keypoints_some_samples(project: Project, samples: list[dict], params: dict) -> dict:
+    """The file-sourced views of some samples of one set: sample_id -> view -> series or ``Rejection``."""
     from formset.tasks.keypoints import is_video_column, read_view_outcome, source_columns
 
     return {
@@ -280,8 +294,6 @@ def _video_views(samples: dict[str, pd.DataFrame]):
 @flow(name="keypoints", log_prints=True)
 def keypoints_flow(root: str | None = None) -> dict:
     """Read every accepted sample's keypoint sources into the canonical skeleton."""
-    from formset.flows.runner import task_runner
-
     project = Project.find(root)
     all_params = project.params()
     params = all_params["keypoints"]
@@ -291,7 +303,8 @@ def keypoints_flow(root: str | None = None) -> dict:
         project, "keypoints", params, {s: keypoints_inputs(samples[s]) for s in set_ids}, project.keypoints_dir
     )
     todo = {s: samples[s] for s in set_ids if s not in current}
-    with task_runner(all_params.get("runner")) as runner:
+    runner_params = {**DEFAULT_SETTINGS, **(all_params.get("runner") or {})}
+    with task_runner(runner_params) as runner:
         # Videos first: they are the long tasks, so every worker starts on one at once.
         videos = [
             (set_id, sample["sample_id"], view, runner.submit(
@@ -299,13 +312,14 @@ def keypoints_flow(root: str | None = None) -> dict:
             ))
             for set_id, sample, view, column in _video_views(todo)
         ]
-        files = {
-            s: runner.submit(
-                keypoints_one_set, {"project": project, "samples": todo[s].to_dict("records"), "params": params}
-            )
+        files = [
+            (s, runner.submit(keypoints_some_samples, {"project": project, "samples": batch, "params": params}))
             for s in todo
-        }
-        outcomes = {set_id: future.result() for set_id, future in files.items()}
+            for batch in batches(todo[s].to_dict("records"), int(runner_params["samples_per_task"]))
+        ]
+        outcomes = {s: {} for s in todo}
+        for set_id, future in files:
+            outcomes[set_id].update(future.result())
         for set_id, sample_id, view, future in videos:
             outcomes[set_id][sample_id][view] = future.result()
     summaries = [_write_keypoints_set(project, s, todo[s], outcomes[s], records[s]) for s in todo]

@@ -148,7 +148,7 @@ def nightly(
     commit, tag data-YYYY-MM-DD) now, or with --serve on the nightly schedule."""
     project = _project()
     from formset.flows.build import NoSets, require_sets
-    from formset.flows.nightly import nightly_deployment, nightly_flow
+    from formset.flows.nightly import PublishFailed, nightly_deployment, nightly_flow
     from formset.flows.stages import ValidationFailed
     from formset.locking import ProjectBusy
 
@@ -170,10 +170,34 @@ def nightly(
     except ValidationFailed as err:
         console.print(f"[red]Validation failed: nothing was published.[/]\n{err}")
         raise typer.Exit(1)
+    except PublishFailed as err:
+        console.print(f"[red]Publishing failed:[/] {err}")
+        raise typer.Exit(1)
     if result["tag"]:
         console.print(f"published [bold]{result['tag']}[/] ({result['work']}), commit {result['commit'][:10]}")
     else:
         console.print(f"nothing changed ({result['work']}): no new version")
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Port of the Prefect server on 127.0.0.1.")] = 4200,
+) -> None:
+    """Start a Prefect server on 127.0.0.1 (its database in .prefect/server/ of the project),
+    print its UI address, and serve the nightly deployment against it until stopped (Ctrl-C
+    stops both)."""
+    project = _project()
+    from prefect import serve as serve_deployments
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from formset.flows.nightly import nightly_deployment
+    from formset.services import start_prefect_server
+
+    with start_prefect_server(project.root / ".prefect" / "server", port) as prefect_server:
+        console.print(f"Prefect UI: [bold]{prefect_server.address.removesuffix('/api')}[/]  "
+                      f"(other formset commands use it with PREFECT_API_URL={prefect_server.address})")  # fmt: skip
+        with temporary_settings({PREFECT_API_URL: prefect_server.address}):
+            serve_deployments(nightly_deployment(project))
 
 
 @app.command("add-set")

@@ -45,6 +45,10 @@ import pytest
 from formset.schemas.skeleton import SOURCES
 
 REPO = Path(__file__).resolve().parent.parent
+#: One warm Prefect database per test process for the commands the tests run (a cold one
+#: costs ~20 s a start); each pytest-xdist worker has its own: two Prefect servers never
+#: write one SQLite file.
+PREFECT_HOME = REPO / (f".prefect-{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ".prefect")
 REAL_VIDEO = REPO / "samples" / "real-squat" / "squat_side.mp4"
 #: The bundled video: 614 frames (20.5 s); its index ('moov' box) follows its frames ('mdat').
 REAL_FRAMES = 614
@@ -324,7 +328,10 @@ def project_env(project: Path) -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["FORMSET_ROOT"] = str(project)
-    env.setdefault("PREFECT_HOME", str(REPO / ".prefect"))
+    env.setdefault("PREFECT_HOME", str(PREFECT_HOME))
+    # `python -m` would put the project first on sys.path, and its copy of formset/ (a code
+    # dep in dvc.yaml) would shadow the installed package.
+    env["PYTHONSAFEPATH"] = "1"
     return env
 
 

@@ -1,0 +1,40 @@
+"""The runner settings of params.yaml (flows/runner.py): which engine and address a build
+uses, and how the keypoints stage cuts a set's samples into tasks. Pure functions only."""
+
+from __future__ import annotations
+
+import pytest
+
+from formset.flows.runner import ADDRESS_VARIABLE, batches, resolved
+
+
+def test_defaults_are_two_local_processes_without_an_address():
+    assert resolved(None, {}) == ("processes", 2, None)
+
+
+def test_the_environment_address_overrides_kind_and_address_of_params_yaml():
+    settings = {"kind": "threads", "workers": 3, "address": "tcp://old:8786"}
+    assert resolved(settings, {ADDRESS_VARIABLE: "tcp://10.0.0.5:8786"}) == ("dask", 3, "tcp://10.0.0.5:8786")
+    assert resolved(settings, {ADDRESS_VARIABLE: ""}) == ("threads", 3, None)  # empty: not set
+
+
+def test_an_address_counts_only_for_dask():
+    assert resolved({"kind": "dask", "address": "tcp://h:1"}, {}) == ("dask", 2, "tcp://h:1")
+    assert resolved({"kind": "processes", "address": "tcp://h:1"}, {}) == ("processes", 2, None)
+
+
+@pytest.mark.parametrize(("settings", "key"), [({"kind": "spark"}, "runner.kind"), ({"workers": 0}, "runner.workers")])
+def test_bad_settings_name_their_params_yaml_key(settings, key):
+    with pytest.raises(ValueError, match=key):
+        resolved(settings, {})
+
+
+def test_batches_keep_order_and_put_the_rest_last():
+    assert list(batches(list("abcdefg"), 3)) == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+    assert list(batches(list("ab"), 2)) == [["a", "b"]]
+    assert list(batches([], 4)) == []
+
+
+def test_batches_of_fewer_than_one_are_refused():
+    with pytest.raises(ValueError, match="samples_per_task"):
+        list(batches([1, 2], 0))
