@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from formset.tasks.models import TrainedModel, center_by_person, fit_model
-from formset.tasks.sequences import FUSED_VIEW, Sequences, fuse_views
+from formset.tasks.sequences import FUSED_VIEW, Sequences, build_sequences, fuse_views
 from test_train import PARAMS, synthetic_set
-from formset.tasks.sequences import build_sequences
 
 
 def two_view_sequences() -> Sequences:
