@@ -1,9 +1,10 @@
 """Leave-people-out cross-validation of every model family on real and synthetic data.
 
-    python bench/model_eval.py                       # what `make model-eval` runs
+    python bench/model_eval.py                       # every family, params.yaml's mode, fusion, centering
     python bench/model_eval.py --models minirocket --modes input,per_exercise
     python bench/model_eval.py --datasets uiprmd --cache /tmp/model-eval
     python bench/model_eval.py --tasks exercise,faults --models none   # recognition and fault heads only
+    make model-eval    # minirocket and kinematic, raw and centered by person, views averaged and fused
 
 Datasets:
 - ``uiprmd``: UI-PRMD (Vakanski, Jun, Paul, Baker: "A Data Set of Human Body Movements for
@@ -16,6 +17,9 @@ Datasets:
 Each is read and normalized with the stages' own functions and ``params.yaml`` (no Prefect,
 no validation quarantine), then for every family x exercise mode the train stage's
 cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds by person).
+``--fusions average,fused`` compares the ways views meet (``train.view_fusion``; the
+synthetic set only, UI-PRMD has one view) and ``--centering false,true`` features as they
+are against centered by person (``train.person_centering``), on the same folds.
 The table: accuracy mean ± std over folds, the mean and the minimum of the per-movement
 accuracies, ROC AUC, and the seconds of the whole cross-validation. Targets on UI-PRMD:
 mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minutes.
@@ -44,11 +48,11 @@ import yaml
 from formset.tasks import synthetic
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
-from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES
+from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES, VIEW_FUSIONS
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.sequences import build_sequences
 from formset.quarantine import StageSkipped
-from formset.tasks.exercise import recognize_exercises
+from formset.tasks.exercise import recognition_params, recognize_exercises
 from formset.tasks.faults import evaluate_faults
 from formset.tasks.train import cross_validate, summarize_folds
 
@@ -151,10 +155,11 @@ def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params
     return lines
 
 
-def row(dataset_name: str, metrics: dict) -> dict:
+def row(dataset_name: str, metrics: dict, fusion: str, centered: bool) -> dict:
     per_movement = [e["accuracy"] for e in metrics["per_exercise"].values()]
     return {
-        "dataset": dataset_name, "model": metrics["model"], "exercise_mode": metrics["exercise_mode"],
+        "dataset": dataset_name, "model": metrics["model"], "exercise_mode": metrics["exercise_mode"], "views": fusion,
+        "centered": centered,
         "folds": metrics["folds"], "accuracy": f"{metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f}",
         "movement_mean": round(float(np.mean(per_movement)), 3), "movement_min": round(min(per_movement), 3),
         "weakest": min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["accuracy"]),
@@ -167,6 +172,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
     parser.add_argument("--modes", default=None, help="exercise modes (default: params.yaml's train.exercise_mode)")
+    parser.add_argument("--fusions", default=None, help="view fusions (default: params.yaml's train.view_fusion)")
+    parser.add_argument("--centering", default=None,
+                        help="person centering, any of false,true (default: params.yaml's train.person_centering)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--cache", type=Path, default=None, help="keep the datasets' features here between runs")
     parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
@@ -177,6 +185,10 @@ def main() -> None:
     unknown = set(modes) - set(EXERCISE_MODES)
     if unknown:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
+    fusions = args.fusions.split(",") if args.fusions else [params["train"]["view_fusion"]]
+    centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params["train"]["person_centering"]]
+    if set(fusions) - set(VIEW_FUSIONS):
+        parser.error(f"unknown view fusions {sorted(set(fusions) - set(VIEW_FUSIONS))}: use {', '.join(VIEW_FUSIONS)}")
     print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     tasks = args.tasks.split(",")
@@ -194,17 +206,24 @@ def main() -> None:
             print(f"{name}: {samples['subject_id'].nunique()} people, {len(samples)} samples, "
                   f"read in {time.perf_counter() - start:.0f} s")  # fmt: skip
             if "exercise" in tasks:
-                extra.append(recognition_line(name, samples, features, params["train"]))
+                extra.append(recognition_line(name, samples, features, recognition_params(params)))
                 print("  ", extra[-1], flush=True)
             if "faults" in tasks:
                 extra.extend(fault_lines(name, samples, features, params["train"]))
                 print("\n".join(extra[-8:]), flush=True)
+            # One view only (UI-PRMD's Kinect): nothing to fuse, fused is averaging.
+            set_fusions = fusions if features["view"].nunique() > 1 else [params["train"]["view_fusion"]]
             for model in models:
                 for mode in modes:
-                    metrics = evaluate(samples, features, {**params["train"], "model": model, "exercise_mode": mode})
-                    rows.append(row(name, metrics))
-                    per_movement[(name, model, mode)] = {e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()}
-                    print("  ", rows[-1], flush=True)
+                    for fusion, centered in [(f, c) for f in set_fusions for c in centerings]:
+                        train = {**params["train"], "model": model, "exercise_mode": mode, "view_fusion": fusion,
+                                 "person_centering": centered}  # fmt: skip
+                        metrics = evaluate(samples, features, train)
+                        rows.append(row(name, metrics, fusion, centered))
+                        per_movement[(name, model, mode, fusion, centered)] = {
+                            e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()
+                        }
+                        print("  ", rows[-1], flush=True)
     print("\n".join(extra))
     if not rows:
         return
@@ -217,7 +236,7 @@ def main() -> None:
     real = table[table["dataset"] == "uiprmd"]
     for item in real.itertuples():
         met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS
-        print(f"uiprmd {item.model}/{item.exercise_mode}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
+        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/{'centered' if item.centered else 'raw'}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
               f"min {item.movement_min:.3f} (target {TARGET_MIN}), {item.seconds:.0f} s (target {TARGET_SECONDS:.0f}): "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
 

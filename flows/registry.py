@@ -90,10 +90,24 @@ STAGES: tuple[Stage, ...] = (
         },
     ),
     Stage(
+        "exercise",
+        reads=("data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json"),
+        writes=("models/exercise_model.pt", "data/exercise_predictions"),
+        params=("recognition", *(f"train.{key}" for key in ("views", "joints", "axes", "angles", "max_frames", "cv_folds", "seed"))),
+        metrics=("metrics/exercise.json",),
+        plots=(Plot("plots/exercise_confusion.csv", "confusion", x="predicted", y="actual"),),
+        notes={
+            "models/exercise_model.pt": "Exercise recognition (tasks/exercise.py), fitted on every sample.",
+            "data/exercise_predictions": "Its out-of-fold predictions, one row per sample: what the reps stage checks.",
+            "plots/exercise_confusion.csv": "Exercise recognition's out-of-fold predictions, every sample.",
+        },
+    ),
+    Stage(
         "reps",
         reads=(
             "data/catalog", "data/features", "data/quarantine/keypoints", "data/quarantine/normalize",
-            "data/quarantine/validate", "data/validation/summary.json",
+            "data/quarantine/validate", "data/validation/summary.json", "data/exercise_predictions",
+            "metrics/exercise.json",
         ),
         writes=("data/reps",),
         params=("reps",),
@@ -116,21 +130,21 @@ STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "train",
-        reads=("data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json"),
-        writes=("models/classifier.pt", "models/exercise_model.pt", "models/fault_model.pt", "data/predictions"),
+        reads=(
+            "data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json",
+            "data/exercise_predictions",
+        ),
+        writes=("models/classifier.pt", "models/fault_model.pt", "data/predictions"),
         params=("train",),
-        metrics=("metrics/train.json", "metrics/exercise.json", "metrics/faults.json"),
+        metrics=("metrics/train.json", "metrics/faults.json"),
         plots=(
             Plot("plots/confusion.csv", "confusion", x="predicted", y="actual"),
             Plot("plots/roc.csv", "simple", x="fpr", y="tpr"),
-            Plot("plots/exercise_confusion.csv", "confusion", x="predicted", y="actual"),
         ),
         notes={
-            "models/exercise_model.pt": "Exercise recognition (tasks/exercise.py), fitted on every sample.",
             "models/fault_model.pt": "Body-part fault heads (tasks/faults.py), fitted on the labeled samples.",
             "data/predictions": "Out-of-fold predictions of the cross-validation, one row per labeled sample.",
-            "plots/confusion.csv": "Both of the out-of-fold predictions (every labeled sample, predicted unseen).",
-            "plots/exercise_confusion.csv": "Exercise recognition's out-of-fold predictions, every sample.",
+            "plots/confusion.csv": "The out-of-fold predictions (every labeled sample, predicted unseen).",
         },
     ),
 )

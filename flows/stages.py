@@ -99,15 +99,27 @@ def _work(summaries: list[dict], reused: list[str]) -> dict:
 
 
 def _run_per_set(
-    project: Project, stage: str, one_set, input_dirs: list[Path], out_dir: Path, companion_dirs: list[Path] | None = None
+    project: Project,
+    stage: str,
+    one_set,
+    input_dirs: list[Path],
+    out_dir: Path,
+    companion_dirs: list[Path] | None = None,
+    derived_inputs: dict[str, dict[str, str]] | None = None,
 ) -> dict:
     """Submit ``one_set`` for every registered set whose ``out_dir`` partition is not current
     (in parallel through the task runner), then drop the partitions of sets no longer in
-    the catalog. A set's inputs are its partitions in ``input_dirs``, identified by sha256."""
+    the catalog. A set's inputs are its partitions in ``input_dirs``, identified by sha256,
+    and its entry of ``derived_inputs`` (name -> digest of what the set's task reads of a
+    dataset-wide table)."""
     all_params = project.params()
     params = all_params[stage]
     set_ids = _set_ids(project)
-    inputs = {s: {d.name: provenance.file_digest(d / f"{s}.parquet") for d in input_dirs} for s in set_ids}
+    derived_inputs = derived_inputs or {}
+    inputs = {
+        s: {**{d.name: provenance.file_digest(d / f"{s}.parquet") for d in input_dirs}, **derived_inputs.get(s, {})}
+        for s in set_ids
+    }
     companion_dirs = [project.quarantine_dir(stage)] if companion_dirs is None else companion_dirs
     records, current = _plan_sets(project, stage, params, inputs, out_dir, companion_dirs)
     todo = [s for s in set_ids if s not in current]
@@ -440,13 +452,60 @@ def cluster_flow(root: str | None = None) -> dict:
     return summary
 
 
+# ---------------------------------------------------------------- exercise
+#: The key of a sample.
+SAMPLE_COLUMNS: list[str] = ["set_id", "sample_id"]
+
+
+def _exercise_predictions(project: Project, set_id: str | None = None) -> pd.DataFrame:
+    """Exercise recognition's out-of-fold predictions (of one set, or of all)."""
+    return read_table(project.exercise_predictions_dir / (f"{set_id}.parquet" if set_id else ""), tables.EXERCISE_PREDICTIONS)
+
+
+@flow(name="exercise", log_prints=True)
+def exercise_flow(root: str | None = None) -> dict:
+    """Judge exercise recognition by people (leave-people-out), fit it on every sample, and
+    write the model, its metrics, its out-of-fold predictions (one partition per set, what
+    the reps stage checks) and the confusion plot."""
+    from formset.tasks.exercise import recognition_params, recognize_exercises
+    from formset.tasks.sequences import build_sequences
+    from formset.tasks.train import save_model, save_skipped
+
+    project = Project.find(root)
+    params = recognition_params(project.params())
+    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    features = gated_features(project)
+    prov = provenance.record("exercise", params, _gated_digests(project), code_digest(project, "exercise"))
+    meta = {"params": params, "provenance": prov}
+    try:
+        # Every sample, labeled correct / incorrect or not.
+        result = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
+    except StageSkipped as skip:
+        save_skipped(project.models_dir / "exercise_model.pt", skip.reason, meta)
+        metrics = _skipped("exercise", skip.reason)
+        predictions = tables.EXERCISE_PREDICTIONS.empty_table().to_pandas()
+    else:
+        save_model(result.model, project.models_dir / "exercise_model.pt", meta)
+        metrics, predictions = result.metrics, result.predictions
+    # One partition per set, empty for a set without samples: the per-set reps stage reads it.
+    set_ids = _set_ids(project)
+    for set_id in set_ids:
+        rows = predictions[predictions["set_id"] == set_id]
+        write_table(rows, project.exercise_predictions_dir / f"{set_id}.parquet", tables.EXERCISE_PREDICTIONS, prov)
+    _drop_stale_partitions(project.exercise_predictions_dir, set(set_ids))
+    write_json(metrics, project.metrics_dir / "exercise.json")
+    confusion = predictions.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
+    with atomic_path(project.plots_dir / "exercise_confusion.csv") as tmp:
+        confusion.to_csv(tmp, index=False)
+    return metrics
+
+
 # ---------------------------------------------------------------- train
 @flow(name="train", log_prints=True)
 def train_flow(root: str | None = None) -> dict:
     """Cross-validate the model family of ``train.model`` by people, fit it on everyone, and
-    write the model, its metrics, the out-of-fold predictions (one partition per set) and
-    the confusion and ROC plots."""
-    from formset.tasks.exercise import recognize_exercises
+    write the model, its metrics, the out-of-fold predictions (one partition per set, with
+    the exercise stage's out-of-fold exercise) and the confusion and ROC plots."""
     from formset.tasks.faults import evaluate_faults
     from formset.tasks.sequences import build_sequences
     from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, save_model, save_skipped, train_and_evaluate
@@ -455,7 +514,9 @@ def train_flow(root: str | None = None) -> dict:
     params = project.params()["train"]
     samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
     features = gated_features(project)
-    prov = provenance.record("train", params, _gated_digests(project), code_digest(project, "train"))
+    inputs = {**_gated_digests(project), **{f"exercise_predictions/{name}": digest for name, digest in
+                                             _partition_digests(project.exercise_predictions_dir).items()}}  # fmt: skip
+    prov = provenance.record("train", params, inputs, code_digest(project, "train"))
     meta = {"params": params, "provenance": prov}
     try:
         result = train_and_evaluate(features, samples, params)
@@ -468,18 +529,9 @@ def train_flow(root: str | None = None) -> dict:
     else:
         save_model(result.model, project.models_dir / "classifier.pt", meta)
         metrics, predictions, confusion, roc = result.metrics, result.predictions, result.confusion, result.roc
-    # Exercise recognition learns from every sample, labeled correct / incorrect or not.
-    try:
-        exercise = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
-    except StageSkipped as skip:
-        save_skipped(project.models_dir / "exercise_model.pt", skip.reason, meta)
-        exercise_metrics = _skipped("exercise recognition", skip.reason)
-        named = pd.DataFrame(columns=["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise"])
-    else:
-        save_model(exercise.model, project.models_dir / "exercise_model.pt", meta)
-        exercise_metrics, named = exercise.metrics, exercise.predictions
+    named = _exercise_predictions(project)[[*SAMPLE_COLUMNS, "predicted_exercise", "p_exercise"]]
     predictions = predictions.drop(columns=["predicted_exercise", "p_exercise"], errors="ignore").merge(
-        named[["set_id", "sample_id", "predicted_exercise", "p_exercise"]], on=["set_id", "sample_id"], how="left"
+        named, on=SAMPLE_COLUMNS, how="left"
     )
     # Fault heads: the labeled samples, the fault columns as targets.
     try:
@@ -497,10 +549,8 @@ def train_flow(root: str | None = None) -> dict:
         write_table(rows, project.predictions_dir / f"{set_id}.parquet", tables.PREDICTIONS, prov)
     _drop_stale_partitions(project.predictions_dir, set(set_ids))
     write_json(metrics, project.metrics_dir / "train.json")
-    write_json(exercise_metrics, project.metrics_dir / "exercise.json")
     write_json(fault_metrics, project.metrics_dir / "faults.json")
-    exercise_confusion = named.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
-    for name, table in (("confusion.csv", confusion), ("roc.csv", roc), ("exercise_confusion.csv", exercise_confusion)):
+    for name, table in (("confusion.csv", confusion), ("roc.csv", roc)):
         with atomic_path(project.plots_dir / name) as tmp:
             table.to_csv(tmp, index=False)
     return metrics
@@ -526,7 +576,8 @@ def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dic
         ],
         ignore_index=True,
     )
-    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params)
+    recognized = _exercise_predictions(project, set_id)
+    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params, recognized)
     # recordings last: its partition carries the key that marks the set as done
     for name, table in zip(REP_TABLES, (kinematics, reps, recordings)):
         write_table(table, project.reps_dir / name / f"{set_id}.parquet", REP_TABLES[name], prov)
@@ -535,11 +586,27 @@ def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dic
 
 @flow(name="reps", log_prints=True)
 def reps_flow(root: str | None = None) -> dict:
-    """Segment every recording into reps; tempo feedback; per-frame angles and moment arms."""
+    """Segment every recording into reps; tempo feedback; per-frame angles and moment arms.
+    A sample exercise recognition names as another exercise is ``wrong_exercise``."""
+    from formset.tasks.reps import named_otherwise
+
     project = Project.find(root)
     tables_dirs = [project.reps_dir / name for name in REP_TABLES]
     inputs = [project.features_dir, project.catalog_dir / "samples", project.quarantine_dir("validate")]
-    return _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1])
+    # A set's reps depend on recognition's verdicts on its samples, not on every probability:
+    # a set added elsewhere leaves them, and this set's reps, as they were.
+    min_margin = project.params()["reps"]["recognition_min_margin"]
+    verdicts = {
+        set_id: {"exercise_verdicts": provenance.params_digest(named_otherwise(_exercise_predictions(project, set_id), min_margin)
+                                                               .to_dict("records"))}
+        for set_id in _set_ids(project)
+    }  # fmt: skip
+    work = _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1], verdicts)
+    recognition = json.loads((project.metrics_dir / "exercise.json").read_text())
+    if "skipped" in recognition:
+        work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({recognition['skipped']})"
+        get_run_logger().info("reps: wrong_exercise from the %s", work["exercise_check"])
+    return work
 
 
 @flow(name="compare", log_prints=True)

@@ -119,6 +119,10 @@ class Project:
         return self.root / "data" / "predictions"
 
     @property
+    def exercise_predictions_dir(self) -> Path:
+        return self.root / "data" / "exercise_predictions"
+
+    @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
 

@@ -170,6 +170,21 @@ PREDICTIONS = pa.schema(
     ]
 )
 
+#: Exercise recognition's out-of-fold predictions (the ``exercise`` stage, ``tasks/exercise.py``),
+#: one row per sample, labeled or not: the model that named it never saw its person.
+EXERCISE_PREDICTIONS = pa.schema(
+    _ID
+    + [
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("exercise", pa.string(), nullable=False),
+        pa.field("predicted_exercise", pa.string(), nullable=False),
+        # Mean probability over the views of the predicted and of the catalog's exercise.
+        pa.field("p_exercise", pa.float64(), nullable=False),
+        pa.field("p_claimed", pa.float64(), nullable=False),
+        pa.field("fold", pa.int16(), nullable=False),
+    ]
+)
+
 # ---------------------------------------------------------------- coaching tables
 #: Angles of the per-frame kinematics table: the feature table's, plus ankles
 #: (knee-ankle-toe) and shoulders (hip-shoulder-elbow), degrees.

@@ -15,7 +15,13 @@ with the highest mean probability over its views.
 
 It is judged like the form classifier, on people it has not seen: leave-people-out folds
 (``tasks.train.assign_folds``, stratified by exercise), an out-of-fold prediction for every
-sample, then the final model fitted on everyone.
+sample, then the final model fitted on everyone. It is a stage of its own (``exercise``),
+after validation and before the reps stage, whose ``wrong_exercise`` check reads the
+out-of-fold predictions.
+
+Its parameters are the ``recognition`` group of ``params.yaml`` and the inputs the form
+classifier reads (``RECOGNITION_INPUTS`` of the ``train`` group): ``recognition_params``
+puts them together.
 """
 
 from __future__ import annotations
@@ -33,6 +39,17 @@ from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, trans
 from formset.tasks.models import RIDGE_ALPHAS, kinematic_summaries, resampled_series
 from formset.tasks.sequences import SAMPLE_KEY, Sequences
 from formset.tasks.train import assign_folds, mean_std
+
+
+#: Keys of the ``train`` group that exercise recognition reads: its inputs and its folds.
+RECOGNITION_INPUTS: tuple[str, ...] = ("views", "joints", "axes", "angles", "max_frames", "cv_folds", "seed")
+
+
+def recognition_params(all_params: dict) -> dict:
+    """The parameters ``recognize_exercises`` reads, from the whole of ``params.yaml``: the
+    ``RECOGNITION_INPUTS`` of ``train`` and the ``recognition`` group as ``exercise_model``."""
+    train = all_params["train"]
+    return {**{key: train[key] for key in RECOGNITION_INPUTS if key in train}, "exercise_model": all_params["recognition"]}
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -162,17 +179,24 @@ def per_sample_exercise(seqs: Sequences, rows: np.ndarray, probabilities: np.nda
     Returns
     -------
     pandas.DataFrame
-        ``set_id``, ``sample_id``, ``exercise`` (the catalog's), ``predicted_exercise``,
-        ``p_exercise`` (its mean probability), one row per sample, sorted by the key.
+        ``set_id``, ``sample_id``, ``subject_id``, ``exercise`` (the catalog's),
+        ``predicted_exercise``, ``p_exercise`` (its mean probability), ``p_claimed`` (the
+        mean probability of the catalog's exercise, 0 for an exercise not in ``classes``),
+        one row per sample, sorted by the key.
     """
     per_view = pd.DataFrame(probabilities, columns=classes)
     per_view["set_id"], per_view["sample_id"] = seqs.set_id[rows], seqs.sample_id[rows]
-    per_view["exercise"] = seqs.exercise[rows]
-    mean = per_view.groupby(SAMPLE_KEY, sort=True).agg(exercise=("exercise", "first"), **{c: (c, "mean") for c in classes})
+    per_view["subject_id"], per_view["exercise"] = seqs.subject[rows], seqs.exercise[rows]
+    mean = per_view.groupby(SAMPLE_KEY, sort=True).agg(
+        subject_id=("subject_id", "first"), exercise=("exercise", "first"), **{c: (c, "mean") for c in classes}
+    )
     scores = mean[classes].to_numpy()
-    out = mean[["exercise"]].reset_index()
+    out = mean[["subject_id", "exercise"]].reset_index()
     out["predicted_exercise"] = np.asarray(classes, dtype=object)[scores.argmax(axis=1)]
     out["p_exercise"] = scores.max(axis=1)
+    column = {name: i for i, name in enumerate(classes)}
+    claimed = np.array([column.get(e, -1) for e in out["exercise"]], dtype=np.intp)
+    out["p_claimed"] = np.where(claimed >= 0, scores[np.arange(len(out)), claimed], 0.0)
     return out
 
 

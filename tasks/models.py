@@ -31,6 +31,12 @@ one-hot per frame for ``conv_lstm``, appended to the features for the others);
 ``per_exercise`` trains one model per exercise on that exercise's samples, and an exercise
 whose training samples lack a class is predicted by a shared model with the exercise input.
 An exercise no training sample has gets the training samples' share of incorrect ones.
+
+Views (``train.view_fusion``): ``average`` fits the family on every view's sequence and a
+sample's ``p(incorrect)`` is the mean over its views (``tasks.train.per_sample``); ``fused``
+fits it on one sequence per sample holding all its views, aligned on the recordings' times
+(``tasks.sequences.fuse_views``; a missing view is zeros and a presence channel), and every
+view of a sample gets the sample's ``p(incorrect)``.
 """
 
 from __future__ import annotations
@@ -44,10 +50,11 @@ from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
 from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
 from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
-from formset.tasks.sequences import Sequences
+from formset.tasks.sequences import Sequences, fuse_views
 
 MODEL_FAMILIES: tuple[str, ...] = ("conv_lstm", "kinematic", "minirocket")
 EXERCISE_MODES: tuple[str, ...] = ("input", "per_exercise")
+VIEW_FUSIONS: tuple[str, ...] = ("average", "fused")
 #: Key of the model that serves every exercise (``input``) or those without their own.
 SHARED = "*"
 #: Statistics per channel of the ``kinematic`` family, in feature order.
@@ -81,6 +88,29 @@ def _with_exercise_channels(seqs: Sequences, vocabulary: list[str]) -> Sequences
 
 def _state_tensors(**arrays) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
+
+
+def center_by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray) -> np.ndarray:
+    """``X`` less, on each row, the mean of the rows of the same person and exercise.
+
+    Parameters
+    ----------
+    X
+        float, shape ``(row, feature)``.
+    subjects, exercises
+        shape ``(row,)``: the person and the exercise of each row.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape of ``X``: what sets each execution apart from that person's other
+        executions of the exercise (0 for a person's only execution).
+    """
+    keys = np.char.add(np.char.add(np.asarray(subjects, dtype=str), "\x1f"), np.asarray(exercises, dtype=str))
+    _, group = np.unique(keys, return_inverse=True)
+    sums = np.zeros((group.max(initial=-1) + 1, X.shape[1]))
+    np.add.at(sums, group, X)
+    return X - (sums / np.bincount(group)[:, np.newaxis])[group]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -173,31 +203,36 @@ class Kinematic:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
+    person_centered: bool = False
 
     def _inputs(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        return np.hstack([kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+        summaries = kinematic_summaries(seqs, rows)
+        if self.person_centered:
+            summaries = center_by_person(summaries, seqs.subject[rows], seqs.exercise[rows])
+        return np.hstack([summaries, _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "Kinematic":
-        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary)
+        centered = bool(params.get("person_centering", False))
+        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered)
         X = model._inputs(seqs, rows)
         mean, spread = X.mean(axis=0), X.std(axis=0)
         scale = np.where(spread > 1e-9, spread, 1.0)
         regression = LogisticRegression(C=params["kinematic"]["C"], class_weight="balanced", max_iter=5000)
         regression.fit((X - mean) / scale, seqs.y[rows])
-        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary)
+        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered)
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         return _sigmoid(((self._inputs(seqs, rows) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def state(self) -> dict:
         return {**_state_tensors(mean=self.mean, scale=self.scale, coef=self.coef), "intercept": self.intercept,
-                "vocabulary": json.dumps(self.vocabulary)}  # fmt: skip
+                "vocabulary": json.dumps(self.vocabulary), "person_centered": self.person_centered}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "Kinematic":
         return cls(state["mean"].numpy(), state["scale"].numpy(), state["coef"].numpy(), float(state["intercept"]),
-                   json.loads(state["vocabulary"]))  # fmt: skip
+                   json.loads(state["vocabulary"]), bool(state.get("person_centered", False)))  # fmt: skip
 
 
 # ------------------------------------------------------------------ minirocket
@@ -222,6 +257,11 @@ def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarr
     return out
 
 
+def _centered(X: np.ndarray, seqs: Sequences, rows: np.ndarray, centered: bool) -> np.ndarray:
+    """``X`` (rows ``rows``) ``center_by_person`` when ``centered``, else as it is."""
+    return center_by_person(X, seqs.subject[rows], seqs.exercise[rows]) if centered else X
+
+
 @dataclass
 class MiniRocket:
     """Per-channel standardization, MiniRocket, standardization, ridge classifier."""
@@ -235,6 +275,7 @@ class MiniRocket:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
+    person_centered: bool = False
 
     def _series(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         series = resampled_series(seqs, rows, self.length)
@@ -248,8 +289,9 @@ class MiniRocket:
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
         transform = fit_minirocket(series, settings["features"], params["seed"])
-        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows),
-                       _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
+        centered = bool(params.get("person_centering", False))
+        X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)]),
+                                 seqs, rows, centered), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
         feature_scale = np.where(spread > 1e-9, spread, 1.0)
         # Both blocks weigh the same in the ridge penalty: the few summaries are scaled up
@@ -257,11 +299,11 @@ class MiniRocket:
         feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
         return cls(settings["length"], channel_mean, channel_scale, transform, feature_mean, feature_scale,
-                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary)  # fmt: skip
+                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered)  # fmt: skip
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        features = transform_minirocket(self._series(seqs, rows), self.transform)
-        X = np.hstack([features, kinematic_summaries(seqs, rows), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
+        features = np.hstack([transform_minirocket(self._series(seqs, rows), self.transform), kinematic_summaries(seqs, rows)])
+        X = np.hstack([_centered(features, seqs, rows, self.person_centered), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
         return _sigmoid(2.0 * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
 
     def state(self) -> dict:
@@ -274,6 +316,7 @@ class MiniRocket:
                 feature_scale=self.feature_scale, coef=self.coef,
             ),
             "length": self.length, "intercept": self.intercept, "vocabulary": json.dumps(self.vocabulary),
+            "person_centered": self.person_centered,
         }  # fmt: skip
 
     @classmethod
@@ -284,7 +327,8 @@ class MiniRocket:
             array["biases"],
         )  # fmt: skip
         return cls(int(state["length"]), array["channel_mean"], array["channel_scale"], transform, array["feature_mean"],
-                   array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]))  # fmt: skip
+                   array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]),
+                   bool(state.get("person_centered", False)))  # fmt: skip
 
 
 FAMILIES = {"conv_lstm": ConvLstm, "kinematic": Kinematic, "minirocket": MiniRocket}
@@ -305,17 +349,27 @@ class TrainedModel:
         Exercise (or ``SHARED``) -> fitted family model.
     prior
         Share of incorrect training sequences: ``p(incorrect)`` of an exercise no model knows.
+    view_fusion
+        One of ``VIEW_FUSIONS``: ``fused`` models read one fused sequence per sample.
     """
 
     family: str
     exercise_mode: str
     models: dict
     prior: float
+    view_fusion: str = "average"
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        """``p(incorrect)`` of the sequences ``rows``, float64, shape ``(len(rows),)``."""
-        p = np.empty(len(rows))
+        """``p(incorrect)`` of the sequences ``rows``, float64, shape ``(len(rows),)``; with
+        ``fused`` views, each sequence's is its sample's."""
         rows = np.asarray(rows)
+        if self.view_fusion == "fused":
+            fused, sample_of_row = fuse_views(seqs, rows)
+            return self._predict(fused, np.arange(len(fused.y)))[sample_of_row]
+        return self._predict(seqs, rows)
+
+    def _predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        p = np.empty(len(rows))
         for exercise in np.unique(seqs.exercise[rows]):
             these = seqs.exercise[rows] == exercise
             model = self.models.get(exercise, self.models.get(SHARED))
@@ -330,13 +384,14 @@ class TrainedModel:
 
     def state(self) -> dict:
         return {"family": self.family, "exercise_mode": self.exercise_mode, "prior": self.prior,
-                "models": {key: model.state() for key, model in self.models.items()}}  # fmt: skip
+                "view_fusion": self.view_fusion, "models": {key: model.state() for key, model in self.models.items()}}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "TrainedModel":
         family = FAMILIES[state["family"]]
         models = {key: family.from_state(model) for key, model in state["models"].items()}
-        return cls(state["family"], state["exercise_mode"], models, float(state["prior"]))
+        # A model saved before views could be fused averaged them.
+        return cls(state["family"], state["exercise_mode"], models, float(state["prior"]), state.get("view_fusion", "average"))
 
 
 def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
@@ -356,12 +411,17 @@ def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
     ValueError
         An unknown model family or exercise mode.
     """
-    family, mode = params["model"], params["exercise_mode"]
+    family, mode, fusion = params["model"], params["exercise_mode"], params.get("view_fusion", "average")
     if family not in FAMILIES:
         raise ValueError(f"train.model is {family!r}: use one of {', '.join(MODEL_FAMILIES)}")
     if mode not in EXERCISE_MODES:
         raise ValueError(f"train.exercise_mode is {mode!r}: use one of {', '.join(EXERCISE_MODES)}")
+    if fusion not in VIEW_FUSIONS:
+        raise ValueError(f"train.view_fusion is {fusion!r}: use one of {', '.join(VIEW_FUSIONS)}")
     rows = np.asarray(rows)
+    if fusion == "fused":
+        seqs, _ = fuse_views(seqs, rows)
+        rows = np.arange(len(seqs.y))
     vocabulary = sorted(set(seqs.exercise[rows]))
     models = {}
     if mode == "per_exercise":
@@ -371,4 +431,4 @@ def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
                 models[exercise] = FAMILIES[family].fit(seqs, own, params, [])
     if len(models) < len(vocabulary):
         models[SHARED] = FAMILIES[family].fit(seqs, rows, params, vocabulary)
-    return TrainedModel(family, mode, models, float(seqs.y[rows].mean()))
+    return TrainedModel(family, mode, models, float(seqs.y[rows].mean()), fusion)

@@ -25,9 +25,11 @@ exercise from the keypoints it already has. Per sample x view:
    no rep.
 6. **Checks that refuse to invent reps** (the recording's ``status``): ``no_person`` (the
    signal is missing in most frames), ``too_short`` (shorter than ``min_rep_s``),
-   ``wrong_exercise`` (the trunk posture contradicts the exercise: an upright exercise done
-   lying, or the reverse: the sample's median trunk inclination in ``posture_views``, where
-   it is trustworthy, against ``UPRIGHT_MAX_DEG``; every view of the sample then says so),
+   ``wrong_exercise`` (exercise recognition, judged on people it never saw, names the
+   sample as another exercise, surer of it than of the catalog's by at least
+   ``recognition_min_margin``: ``named_otherwise``; or the trunk posture contradicts the exercise: an upright exercise
+   done lying, or the reverse: the sample's median trunk inclination in ``posture_views``,
+   where it is trustworthy, against ``UPRIGHT_MAX_DEG``; every view of the sample then says so),
    ``no_movement``, ``no_reps`` (movement but no rep-shaped dip),
    and ``no_keypoints`` (an earlier stage quarantined the sample).
 8. **An exercise without an entry** in ``params.reps.exercises`` (one a lab just added to
@@ -436,8 +438,46 @@ def sample_lean(features: pd.DataFrame, posture_views: list[str]) -> pd.Series:
     return rows.groupby(["set_id", "sample_id"])["trunk_inclination"].median().dropna()
 
 
+def recognition_margin(recognized: pd.DataFrame) -> np.ndarray:
+    """How much surer exercise recognition is of the exercise it names than of the catalog's:
+    ``ln(p_exercise / p_claimed)``, the difference of the two classes' decision values
+    (whatever the number of classes; 0 when it names the catalog's, NaN when the catalog's
+    exercise is one the model never saw)."""
+    claimed = recognized["p_claimed"].to_numpy(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(claimed > 0, np.log(recognized["p_exercise"].to_numpy(np.float64) / np.where(claimed > 0, claimed, 1.0)), np.nan)
+
+
+def named_otherwise(recognized: pd.DataFrame, min_margin: float) -> pd.DataFrame:
+    """The samples exercise recognition names as another exercise than the catalog's.
+
+    Parameters
+    ----------
+    recognized
+        ``EXERCISE_PREDICTIONS`` rows: out-of-fold predictions of the ``exercise`` stage.
+    min_margin
+        The ``recognition_margin`` the named exercise must reach (a model that never saw
+        the catalog's exercise names nothing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``set_id``, ``sample_id``, ``exercise``, ``predicted_exercise``, ``p_exercise``,
+        ``p_claimed`` of those samples, sorted by the key.
+    """
+    columns = ["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise", "p_claimed"]
+    other = (recognized["predicted_exercise"] != recognized["exercise"]).to_numpy() & (recognition_margin(recognized) >= min_margin)
+    return recognized.loc[other, columns].sort_values(["set_id", "sample_id"], ignore_index=True)
+
+
+def recognition_verdict(row: pd.Series) -> str:
+    """The ``wrong_exercise`` detail of a ``named_otherwise`` row."""
+    return (f"exercise recognition, trained on other people, names this a {row['predicted_exercise']} "
+            f"(probability {row['p_exercise']:.2f}, {row['p_claimed']:.2f} for a {row['exercise']})")  # fmt: skip
+
+
 def reps_for_view(
-    frames: pd.DataFrame, exercise: str, lean_deg: float, params: dict
+    frames: pd.DataFrame, exercise: str, lean_deg: float, params: dict, verdict: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Kinematics, reps and recording summary of one sample-view.
 
@@ -451,6 +491,9 @@ def reps_for_view(
         The sample's trunk inclination (``sample_lean``), NaN if unknown.
     params
         The ``reps`` group of ``params.yaml``.
+    verdict
+        Why the sample is of another exercise (``recognition_verdict``): its status is then
+        ``wrong_exercise``; empty when recognition did not say so.
 
     Returns
     -------
@@ -472,7 +515,9 @@ def reps_for_view(
     columns = columns.loc[:, ~columns.columns.duplicated(keep="last")]
     if spec is None:
         spec = default_rep_spec(columns, params)
-    if spec["signal"]:
+    if verdict:
+        search = RepSearch("wrong_exercise", verdict, (), np.full(len(frames), np.nan))
+    elif spec["signal"]:
         search = find_reps(time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
     else:
         search = RepSearch("no_person", "no joint coordinate is visible in enough frames to follow the movement",
@@ -541,7 +586,11 @@ def mark_primary_views(recordings: pd.DataFrame, preference: list[str]) -> pd.Se
 
 
 def reps_for_samples(
-    features: pd.DataFrame, samples: pd.DataFrame, quarantine: pd.DataFrame, params: dict
+    features: pd.DataFrame,
+    samples: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    params: dict,
+    recognized: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Kinematics, reps and recording summaries of every sample of a catalog.
 
@@ -555,6 +604,9 @@ def reps_for_samples(
         ``QUARANTINE`` rows of earlier stages: why a catalog sample has no features.
     params
         The ``reps`` group of ``params.yaml``.
+    recognized
+        ``EXERCISE_PREDICTIONS`` rows of the samples (none: the exercise stage skipped, and
+        only the trunk posture can say ``wrong_exercise``).
 
     Returns
     -------
@@ -564,8 +616,13 @@ def reps_for_samples(
     """
     exercise_of = samples.set_index(["set_id", "sample_id"])["exercise"]
     lean = sample_lean(features, params["posture_views"])
+    verdicts = {}
+    if recognized is not None:
+        others = named_otherwise(recognized, params["recognition_min_margin"])
+        verdicts = {(row["set_id"], row["sample_id"]): recognition_verdict(row) for _, row in others.iterrows()}
     parts = [
-        reps_for_view(frames.sort_values("frame"), exercise_of[key[:2]], lean.get(key[:2], np.nan), params)
+        reps_for_view(frames.sort_values("frame"), exercise_of[key[:2]], lean.get(key[:2], np.nan), params,
+                      verdicts.get(key[:2], ""))  # fmt: skip
         for key, frames in features.groupby(GROUP_KEYS, sort=True)
         if key[:2] in exercise_of.index
     ]

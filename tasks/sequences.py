@@ -63,6 +63,9 @@ class Sequences:
         float64, shape ``(sequence,)``: seconds from the first to the last frame.
     feature_names
         Names of the ``feature`` axis.
+    time_s
+        float64, shape ``(sequence, time)``: the recording's time of each step, seconds
+        (0 after ``lengths``); the views of a sample share this clock.
     """
 
     X: np.ndarray
@@ -75,6 +78,7 @@ class Sequences:
     exercise: np.ndarray
     duration_s: np.ndarray
     feature_names: tuple[str, ...]
+    time_s: np.ndarray
 
 
 def feature_names(params: dict) -> tuple[str, ...]:
@@ -183,7 +187,82 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict,
         exercise=first["exercise"].to_numpy(object),
         duration_s=last["time_s"].to_numpy(np.float64) - first["time_s"].to_numpy(np.float64),
         feature_names=feature_names(params),
+        time_s=np.where(valid, rows["time_s"].to_numpy(np.float64)[starts[:, np.newaxis] + steps], 0.0),
     )
+
+
+#: The ``view`` of a fused sequence (``fuse_views``).
+FUSED_VIEW = "fused"
+
+
+def _interpolation(times: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where each ``grid`` time falls among increasing ``times``: ``(below, above, weight of
+    above, inside)``, ``inside`` False outside ``[times[0], times[-1]]``."""
+    above = np.clip(np.searchsorted(times, grid), 1, max(len(times) - 1, 1)) if len(times) > 1 else np.zeros(len(grid), np.intp)
+    below = np.maximum(above - 1, 0)
+    gap = times[above] - times[below]
+    weight = np.where(gap > 0, (grid - times[below]) / np.where(gap > 0, gap, 1.0), 0.0)
+    inside = (grid >= times[0] - 1e-9) & (grid <= times[-1] + 1e-9)
+    return below, above, np.clip(weight, 0.0, 1.0), inside
+
+
+def fuse_views(seqs: Sequences, rows: np.ndarray) -> tuple[Sequences, np.ndarray]:
+    """One sequence per sample holding all of its views, aligned on the recordings' times.
+
+    A sample's time grid spans from the earliest first frame to the latest last frame of its
+    views, with as many steps as its longest view has; each view's channels are linearly
+    interpolated at the grid's times, 0 where the view does not cover a time or the sample
+    lacks the view, and a ``view_<name>`` channel says where each view is present (1) or not.
+
+    Parameters
+    ----------
+    seqs
+        Per-view sequences (``build_sequences``); their ``view_<name>`` channels name the views.
+    rows
+        int, shape ``(n,)``: the sequences to fuse.
+
+    Returns
+    -------
+    tuple
+        ``(fused, sample_of_row)``: the fused ``Sequences`` (``view`` ``FUSED_VIEW``,
+        features ``<channel>@<view>`` view-major, then ``view_<name>``; one per sample, in
+        first-appearance order) and int, shape ``(n,)``: the fused sequence of each row.
+    """
+    rows = np.asarray(rows)
+    views = [name.removeprefix("view_") for name in seqs.feature_names if name.startswith("view_")]
+    channels = [i for i, name in enumerate(seqs.feature_names) if not name.startswith("view_")]
+    keys = pd.MultiIndex.from_arrays([seqs.set_id[rows], seqs.sample_id[rows]])
+    sample_of_row, _ = pd.factorize(keys)
+    n_samples = int(sample_of_row.max()) + 1 if len(rows) else 0
+    steps = np.zeros(n_samples, dtype=np.int64)
+    np.maximum.at(steps, sample_of_row, seqs.lengths[rows])
+    first = np.full(n_samples, np.inf)
+    last = np.full(n_samples, -np.inf)
+    np.minimum.at(first, sample_of_row, seqs.time_s[rows, 0])
+    np.maximum.at(last, sample_of_row, seqs.time_s[rows, seqs.lengths[rows] - 1])
+    width = len(channels)
+    X = np.zeros((n_samples, int(steps.max(initial=2)), width * len(views) + len(views)), dtype=np.float32)
+    grid_of = [np.linspace(first[s], last[s], steps[s]) for s in range(n_samples)]
+    for row, sample in zip(rows, sample_of_row):
+        view = views.index(seqs.view[row])
+        n = int(seqs.lengths[row])
+        below, above, weight, inside = _interpolation(seqs.time_s[row, :n], grid_of[sample])
+        source = seqs.X[row, :n][:, channels].astype(np.float64)
+        values = (1 - weight)[:, np.newaxis] * source[below] + weight[:, np.newaxis] * source[above]
+        X[sample, : steps[sample], view * width : (view + 1) * width] = np.where(inside[:, np.newaxis], values, 0.0)
+        X[sample, : steps[sample], width * len(views) + view] = inside
+    head = np.zeros(n_samples, dtype=np.intp)
+    head[sample_of_row[::-1]] = rows[::-1]  # each sample's first row
+    time_s = np.zeros(X.shape[:2])
+    for sample, grid in enumerate(grid_of):
+        time_s[sample, : len(grid)] = grid
+    names = (*(f"{seqs.feature_names[i]}@{view}" for view in views for i in channels), *(f"view_{view}" for view in views))
+    fused = Sequences(
+        X=X, lengths=steps, y=seqs.y[head], subject=seqs.subject[head], set_id=seqs.set_id[head],
+        sample_id=seqs.sample_id[head], view=np.full(n_samples, FUSED_VIEW, dtype=object), exercise=seqs.exercise[head],
+        duration_s=last - first, feature_names=names, time_s=time_s,
+    )  # fmt: skip
+    return fused, sample_of_row.astype(np.intp)
 
 
 def split_by_subject(

@@ -83,7 +83,7 @@ def recorded_stages(project: Path) -> set[str]:
     return set(yaml.safe_load((project / "dvc.lock").read_text())["stages"])
 
 
-ALL_STAGES = {"ingest", "keypoints", "normalize", "validate", "reps", "cluster", "compare", "train"}
+ALL_STAGES = {"ingest", "keypoints", "normalize", "validate", "exercise", "reps", "cluster", "compare", "train"}
 NECK, LEFT_ANKLE = 1, 14  # BODY_25 indices
 
 
@@ -107,6 +107,7 @@ def test_unlabeled_videos_only_build_reps_and_skip_training(tmp_path):
 
     work = last_work(project)
     assert work["train"]["skipped"].startswith("no labeled samples (label correct or incorrect)")
+    assert work["exercise"]["skipped"].startswith("every sample is squat")
     assert "no correct executions" in work["cluster"]["skipped"]
     assert "no correct executions by other people" in work["compare"]["skipped"]
     assert "classifier: skipped, no model in this version: no labeled samples" in flat(run.stdout)
@@ -163,6 +164,8 @@ def test_one_person_skips_what_needs_other_people(tmp_path):
 
     work = last_work(project)
     assert work["train"]["skipped"].startswith("the labeled samples come from one person (solo)")
+    assert work["exercise"]["skipped"].startswith("every sample is squat: exercise recognition needs samples of at least two")
+    assert work["reps"]["exercise_check"].startswith("trunk posture only: exercise recognition skipped (every sample is squat")
     assert "no correct executions by other people" in work["compare"]["skipped"]
     assert "skipped" not in work["cluster"]  # clustering needs correct executions, not other people
     assert "skipped: the labeled samples come from one person (solo)" in flat(run.stdout)
@@ -196,6 +199,7 @@ def test_an_exercise_without_correct_samples_and_an_odd_sample(tmp_path):
 
     work = last_work(project)
     assert work["cluster"]["exercises_without_correct_executions"] == ["lunge"]
+    assert "skipped" not in work["exercise"] and "exercise_check" not in work["reps"]  # two exercises, three people
     compare = json.loads((project / "metrics" / "compare.json").read_text())
     assert "no correct lunge executions by other people" in compare["recording"]["groups"]["lunge/kinect"]["skipped"]
     assert "skipped" not in compare["recording"]["groups"]["squat/kinect"]

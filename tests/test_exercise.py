@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from formset.quarantine import StageSkipped
-from formset.tasks.exercise import ExerciseModel, check_recognizable, per_sample_exercise, recognize_exercises, softmax
+from formset.tasks.exercise import (
+    ExerciseModel,
+    check_recognizable,
+    per_sample_exercise,
+    recognition_params,
+    recognize_exercises,
+    softmax,
+)
 from formset.tasks.sequences import UNLABELED, build_sequences
 from test_train import DELTA_COLUMNS, PARAMS, POSITION_COLUMNS, synthetic_set
 
@@ -53,7 +60,8 @@ def test_recognition_names_unseen_peoples_exercise_and_reloads_identically():
     assert result.metrics["n_samples"] == 9 and result.metrics["per_exercise"]["leg_raise"]["n_samples"] == 3
     assert set(result.predictions["fold"]) == {1, 2, 3}
     # Each person's samples are in one fold.
-    assert result.predictions.merge(samples, on=["set_id", "sample_id"]).groupby("subject_id")["fold"].nunique().max() == 1
+    assert result.predictions.groupby("subject_id")["fold"].nunique().max() == 1
+    assert (result.predictions["p_claimed"] == result.predictions["p_exercise"]).all()  # every one named right
     reloaded = ExerciseModel.from_state(result.model.state())
     rows = np.arange(len(seqs.y))
     np.testing.assert_allclose(reloaded.predict_proba(seqs, rows), result.model.predict_proba(seqs, rows))
@@ -68,6 +76,28 @@ def test_per_sample_exercise_is_the_highest_mean_over_views():
     out = per_sample_exercise(seqs, np.arange(4), p, ["a", "b"])
     assert list(out["predicted_exercise"]) == ["a", "b"]
     np.testing.assert_allclose(out["p_exercise"], [0.65, 0.75])
+    assert list(out["subject_id"]) == list(seqs.subject[[0, 2]])
+
+
+def test_the_claimed_exercise_s_probability_is_its_mean_over_views_and_0_when_unknown():
+    features, samples = synthetic_set(n_subjects=2)
+    seqs = build_sequences(features, samples, PARAMS)  # 2 squat samples x 2 views
+    p = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    named = per_sample_exercise(seqs, np.arange(4), p, ["lunge", "squat"])
+    np.testing.assert_allclose(named["p_claimed"], [0.35, 0.75])
+    assert list(named["predicted_exercise"]) == ["lunge", "squat"]
+    unknown = per_sample_exercise(seqs, np.arange(4), p, ["lunge", "push_up"])
+    np.testing.assert_array_equal(unknown["p_claimed"], [0.0, 0.0])
+
+
+def test_recognition_reads_the_recognition_group_and_the_train_inputs_only():
+    all_params = {"train": {"views": ["kinect"], "joints": ["neck"], "axes": ["x"], "angles": [], "max_frames": 9,
+                            "cv_folds": 3, "seed": 1, "model": "conv_lstm", "epochs": 5},
+                  "recognition": {"length": 24, "features": 840}}  # fmt: skip
+    assert recognition_params(all_params) == {
+        "views": ["kinect"], "joints": ["neck"], "axes": ["x"], "angles": [], "max_frames": 9, "cv_folds": 3, "seed": 1,
+        "exercise_model": {"length": 24, "features": 840},
+    }  # fmt: skip
 
 
 def test_one_exercise_or_one_person_skips_recognition_with_the_reason():

@@ -26,6 +26,8 @@ from formset.tasks.reps import (
     default_rep_spec,
     fill_short_gaps,
     find_reps,
+    named_otherwise,
+    recognition_margin,
     reps_for_samples,
     tempo_feedback,
     tempo_sentence,
@@ -106,6 +108,43 @@ def test_wrong_exercise_gives_no_reps(generated_features):
     assert reps.empty
     assert (recordings["status"] == "wrong_exercise").all()
     assert recordings["detail"].str.contains("deg from vertical").all()
+
+
+def recognized_as(samples: pd.DataFrame, predicted: dict[str, str], margin: float) -> pd.DataFrame:
+    """``EXERCISE_PREDICTIONS`` rows naming each sample's exercise, or ``predicted[sample_id]``
+    with ``ln(p_exercise / p_claimed)`` = ``margin``."""
+    return pd.DataFrame({
+        "set_id": samples["set_id"], "sample_id": samples["sample_id"], "subject_id": samples["subject_id"],
+        "exercise": samples["exercise"], "predicted_exercise": samples["sample_id"].map(predicted).fillna(samples["exercise"]),
+        "p_exercise": 0.5, "p_claimed": 0.5 / np.exp(margin), "fold": 1,
+    })  # fmt: skip
+
+
+def test_recognition_naming_another_exercise_surely_makes_the_sample_wrong_exercise(generated_features):
+    samples, features, _ = generated_features
+    first = samples["sample_id"].iloc[0]
+    named = recognized_as(samples, {first: "lunge"}, REPS_PARAMS["recognition_min_margin"])
+    _, reps, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS, named)
+    flagged = recordings[recordings["status"] == "wrong_exercise"]
+    assert set(flagged["sample_id"]) == {first} and len(flagged) == features.loc[features["sample_id"] == first, "view"].nunique()
+    assert flagged["detail"].str.startswith("exercise recognition, trained on other people, names this a lunge").all()
+    assert first not in set(reps["sample_id"]) and (recordings.loc[recordings["sample_id"] != first, "status"] == "ok").all()
+    # Below the margin it must reach, recognition says nothing.
+    unsure = recognized_as(samples, {first: "lunge"}, REPS_PARAMS["recognition_min_margin"] - 0.01)
+    _, _, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS, unsure)
+    assert (recordings["status"] == "ok").all()
+
+
+def test_named_otherwise_keeps_sure_other_names_sorted_and_never_an_exercise_the_model_never_saw():
+    recognized = pd.DataFrame({
+        "set_id": ["s", "s", "s", "r", "r"], "sample_id": ["c", "b", "a", "z", "y"], "exercise": ["squat"] * 5,
+        "predicted_exercise": ["lunge", "squat", "lunge", "push_up", "lunge"],
+        "p_exercise": [0.6, 0.9, 0.5, 0.7, 0.9], "p_claimed": [0.2, 0.9, 0.2, 0.1, 0.0],
+    })  # fmt: skip
+    np.testing.assert_allclose(recognition_margin(recognized), [np.log(3), 0.0, np.log(2.5), np.log(7), np.nan])
+    named = named_otherwise(recognized, np.log(3))
+    assert named[["set_id", "sample_id", "predicted_exercise"]].values.tolist() == [["r", "z", "push_up"], ["s", "c", "lunge"]]
+    assert list(named.columns) == ["set_id", "sample_id", "exercise", "predicted_exercise", "p_exercise", "p_claimed"]
 
 
 def test_sample_without_features_gets_a_row_saying_why(generated_features):
