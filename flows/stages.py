@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -59,6 +60,21 @@ def _drop_stale_partitions(directory: Path, keep: set[str]) -> list[str]:
 
 def _set_ids(project: Project) -> list[str]:
     return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
+
+
+def _write_per_set(project: Project, rows: pd.DataFrame, directory: Path, schema: pa.Schema, prov: dict) -> None:
+    """A whole-dataset stage's table written as one partition per set of the dataset (empty
+    for a set without rows), partitions of sets no longer there removed."""
+    set_ids = _set_ids(project)
+    for set_id in set_ids:
+        write_table(rows[rows["set_id"] == set_id], directory / f"{set_id}.parquet", schema, prov)
+    _drop_stale_partitions(directory, set(set_ids))
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """A plot's CSV for ``dvc plots``, written atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def _plan_sets(
@@ -487,16 +503,11 @@ def exercise_flow(root: str | None = None) -> dict:
     else:
         save_model(result.model, project.models_dir / "exercise_model.pt", meta)
         metrics, predictions = result.metrics, result.predictions
-    # One partition per set, empty for a set without samples: the per-set reps stage reads it.
-    set_ids = _set_ids(project)
-    for set_id in set_ids:
-        rows = predictions[predictions["set_id"] == set_id]
-        write_table(rows, project.exercise_predictions_dir / f"{set_id}.parquet", tables.EXERCISE_PREDICTIONS, prov)
-    _drop_stale_partitions(project.exercise_predictions_dir, set(set_ids))
+    # Empty for a set without samples: the per-set reps stage reads its set's partition.
+    _write_per_set(project, predictions, project.exercise_predictions_dir, tables.EXERCISE_PREDICTIONS, prov)
     write_json(metrics, project.metrics_dir / "exercise.json")
     confusion = predictions.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
-    with atomic_path(project.plots_dir / "exercise_confusion.csv") as tmp:
-        confusion.to_csv(tmp, index=False)
+    _write_csv(confusion, project.plots_dir / "exercise_confusion.csv")
     return metrics
 
 
@@ -542,17 +553,12 @@ def train_flow(root: str | None = None) -> dict:
     else:
         save_model(faults.model, project.models_dir / "fault_model.pt", meta)
         fault_metrics = faults.metrics
-    # One partition per set, empty for a set without labeled samples: `formset pull predictions`.
-    set_ids = _set_ids(project)
-    for set_id in set_ids:
-        rows = predictions[predictions["set_id"] == set_id]
-        write_table(rows, project.predictions_dir / f"{set_id}.parquet", tables.PREDICTIONS, prov)
-    _drop_stale_partitions(project.predictions_dir, set(set_ids))
+    # Empty for a set without labeled samples: `formset pull predictions`.
+    _write_per_set(project, predictions, project.predictions_dir, tables.PREDICTIONS, prov)
     write_json(metrics, project.metrics_dir / "train.json")
     write_json(fault_metrics, project.metrics_dir / "faults.json")
     for name, table in (("confusion.csv", confusion), ("roc.csv", roc)):
-        with atomic_path(project.plots_dir / name) as tmp:
-            table.to_csv(tmp, index=False)
+        _write_csv(table, project.plots_dir / name)
     return metrics
 
 
