@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -26,15 +28,17 @@ import pandas as pd
 from formset import models, provenance, pull
 from formset.quarantine import SampleError, StageSkipped
 from formset.schemas import tables
+from formset.schemas.series import KeypointSeries
 from formset.schemas.vocab import FAULTS, SOURCE_COLUMNS, VIDEO_VIEWS
 from formset.tasks.cluster import load_clusters, score_samples
 from formset.tasks.compare import compare_group, rep_joint_scores
-from formset.tasks.keypoints import is_video_column, read_view, series_to_frame, source_columns
+from formset.tasks.keypoints import VIDEO_KIND, is_video_column, read_view, series_to_frame, source_columns
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.overlay import write_overlay
-from formset.tasks.pose import get_backend
+from formset.tasks.pose import PoseBackend, get_backend
 from formset.tasks.report import RecordingData, render_recording
 from formset.tasks.reps import reps_for_samples, tempo_sentence
+from formset.tasks.video import Frame, FrameSpool
 
 ANALYSIS_SET, ANALYSIS_SAMPLE = "analysis", "recording"
 #: The analyzed person is nobody in the version: every reference is someone else.
@@ -73,6 +77,8 @@ def fault_words(exercise: str) -> dict[str, str]:
     """Fault column -> its plain words for ``exercise`` (the body part where none are known)."""
     return EXERCISE_FAULT_WORDS.get(exercise, FAULT_WORDS)
 NO_VERSION = "none"
+#: The scratch file a video's frames are kept in while it is analyzed (deleted after).
+SPOOL_FILE = ".frames.bgr"
 
 
 class AnalysisRefused(Exception):
@@ -217,8 +223,13 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
 
 
 # ------------------------------------------------------------------ stages, one sample
-def extract_keypoints(path: Path, column: str, catalog: pd.DataFrame, params: dict) -> pd.DataFrame:
+def extract_keypoints(
+    path: Path, column: str, catalog: pd.DataFrame, params: dict, on_frame: Callable[[Frame], None] | None = None
+) -> pd.DataFrame:
     """The ``KEYPOINTS`` rows of the recording, by the keypoints stage's readers and pose backend.
+
+    ``on_frame`` receives each frame the pose backend decodes (a ``FrameSpool`` keeping them
+    for the overlay); other sources decode no frames.
 
     Raises
     ------
@@ -226,11 +237,28 @@ def extract_keypoints(path: Path, column: str, catalog: pd.DataFrame, params: di
         The stage's quarantine reason (``unreadable_video``, ``no_person_detected`` ...).
     """
     backend = get_backend(params["pose_backend"], params) if is_video_column(column) else None
+    if backend is not None and on_frame is not None:
+        backend = FrameTappedBackend(backend, on_frame)
     try:
         series = read_view(catalog.iloc[0].to_dict(), column, path.parent, params, backend)
     except SampleError as error:
         raise AnalysisRefused(error.reason, error.detail) from error
     return series_to_frame(series, ANALYSIS_SET, ANALYSIS_SAMPLE)
+
+
+@dataclass(frozen=True)
+class FrameTappedBackend:
+    """A pose backend whose decoded frames are also handed to ``on_frame``."""
+
+    backend: PoseBackend
+    on_frame: Callable[[Frame], None]
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    def extract(self, video: Path, view: str) -> KeypointSeries:
+        return self.backend.extract(video, view, on_frame=self.on_frame)
 
 
 def normalized_features(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
@@ -412,7 +440,8 @@ def analyze(
     on_stage
         Called with each stage's name as it starts (a progress display), or None.
     overlay_max_side
-        Longer side of the overlay, pixels (default ``keypoints.video_max_side``).
+        Longer side of the overlay, pixels (default ``analyze.overlay_max_side``); it is
+        drawn on the frames the pose backend decoded, never larger than they are.
 
     Returns
     -------
@@ -431,8 +460,36 @@ def analyze(
     column = source_column(path, view)
     view, source = SOURCE_COLUMNS[column]
     catalog = one_sample_catalog(column, path.name, exercise or AUTO, fps)
-    started("keypoints")
-    keypoints = extract_keypoints(path, column, catalog, params["keypoints"])
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        # The pose backend's frames are kept for the overlay, which then decodes nothing.
+        spool = None
+        if source == VIDEO_KIND:
+            spool = stack.enter_context(FrameSpool(out / SPOOL_FILE, overlay_max_side or params["analyze"]["overlay_max_side"]))
+        started("keypoints")
+        keypoints = extract_keypoints(path, column, catalog, params["keypoints"], on_frame=spool)
+        result, tables_of_result = judge(path, keypoints, catalog, view, source, exercise, version, params, started)
+        started("overlay and report")
+        result["files"] = write_outputs(path, out, result, keypoints, catalog, *tables_of_result, params["reps"]["tempo"],
+                                        overlay_formats, spool)  # fmt: skip
+    (out / "result.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
+    return result
+
+
+def judge(
+    path: Path, keypoints: pd.DataFrame, catalog: pd.DataFrame, view: str, source: str, exercise: str | None,
+    version: Version, params: dict, started: Callable[[str], None],
+) -> tuple[dict, tuple[pd.DataFrame, ...]]:  # fmt: skip
+    """The recording's keypoints through normalize, recognition, reps, compare and the models.
+
+    Returns
+    -------
+    result : dict
+        ``result.json`` without ``files``.
+    tables : tuple of pandas.DataFrame
+        ``recordings, reps, kinematics, verdicts, distances, rep_scores, scores`` of the
+        recording, for the report and the overlay.
+    """
     started("normalize")
     features = normalized_features(keypoints, params["normalize"])
     exercise_probability = None
@@ -463,13 +520,7 @@ def analyze(
         "version": version.summary(),
         "code_version": provenance.code_version(),
     }  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    started("overlay and report")
-    overlay_side = overlay_max_side or params["keypoints"].get("video_max_side")
-    result["files"] = write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances,
-                                    rep_scores, scores, params["reps"]["tempo"], overlay_formats, overlay_side)  # fmt: skip
-    (out / "result.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
-    return result
+    return result, (recordings, reps, kinematics, verdicts, distances, rep_scores, scores)
 
 
 def _json_default(value):
@@ -479,15 +530,16 @@ def _json_default(value):
 
 
 def write_outputs(path, out, result, keypoints, catalog, recordings, reps, kinematics, verdicts, distances, rep_scores, scores,
-                  tempo, overlay_formats, overlay_side) -> dict:  # fmt: skip
-    """Write the overlay (videos only) and the report, side by side; the file names written, by kind."""
+                  tempo, overlay_formats, frames: FrameSpool | None) -> dict:  # fmt: skip
+    """Write the overlay (videos only, drawn on ``frames``) and the report, side by side;
+    the file names written, by kind."""
     files = {}
     # The overlay (OpenCV, outside the GIL) is drawn in a thread while the report is rendered.
     painter = ThreadPoolExecutor(max_workers=1)
     drawing = None
-    if result["source"] == "video":
+    if frames is not None:
         targets = [out / f"overlay{suffix}" for suffix in overlay_formats]
-        drawing = painter.submit(write_overlay, path, keypoints, targets, max_side=overlay_side, reps=reps, banner=overlay_banner(result))
+        drawing = painter.submit(write_overlay, path, keypoints, targets, reps=reps, banner=overlay_banner(result), frames=frames)
         files["overlay"] = [t.name for t in targets]
     data = RecordingData(
         sample=catalog.iloc[0], recordings=recordings.assign(primary_view=True), reps=reps, kinematics=kinematics,

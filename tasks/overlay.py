@@ -30,11 +30,13 @@ from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
 from formset.tasks.kinematics import compute_angles
 from formset.tasks.normalize import keypoint_arrays
-from formset.tasks.video import Frame, fit_within, iter_frames, prefetch, probe
+from formset.tasks.video import Frame, FrameSpool, fit_within, iter_frames, prefetch, probe
 
 #: Pixel axes of a 2-D keypoint (x right, y down in images).
 PIXEL_AXES = 2
 X_AXIS, Y_AXIS = 0, 1
+#: Axis of the joints in a ``(frame, joint)`` confidence array.
+JOINT_AXIS = 1
 
 #: Bones of the canonical skeleton, as pairs of ``schemas.skeleton.JOINTS`` names.
 #: ``neck - mid_hip`` is the trunk whose inclination the text block shows.
@@ -128,12 +130,13 @@ def confidence_colours(confidence: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     confidence
-        Array of shape ``(joint,)``, values 0-1 (clipped), NaN where unknown.
+        Array of shape ``(joint,)`` or ``(frame, joint)``, values 0-1 (clipped), NaN where
+        unknown.
 
     Returns
     -------
     numpy.ndarray
-        uint8, shape ``(joint, 3)``, BGR; ``UNKNOWN_CONFIDENCE_COLOUR`` where NaN.
+        uint8, shape ``(*confidence.shape, 3)``, BGR; ``UNKNOWN_CONFIDENCE_COLOUR`` where NaN.
     """
     confidence = np.asarray(confidence, dtype=np.float64)
     stops = np.array([LOW_CONFIDENCE_COLOUR, MID_CONFIDENCE_COLOUR, HIGH_CONFIDENCE_COLOUR], dtype=np.float64)
@@ -175,7 +178,13 @@ def draw_skeleton(image: np.ndarray, points: np.ndarray, confidence: np.ndarray)
         joint drawn; nothing is drawn for missing joints.
     """
     canvas = image.copy()
-    line_px, radius_px, _ = drawing_sizes(image.shape)
+    _draw_skeleton_into(canvas, points, confidence_colours(confidence))
+    return canvas
+
+
+def _draw_skeleton_into(canvas: np.ndarray, points: np.ndarray, colours: np.ndarray) -> None:
+    """``draw_skeleton`` on ``canvas`` itself, joints in ``colours`` (``confidence_colours``)."""
+    line_px, radius_px, _ = drawing_sizes(canvas.shape)
     pixels = np.asarray(points, dtype=np.float64)[:, :PIXEL_AXES]
     present = ~np.isnan(pixels).any(axis=-1)
     rounded = np.where(present[:, np.newaxis], pixels, 0).round().astype(int)
@@ -183,48 +192,54 @@ def draw_skeleton(image: np.ndarray, points: np.ndarray, confidence: np.ndarray)
         i, j = JOINT_INDEX[a], JOINT_INDEX[b]
         if present[i] and present[j]:
             cv2.line(canvas, tuple(rounded[i]), tuple(rounded[j]), bone_colour(a, b), line_px, cv2.LINE_AA)
-    colours = confidence_colours(confidence)
     for joint in np.flatnonzero(present):
         centre = tuple(rounded[joint])
         cv2.circle(canvas, centre, radius_px + 1, OUTLINE_COLOUR, -1, cv2.LINE_AA)
         cv2.circle(canvas, centre, radius_px, tuple(int(c) for c in colours[joint]), -1, cv2.LINE_AA)
-    return canvas
 
 
-def frame_readout(points: np.ndarray, confidence: np.ndarray) -> dict[str, float]:
-    """Angles and mean confidence of one frame, as shown in the text block.
+def frame_readouts(points: np.ndarray, confidence: np.ndarray) -> dict[str, np.ndarray]:
+    """Angles and mean confidence of frames, as shown in the text block, computed array-wise.
 
     Parameters
     ----------
     points
-        Pixel positions over ``JOINTS``, shape ``(joint, space)`` with ``space`` >= 2, image
-        y pointing down; NaN where missing.
+        Pixel positions over ``JOINTS``, shape ``(frame, joint, space)`` with ``space`` >= 2,
+        image y pointing down; NaN where missing.
     confidence
-        Shape ``(joint,)``, 0-1, NaN where unknown.
+        Shape ``(frame, joint)``, 0-1, NaN where unknown.
 
     Returns
     -------
-    dict of str to float
-        ``angle_left_knee``, ``angle_right_knee``, ``angle_left_hip``, ``angle_right_hip``,
-        ``trunk_inclination`` in degrees (see ``tasks.kinematics.compute_angles``; the
-        trunk's lean from vertical is measured with y turned up) and ``mean_confidence``
-        over the joints that have one; NaN where not computable.
+    dict of str to numpy.ndarray
+        Each shape ``(frame,)``: ``angle_left_knee``, ``angle_right_knee``,
+        ``angle_left_hip``, ``angle_right_hip``, ``trunk_inclination`` in degrees (see
+        ``tasks.kinematics.compute_angles``; the trunk's lean from vertical is measured with
+        y turned up) and ``mean_confidence`` over the joints that have one; NaN where not
+        computable.
     """
-    pixels = np.asarray(points, dtype=np.float64)[:, :PIXEL_AXES].copy()
-    pixels[:, Y_AXIS] *= -1  # image y points down; the trunk's lean is measured with y up
-    angles = compute_angles(pixels[np.newaxis])
-    readout = {
-        name: float(angles[name][0])
+    pixels = np.asarray(points, dtype=np.float64)[..., :PIXEL_AXES].copy()
+    pixels[..., Y_AXIS] *= -1  # image y points down; the trunk's lean is measured with y up
+    angles = compute_angles(pixels)
+    readouts = {
+        name: np.asarray(angles[name], dtype=np.float64)
         for name in ("angle_left_knee", "angle_right_knee", "angle_left_hip", "angle_right_hip", "trunk_inclination")
     }
     known = np.asarray(confidence, dtype=np.float64)
-    known = known[~np.isnan(known)]
-    readout["mean_confidence"] = float(known.mean()) if known.size else float("nan")
-    return readout
+    counted = np.isfinite(known).sum(axis=JOINT_AXIS)
+    with np.errstate(invalid="ignore"):
+        readouts["mean_confidence"] = np.where(counted > 0, np.nansum(known, axis=JOINT_AXIS) / np.maximum(counted, 1), np.nan)
+    return readouts
+
+
+def frame_readout_lines(points: np.ndarray, confidence: np.ndarray) -> list[list[str]]:
+    """``readout_lines`` of every frame of ``frame_readouts(points, confidence)``."""
+    readouts = frame_readouts(points, confidence)
+    return [readout_lines({name: float(values[row]) for name, values in readouts.items()}) for row in range(len(points))]
 
 
 def readout_lines(readout: dict[str, float]) -> list[str]:
-    """The text block's lines for a ``frame_readout``: whole degrees, '--' where unknown."""
+    """The text block's lines for one frame of ``frame_readouts``: whole degrees, '--' where unknown."""
 
     def degrees(name: str) -> str:
         value = readout[name]
@@ -261,7 +276,13 @@ def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
         The copy with the text block drawn.
     """
     canvas = image.copy()
-    _, _, font_scale = drawing_sizes(image.shape)
+    _draw_text_into(canvas, lines)
+    return canvas
+
+
+def _draw_text_into(canvas: np.ndarray, lines: list[str]) -> None:
+    """``draw_text_block`` on ``canvas`` itself."""
+    _, _, font_scale = drawing_sizes(canvas.shape)
     thickness = max(1, round(font_scale * 2))
     sizes = [cv2.getTextSize(line, FONT, font_scale, thickness)[0] for line in lines]
     line_height = max(height for _, height in sizes)
@@ -273,7 +294,6 @@ def draw_text_block(image: np.ndarray, lines: list[str]) -> np.ndarray:
     _darken(box)
     for row, line in enumerate(lines, start=1):
         cv2.putText(canvas, line, (margin, row * step), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
-    return canvas
 
 
 def annotate_frame(
@@ -304,7 +324,7 @@ def annotate_frame(
     if np.isnan(np.asarray(points)[:, :PIXEL_AXES]).all():
         return draw_text_block(image, [*head, NO_PERSON])
     drawn = draw_skeleton(image, points, confidence)
-    return draw_text_block(drawn, [*head, *readout_lines(frame_readout(points, confidence))])
+    return draw_text_block(drawn, [*head, *frame_readout_lines(points[np.newaxis], confidence[np.newaxis])[0]])
 
 
 def keypoints_by_frame(
@@ -411,22 +431,27 @@ def draw_legend(image: np.ndarray) -> np.ndarray:
     """A copy of ``image`` with the colour legend in its bottom-left corner: left and right
     limbs, and joint confidence (red 0, yellow 0.5, green 1)."""
     canvas = image.copy()
-    _, radius_px, font_scale = drawing_sizes(image.shape)
+    _draw_legend_into(canvas)
+    return canvas
+
+
+def _draw_legend_into(canvas: np.ndarray) -> None:
+    """``draw_legend`` on ``canvas`` itself."""
+    _, radius_px, font_scale = drawing_sizes(canvas.shape)
     thickness = max(1, round(font_scale * 2))
     entries = [("left", LEFT_COLOUR), ("right", RIGHT_COLOUR), ("conf 0", LOW_CONFIDENCE_COLOUR),
                ("0.5", MID_CONFIDENCE_COLOUR), ("1", HIGH_CONFIDENCE_COLOUR)]  # fmt: skip
     (_, text_height), _ = cv2.getTextSize("Ag", FONT, font_scale, thickness)
     margin = round(text_height * LINE_SPACING)
     widths = [cv2.getTextSize(text, FONT, font_scale, thickness)[0][0] + 3 * radius_px + 2 * margin for text, _ in entries]
-    top = image.shape[0] - text_height - 3 * margin
+    top = canvas.shape[0] - text_height - 3 * margin
     box = canvas[top:, : sum(widths) + margin]
     _darken(box)
-    x, y = margin, image.shape[0] - 2 * margin
+    x, y = margin, canvas.shape[0] - 2 * margin
     for (text, colour), width in zip(entries, widths):
         cv2.circle(canvas, (x + radius_px, y - text_height // 2), radius_px, colour, -1, cv2.LINE_AA)
         cv2.putText(canvas, text, (x + 3 * radius_px, y), FONT, font_scale, TEXT_COLOUR, thickness, cv2.LINE_AA)
         x += width
-    return canvas
 
 
 def _annotate(frame: Frame, row_of_frame: dict[int, int], points: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -449,6 +474,7 @@ def write_overlay(
     max_side: int | None = None,
     reps: pd.DataFrame | None = None,
     banner: str = "",
+    frames: FrameSpool | None = None,
 ) -> int:
     """Write ``video`` with one sample-view's skeleton drawn on every frame, as a playable MP4
     (or WebM, or both from one decoding), with a colour legend and, given the reps, the rep
@@ -473,6 +499,10 @@ def write_overlay(
         ``REPS`` rows of this sample-view: the rep counter and phase are drawn (None: not).
     banner
         A line drawn under the frame's caption on every frame (a verdict), ASCII.
+    frames
+        The video's frames already decoded, as the pose backend kept them (their size and
+        stride; ``max_side`` is then not read), so the video is not decoded again; None
+        decodes ``video``.
 
     Returns
     -------
@@ -488,12 +518,18 @@ def write_overlay(
         without an MP4 encoder).
     """
     info = probe(Path(video))
-    size = fit_within(info.width, info.height, max_side)
-    row_of_frame, points, confidence = keypoints_by_frame(keypoints, size)
     fps = info.fps if info.fps > 0 else FALLBACK_FPS
+    if frames is None:
+        size, source = fit_within(info.width, info.height, max_side), prefetch(iter_frames(Path(video), max_side=max_side))
+    else:
+        size, source, fps = frames.size, iter(frames), fps / frames.stride
+    row_of_frame, points, confidence = keypoints_by_frame(keypoints, size)
+    readouts, colours = frame_readout_lines(points, confidence), confidence_colours(confidence)
+    # MPEG-4 and VP8 code whole 2 x 2 chroma blocks: an odd side loses its last pixel row or column.
+    size = (size[0] - size[0] % 2, size[1] - size[1] % 2)
     paths = [Path(p) for p in (out_path if isinstance(out_path, list) else [out_path])]
-    frames = np.asarray(sorted(row_of_frame))
-    counted = dict(zip(frames.tolist(), zip(*rep_phases(frames, reps)))) if reps is not None else {}
+    keypoint_frames = np.asarray(sorted(row_of_frame))
+    counted = dict(zip(keypoint_frames.tolist(), zip(*rep_phases(keypoint_frames, reps)))) if reps is not None else {}
     n_written = 0
     with ExitStack() as stack:
         targets = [stack.enter_context(atomic_path(p)) for p in paths]
@@ -503,12 +539,12 @@ def write_overlay(
         encoder = stack.enter_context(ThreadPoolExecutor(max_workers=1))
         pending: deque = deque()
         try:
-            for frame in prefetch(iter_frames(Path(video), max_side=max_side)):
+            for frame in source:
                 if reps is not None:
-                    image = _annotate_coached(frame, row_of_frame, points, confidence, counted, len(reps), banner)
+                    image = _annotate_coached(frame, row_of_frame, points, colours, readouts, counted, len(reps), banner)
                 else:
                     image = _annotate(frame, row_of_frame, points, confidence)
-                pending.append(encoder.submit(_write_frame, writers, image))
+                pending.append(encoder.submit(_write_frame, writers, np.ascontiguousarray(image[: size[1], : size[0]])))
                 if len(pending) > ENCODE_AHEAD:
                     pending.popleft().result()
                 n_written += 1
@@ -523,18 +559,21 @@ def write_overlay(
     return n_written
 
 
-def _annotate_coached(frame, row_of_frame, points, confidence, counted, n_reps, banner) -> np.ndarray:
+def _annotate_coached(frame, row_of_frame, points, colours, readouts, counted, n_reps, banner) -> np.ndarray:
+    """The coach's overlay frame, drawn on ``frame.image`` itself (a fresh decoded array)."""
     # A frame the pose model skipped (keypoints.video_stride 2) shows the frame before's skeleton.
     row = row_of_frame.get(frame.index, row_of_frame.get(frame.index - 1))
     head = _coach_caption(frame, counted, n_reps, banner).split("\n")
+    canvas = frame.image
     if row is None:
-        drawn = draw_text_block(frame.image, [*head, NO_KEYPOINTS])
+        _draw_text_into(canvas, [*head, NO_KEYPOINTS])
     elif np.isnan(points[row]).all():
-        drawn = draw_text_block(frame.image, [*head, NO_PERSON])
+        _draw_text_into(canvas, [*head, NO_PERSON])
     else:
-        skeleton = draw_skeleton(frame.image, points[row], confidence[row])
-        drawn = draw_text_block(skeleton, [*head, *readout_lines(frame_readout(points[row], confidence[row]))])
-    return draw_legend(drawn)
+        _draw_skeleton_into(canvas, points[row], colours[row])
+        _draw_text_into(canvas, [*head, *readouts[row]])
+    _draw_legend_into(canvas)
+    return canvas
 
 
 def _write_frame(writers: list[cv2.VideoWriter], image: np.ndarray) -> None:

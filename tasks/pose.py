@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 from formset.schemas.series import KeypointSeries
+from formset.tasks.video import Frame
 
 #: The backend name that turns video processing off.
 NO_BACKEND = "none"
@@ -29,12 +30,14 @@ class PoseBackend(Protocol):
 
     name: str
 
-    def extract(self, video: Path, view: str) -> KeypointSeries:
+    def extract(self, video: Path, view: str, on_frame: Callable[[Frame], None] | None = None) -> KeypointSeries:
         """Keypoints of the performer in ``video``, one row per decoded frame.
 
-        ``view`` is ``front`` or ``diagonal``; ``time_s`` comes from the container's frame
-        times and ``image_size`` is the displayed (rotation-corrected) size. Bad input for
-        this video raises ``formset.quarantine.SampleError``.
+        ``view`` is ``front``, ``diagonal`` or ``side``; ``time_s`` comes from the container's
+        frame times and ``image_size`` is the displayed (rotation-corrected) size. Each frame
+        the model sees is handed to ``on_frame`` as it is decoded (``tasks.video.tap``), e.g.
+        a ``tasks.video.FrameSpool`` keeping it for the overlay. Bad input for this video
+        raises ``formset.quarantine.SampleError``.
         """
         ...
 

@@ -42,6 +42,7 @@ import tempfile
 import threading
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import to_canonical
-from formset.tasks.video import iter_frames, min_decoded_fraction, prefetch, probe
+from formset.tasks.video import Frame, iter_frames, min_decoded_fraction, prefetch, probe, tap
 
 SOURCE = "mediapipe_blazepose33"
 #: The only BlazePose landmark model the mediapipe 0.10.21 wheel ships (full).
@@ -115,7 +116,7 @@ class MediaPipeBackend:
             )
         self._pose_solution = _import_pose_solution()
 
-    def extract(self, video: Path, view: str) -> KeypointSeries:
+    def extract(self, video: Path, view: str, on_frame: Callable[[Frame], None] | None = None) -> KeypointSeries:
         """The performer's keypoints in every processed frame of ``video``.
 
         Parameters
@@ -123,7 +124,10 @@ class MediaPipeBackend:
         video
             The video file.
         view
-            ``front`` or ``diagonal``.
+            ``front``, ``diagonal`` or ``side``.
+        on_frame
+            Called with each processed frame (downscaled as the model sees it) in the
+            decoding thread, or None.
 
         Returns
         -------
@@ -149,7 +153,7 @@ class MediaPipeBackend:
             smooth_landmarks=False,
             min_detection_confidence=self.min_detection_confidence,
         ) as pose:
-            for frame in prefetch(iter_frames(video, self.stride, self.max_side, self.min_decoded_fraction)):
+            for frame in prefetch(tap(iter_frames(video, self.stride, self.max_side, self.min_decoded_fraction), on_frame)):
                 result = pose.process(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
                 frames.append(frame.index)
                 times.append(frame.time_s)

@@ -50,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import SOURCES, to_canonical
-from formset.tasks.video import iter_frames, min_decoded_fraction, prefetch
+from formset.tasks.video import Frame, iter_frames, min_decoded_fraction, prefetch, tap
 
 LOG = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class MmposeBackend:
         instances = result.pred_instances
         return instances.keypoints[0].astype(np.float32), instances.keypoint_scores[0].astype(np.float32)
 
-    def extract(self, video: Path, view: str) -> KeypointSeries:
+    def extract(self, video: Path, view: str, on_frame: Callable[[Frame], None] | None = None) -> KeypointSeries:
         """The performer's keypoints in ``video``, one row per processed frame.
 
         Parameters
@@ -207,7 +207,9 @@ class MmposeBackend:
         video
             The video file.
         view
-            ``front`` or ``diagonal``.
+            ``front``, ``diagonal`` or ``side``.
+        on_frame
+            Called with each processed frame in the decoding thread, or None.
 
         Returns
         -------
@@ -225,7 +227,7 @@ class MmposeBackend:
             ``no_person_detected`` when the performer is found in no frame.
         """
         video = Path(video)
-        frames = prefetch(iter_frames(video, stride=self.stride, min_decoded_fraction=self.min_decoded_fraction))
+        frames = prefetch(tap(iter_frames(video, stride=self.stride, min_decoded_fraction=self.min_decoded_fraction), on_frame))
         track = track_performer(frames, self.estimate_pose, self.detect_people)
         if not track.found.any():
             raise SampleError(

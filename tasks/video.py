@@ -46,13 +46,13 @@ through as the keypoints stage does.
 
 from __future__ import annotations
 
+import os
 import queue
 import struct
 import threading
-
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, NamedTuple
+from typing import Callable, Iterable, Iterator, Mapping, NamedTuple
 
 import cv2
 import numpy as np
@@ -335,6 +335,87 @@ def prefetch(frames: Iterator[Frame], depth: int = 4) -> Iterator[Frame]:
     finally:
         stop.set()
         worker.join()
+
+
+def tap(frames: Iterable[Frame], on_frame: Callable[[Frame], None] | None) -> Iterator[Frame]:
+    """``frames`` unchanged, each handed to ``on_frame`` first (e.g. a ``FrameSpool``).
+
+    Tapped inside ``prefetch``, the callback runs in the decoding thread, beside inference.
+    """
+    for frame in frames:
+        if on_frame is not None:
+            on_frame(frame)
+        yield frame
+
+
+class FrameSpool:
+    """Frames kept in a scratch file as a pose backend decodes them, to be read again
+    without a second decoding (the overlay of ``formset analyze``).
+
+    Frames are downscaled to ``max_side`` as they arrive and stored raw (BGR uint8), one
+    after another: the file takes ``frames x width x height x 3`` bytes (a 20 s, 30 fps
+    recording at 540 x 960: 0.95 GB) and is deleted by ``close``. Frames must all have one
+    size, as one video's do.
+
+    Parameters
+    ----------
+    path
+        The scratch file (created, replaced if present).
+    max_side
+        Longer side of the stored frames, pixels; None keeps the size they arrive with.
+    """
+
+    def __init__(self, path: str | os.PathLike, max_side: int | None = None):
+        self.path = Path(path)
+        self.max_side = max_side
+        self.size: tuple[int, int] | None = None
+        self._index: list[int] = []
+        self._time_s: list[float] = []
+        self._file = open(self.path, "wb")
+
+    def __call__(self, frame: Frame) -> None:
+        """Store ``frame`` (downscaled to ``max_side``)."""
+        height, width = frame.image.shape[:2]
+        size = fit_within(width, height, self.max_side)
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            raise ValueError(f"a frame of {width} x {height} in a spool of {self.size[0]} x {self.size[1]} frames")
+        image = frame.image if size == (width, height) else cv2.resize(frame.image, size, interpolation=cv2.INTER_LINEAR)
+        self._file.write(np.ascontiguousarray(image).data)
+        self._index.append(frame.index)
+        self._time_s.append(frame.time_s)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def stride(self) -> int:
+        """Decoded frames per stored frame (a backend's ``video_stride``), from the indices."""
+        return self._index[1] - self._index[0] if len(self._index) > 1 else 1
+
+    def __iter__(self) -> Iterator[Frame]:
+        """The stored frames in order, each image a fresh array."""
+        self._file.flush()
+        if self.size is None:
+            return
+        width, height = self.size
+        with open(self.path, "rb") as stored:
+            for index, time_s in zip(self._index, self._time_s):
+                image = np.empty((height, width, 3), dtype=np.uint8)
+                stored.readinto(memoryview(image).cast("B"))
+                yield Frame(index, time_s, image)
+
+    def close(self) -> None:
+        """Delete the scratch file."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "FrameSpool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int]:

@@ -1,16 +1,22 @@
 """``formset.analyze``'s own logic on small synthetic tables: which source column a recording
 fills, the verdict only against comparable references, and the worst joint by each method.
-(The analysis end to end: ``test_serve_browser.py`` and ``test_pipeline.py``.)"""
+The video is decoded once: the overlay is drawn on the frames the pose backend decoded.
+(The analysis end to end with MediaPipe: ``test_serve_browser.py`` and ``test_pipeline.py``.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from formset.analyze import (
     AnalysisRefused,
     Version,
+    analyze,
     comparable_references,
     one_sample_catalog,
     source_column,
@@ -18,6 +24,10 @@ from formset.analyze import (
     worst_joint,
 )
 from formset.schemas import tables
+from formset.schemas.series import KeypointSeries
+from formset.schemas.skeleton import JOINT_INDEX, JOINTS
+from formset.tasks.pose import BACKENDS
+from formset.tasks.video import iter_frames, tap
 
 
 def test_faults_are_said_in_the_exercise_s_words_else_as_the_body_part():
@@ -96,3 +106,61 @@ def test_the_worst_joint_by_dtw_and_by_clusters_side_by_side_or_agreed():
     agreed = worst_joint(distances, scores.assign(score=[0.6, 0.1, 0.7]))
     assert (agreed["cluster"], agreed["agree"]) == ("left_ankle", True)
     assert worst_joint(distances.iloc[:0], scores.iloc[:0]) == {"dtw": None, "dtw_feature": None, "cluster": None, "cluster_score": None, "agree": False}
+
+
+REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
+CLIP_FRAMES = 30
+
+
+class SpoolingTestBackend:
+    """Test double of a pose backend: decodes the video as a backend does (handing each frame to
+    ``on_frame``) and returns a SYNTHETIC standing performer, hips swaying, in every frame."""
+
+    name = "spooling-test"
+
+    def extract(self, video, view, on_frame=None):
+        frames = list(tap(iter_frames(video, max_side=540), on_frame))
+        width, height = 608, 1080
+        standing = {"nose": (300, 150), "neck": (300, 250), "left_shoulder": (300, 250), "right_shoulder": (300, 250),
+                    "mid_hip": (300, 550), "left_hip": (300, 550), "right_hip": (300, 550), "left_knee": (310, 750),
+                    "right_knee": (310, 750), "left_ankle": (300, 950), "right_ankle": (300, 950)}  # fmt: skip
+        points = np.full((len(frames), len(JOINTS), 3), np.nan, dtype=np.float32)
+        for joint, (x, y) in standing.items():
+            points[:, JOINT_INDEX[joint], :2] = (x, y)
+        points[:, :, 0] += 20 * np.sin(np.arange(len(frames)) / 3)[:, np.newaxis]
+        confidence = np.where(np.isnan(points[:, :, 0]), np.nan, 0.9).astype(np.float32)
+        index = np.array([f.index for f in frames])
+        time_s = np.array([f.time_s for f in frames])
+        return KeypointSeries(points, confidence, index, time_s, view, "mediapipe_blazepose33", "px", (width, height))
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """The first CLIP_FRAMES frames of the bundled real video, re-encoded."""
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (608, 1080))
+    for frame in iter_frames(REAL_VIDEO):
+        if frame.index == CLIP_FRAMES:
+            break
+        writer.write(frame.image)
+    writer.release()
+    return path
+
+
+def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(clip, tmp_path, monkeypatch):
+    monkeypatch.setitem(BACKENDS, SpoolingTestBackend.name, lambda params: SpoolingTestBackend())
+
+    def no_second_decoding(*args, **kwargs):
+        raise AssertionError("the overlay decoded the video again")
+
+    monkeypatch.setattr("formset.tasks.overlay.iter_frames", no_second_decoding)
+    params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    params["keypoints"]["pose_backend"] = SpoolingTestBackend.name
+    out = tmp_path / "out"
+    result = analyze(clip, out, params, Version.empty("test"), view="side", exercise="squat", overlay_max_side=320)
+    assert result["files"]["overlay"] == ["overlay.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == ["overlay.mp4", "report.html", "result.json"], "no frames left behind"
+    capture = cv2.VideoCapture(str(out / "overlay.mp4"))
+    found = (int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    capture.release()
+    assert found == (CLIP_FRAMES, 180, 320), "every frame, at the overlay's size (the spool downscales the backend's 540)"

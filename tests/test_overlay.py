@@ -25,13 +25,14 @@ from formset.tasks.overlay import (
     choose_view,
     confidence_colours,
     draw_skeleton,
-    frame_readout,
+    frame_readout_lines,
+    frame_readouts,
     keypoints_by_frame,
     readout_lines,
     save_frame_png,
     write_overlay,
 )
-from formset.tasks.video import iter_frames
+from formset.tasks.video import FrameSpool, iter_frames, tap
 
 REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 REAL_SIZE = (608, 1080)  # (width, height), upright
@@ -119,7 +120,7 @@ def test_confidence_colours_run_red_yellow_green_and_grey_when_unknown():
 def test_readout_shows_right_angle_knees_and_45_degree_trunk():
     points, confidence = synthetic_pose()
     confidence[JOINT_INDEX["left_knee"]] = 0.6  # mean over the 11 known joints: (10 * 0.9 + 0.6) / 11
-    readout = frame_readout(points, confidence)
+    readout = {name: float(values[0]) for name, values in frame_readouts(points[np.newaxis], confidence[np.newaxis]).items()}
     assert readout["angle_left_knee"] == pytest.approx(90.0)
     assert readout["angle_right_knee"] == pytest.approx(90.0)
     assert readout["angle_left_hip"] == pytest.approx(90.0)
@@ -134,13 +135,28 @@ def test_readout_shows_right_angle_knees_and_45_degree_trunk():
 def test_trunk_inclination_is_measured_with_y_up():
     points, confidence = synthetic_pose()
     points[JOINT_INDEX["neck"]] = (200.0, 50.0)  # straight above the mid-hip in image pixels
-    assert frame_readout(points, confidence)["trunk_inclination"] == pytest.approx(0.0, abs=1e-9)
+    assert frame_readouts(points[np.newaxis], confidence[np.newaxis])["trunk_inclination"][0] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_unknown_angles_read_as_dashes():
     points, confidence = synthetic_pose()
     points[JOINT_INDEX["left_ankle"]] = np.nan
-    assert readout_lines(frame_readout(points, confidence))[0] == "knee  L --  R 90 deg"
+    assert frame_readout_lines(points[np.newaxis], confidence[np.newaxis])[0][0] == "knee  L --  R 90 deg"
+
+
+def test_readouts_of_many_frames_are_each_frames_own():
+    points, confidence = synthetic_pose()
+    upright = points.copy()
+    upright[JOINT_INDEX["neck"]] = (200.0, 50.0)  # trunk vertical in this frame only
+    unknown = np.full_like(confidence, np.nan)  # no confidence at all in this one
+    readouts = frame_readouts(np.stack([points, upright, points]), np.stack([confidence, confidence, unknown]))
+    np.testing.assert_allclose(readouts["trunk_inclination"], [45.0, 0.0, 45.0], atol=1e-9)
+    np.testing.assert_allclose(readouts["angle_left_knee"], [90.0, 90.0, 90.0])
+    assert readouts["mean_confidence"][:2] == pytest.approx([SYNTHETIC_CONFIDENCE] * 2)
+    assert np.isnan(readouts["mean_confidence"][2])
+    lines = frame_readout_lines(np.stack([points, upright]), np.stack([confidence, unknown]))
+    assert [frame[2] for frame in lines] == ["trunk 45 deg from vertical", "trunk 0 deg from vertical"]
+    assert [frame[3] for frame in lines] == ["mean conf 0.90", "mean conf --"]
 
 
 def test_frame_without_person_says_so_and_draws_no_skeleton():
@@ -206,6 +222,40 @@ def test_write_overlay_gives_an_mp4_that_reopens_with_every_frame(real_clip, tmp
     assert found == (CLIP_FRAMES, *size)
     assert n_decoded == CLIP_FRAMES
     assert [p.name for p in tmp_path.iterdir()] == ["overlay.mp4"], "no temporary files left"
+
+
+def test_spooled_frames_read_back_downscaled_in_order_with_their_stride_and_are_deleted(real_clip, tmp_path):
+    seen = []
+    with FrameSpool(tmp_path / "frames.bgr", max_side=320) as spool:
+        passed = [f.index for f in tap(iter_frames(real_clip, stride=2), lambda f: (spool(f), seen.append(f.index)))]
+        assert passed == seen == list(range(0, CLIP_FRAMES, 2)), "tap hands on every frame, in order"
+        assert (len(spool), spool.size, spool.stride) == (CLIP_FRAMES // 2, (180, 320), 2)
+        decoded = [f for f in iter_frames(real_clip, stride=2, max_side=320)]
+        for kept, fresh in zip(spool, decoded):
+            assert (kept.index, kept.time_s) == (fresh.index, fresh.time_s)
+            np.testing.assert_array_equal(kept.image, fresh.image)
+        assert (tmp_path / "frames.bgr").stat().st_size == CLIP_FRAMES // 2 * 180 * 320 * 3
+    assert not (tmp_path / "frames.bgr").exists()
+
+
+def test_coached_overlay_from_a_spool_at_an_odd_size_has_every_kept_frame_and_the_skeleton(real_clip, tmp_path):
+    points, confidence = synthetic_pose(scale=2.0)
+    rows = synthetic_keypoint_rows(np.arange(CLIP_FRAMES), points, confidence, REAL_SIZE)
+    reps = pd.DataFrame({"start_frame": [4], "bottom_frame": [10], "end_frame": [20]})
+    out = tmp_path / "overlay.mp4"
+    with FrameSpool(tmp_path / "frames.bgr", max_side=405) as spool:  # 608 x 1080 -> 228 x 405: odd height
+        for frame in iter_frames(real_clip, stride=2):
+            spool(frame)
+        assert write_overlay(real_clip, rows, out, reps=reps, banner="verdict", frames=spool) == CLIP_FRAMES // 2
+    capture = cv2.VideoCapture(str(out))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    ok, image = capture.read()
+    capture.release()
+    assert size == (228, 404), "an odd side loses its last row"
+    assert fps == pytest.approx(15.0), "every other frame kept: half the frame rate"
+    x, y = (np.asarray(SYNTHETIC_POSE["left_ankle"]) * 2 * 405 / 1080).round().astype(int)
+    assert ok and image[y, x].astype(int) @ (0, 1, 0) > 150, "the ankle's green joint is drawn (MPEG-4 blurs a little)"
 
 
 def test_png_frame_has_the_skeleton_at_the_scaled_keypoints(real_clip, tmp_path):
