@@ -115,6 +115,22 @@ def dvc_yaml(
 
 
 @app.command()
+def diagram(
+    check: Annotated[bool, typer.Option("--check", help="Only say whether the documents' diagrams are current (exit 1 if not); write nothing.")] = False,
+) -> None:
+    """Draw the stage diagram (stages and the tables they read and write, from the stage
+    registry) into the README and docs/architecture.md of formset's own repository."""
+    from formset.codedeps import source_root
+    from formset.flows.diagram import stale_documents
+
+    stale = stale_documents(source_root(), write=not check)
+    if check:
+        console.print(f"[red]the stage diagram differs from the registry in {', '.join(stale)}: run `formset diagram`[/]" if stale else "the stage diagrams are current")
+        raise typer.Exit(1 if stale else 0)
+    console.print(f"updated the stage diagram in {', '.join(stale)}" if stale else "the stage diagrams were current")
+
+
+@app.command()
 def run(wait: WaitOption = 0.0) -> None:
     """Run the whole pipeline (one Prefect flow), record it in DVC and print a summary.
 
