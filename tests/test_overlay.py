@@ -201,13 +201,13 @@ def real_clip(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("max_side", "size"), [(None, REAL_SIZE), (320, (180, 320))])
-def test_write_overlay_gives_an_mp4_that_reopens_with_every_frame(real_clip, tmp_path, max_side, size):
+@pytest.mark.parametrize(("max_side", "size", "suffix"), [(None, REAL_SIZE, ".mp4"), (320, (180, 320), ".mp4"), (320, (180, 320), ".webm")])
+def test_write_overlay_gives_a_video_that_reopens_with_every_frame(real_clip, tmp_path, max_side, size, suffix):
     points, confidence = synthetic_pose(scale=2.0)
     # Keypoints for the first 30 frames only; frame 5 found no person.
     rows = synthetic_keypoint_rows(np.arange(30), points, confidence, REAL_SIZE)
     rows.loc[rows["frame"] == 5, joint_columns(suffixes=("x", "y"))] = np.nan
-    out = tmp_path / "overlay.mp4"
+    out = tmp_path / f"overlay{suffix}"
     assert write_overlay(real_clip, rows, out, max_side=max_side) == CLIP_FRAMES
     capture = cv2.VideoCapture(str(out))
     found = (
@@ -221,7 +221,18 @@ def test_write_overlay_gives_an_mp4_that_reopens_with_every_frame(real_clip, tmp
     capture.release()
     assert found == (CLIP_FRAMES, *size)
     assert n_decoded == CLIP_FRAMES
-    assert [p.name for p in tmp_path.iterdir()] == ["overlay.mp4"], "no temporary files left"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name], "no temporary files left"
+    codec = {".mp4": "FMP4", ".webm": "VP80"}[suffix]
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().upper() == codec
+    capture.release()
+
+
+def test_an_overlay_is_an_mp4_or_a_webm_and_nothing_else(real_clip, tmp_path):
+    rows = synthetic_keypoint_rows(np.arange(3), *synthetic_pose(scale=2.0), REAL_SIZE)
+    with pytest.raises(ValueError, match="as .mp4 or .webm, not overlay.avi"):
+        write_overlay(real_clip, rows, tmp_path / "overlay.avi")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_spooled_frames_read_back_downscaled_in_order_with_their_stride_and_are_deleted(real_clip, tmp_path):
