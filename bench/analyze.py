@@ -104,7 +104,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         pairs = [(pose_alone(params), analyze_end_to_end(params, scratch / f"run{n}")) for n in range(args.repeat)]
-        for kind, at in (("wall", 0), ("CPU", 1)):
+        for kind, at in (("wall", 0), ("CPU", 1)) if pairs else ():
             ratios = sorted(total[at] / pose[at] for pose, total in pairs)
             shown = ", ".join(f"{pose[at]:.1f} / {total[at]:.1f}" for pose, total in pairs)
             print(f"1. real video, 20 s, pose alone / analyze end to end ({kind} s): {shown}; ratio median {ratios[len(ratios) // 2]:.2f} "
@@ -145,7 +145,8 @@ def main() -> None:
                     time.sleep(0.25)
                 after[n] = peak
             print(f"3. server peak memory (process + workers): after 2 analyses {after[2]:.0f} MB, after {args.sequential} "
-                  f"{after[args.sequential]:.0f} MB: ratio {after[args.sequential] / after[2]:.2f} (goal <= 1.1)")  # fmt: skip
+                  f"{after[args.sequential]:.0f} MB: ratio {after[args.sequential] / after[2]:.2f} (goal <= 1.1); "
+                  f"peak after each: {', '.join(f'{after[n]:.0f}' for n in sorted(after))} MB")  # fmt: skip
         finally:
             server.terminate()
             server.wait()
