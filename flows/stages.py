@@ -25,6 +25,7 @@ from formset.flows import registry
 from formset.flows.runner import DEFAULT_SETTINGS, batches, set_runner, task_runner
 from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, StageSkipped, to_frame
+from formset.stage_result import COMPUTED, REUSED, SKIPPED, skip_reason
 from formset.schemas.series import KeypointSeries
 from formset.storage import atomic_path, read_table, write_json, write_table
 
@@ -116,7 +117,7 @@ def _gated_digests(project: Project) -> dict[str, str]:
 
 def _work(summaries: list[dict], reused: list[str]) -> dict:
     """A per-set stage's summary: what it computed (per set) and which sets it reused."""
-    return {"computed": summaries, "reused": sorted(reused)}
+    return {COMPUTED: summaries, REUSED: sorted(reused)}
 
 
 def _run_per_set(
@@ -174,7 +175,7 @@ def gated_features(project: Project, set_id: str | None = None) -> pd.DataFrame:
 def _skipped(stage: str, reason: str, **figures) -> dict:
     """A stage's summary when the dataset does not allow its work: why, and what it did write."""
     get_run_logger().warning("%s skipped: %s", stage, reason)
-    return {"skipped": reason, **figures}
+    return {SKIPPED: reason, **figures}
 
 
 # ---------------------------------------------------------------- ingest
@@ -611,8 +612,8 @@ def reps_flow(root: str | None = None) -> dict:
     }  # fmt: skip
     work = _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1], verdicts)
     recognition = json.loads(project.path(catalog.EXERCISE_METRICS).read_text())
-    if "skipped" in recognition:
-        work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({recognition['skipped']})"
+    if (skipped := skip_reason(recognition)) is not None:
+        work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({skipped})"
         get_run_logger().info("reps: wrong_exercise from the %s", work["exercise_check"])
     return work
 
@@ -642,7 +643,7 @@ def compare_flow(root: str | None = None) -> dict:
         write_table(rows, project.path(table), table.schema, prov)
     summary = {f"auc_mean_{scope}": metrics[scope]["auc_mean"] for scope in metrics}
     if reason := skip_reason(verdicts, params["views"]):
-        metrics["skipped"] = reason
+        metrics[SKIPPED] = reason
         summary = _skipped("compare", reason, **summary)
     write_json(json_safe(metrics), project.path(catalog.COMPARE_METRICS))
     return json_safe(summary)

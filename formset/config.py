@@ -29,7 +29,12 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Project:
-    """The fixed layout of a project rooted at ``root``."""
+    """The fixed layout of a project rooted at ``root``.
+
+    ``path`` places any table or file of the catalog (``formset.catalog``) in the project;
+    the ``*_dir`` properties and ``dataset_card`` are the catalog's folders and files that
+    code (tests and benchmarks too) names most.
+    """
 
     root: Path
 
@@ -134,13 +139,5 @@ class Project:
         return self.root / "reports"
 
     @property
-    def models_dir(self) -> Path:
-        return self.root / "models"
-
-    @property
     def metrics_dir(self) -> Path:
-        return self.root / "metrics"
-
-    @property
-    def plots_dir(self) -> Path:
-        return self.root / "plots"
+        return self.path(catalog.METRICS)
