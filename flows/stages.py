@@ -25,8 +25,8 @@ from formset.flows import registry
 from formset.flows.runner import DEFAULT_SETTINGS, batches, set_runner, task_runner
 from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, StageSkipped, to_frame
-from formset.stage_result import COMPUTED, REUSED, SKIPPED, skip_reason
 from formset.schemas.series import KeypointSeries
+from formset.stage_result import COMPUTED, REUSED, SKIPPED, why_skipped
 from formset.storage import atomic_path, read_table, write_json, write_table
 
 if TYPE_CHECKING:
@@ -612,7 +612,7 @@ def reps_flow(root: str | None = None) -> dict:
     }  # fmt: skip
     work = _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1], verdicts)
     recognition = json.loads(project.path(catalog.EXERCISE_METRICS).read_text())
-    if (skipped := skip_reason(recognition)) is not None:
+    if (skipped := why_skipped(recognition)) is not None:
         work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({skipped})"
         get_run_logger().info("reps: wrong_exercise from the %s", work["exercise_check"])
     return work

@@ -15,7 +15,7 @@ from rich.table import Column, Table
 
 from formset import catalog, runtime
 from formset.config import Project
-from formset.stage_result import StageResult, skip_reason
+from formset.stage_result import StageResult, why_skipped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -425,7 +425,7 @@ def print_summary(summary: dict) -> None:
         f"data quality report: {tables['dataset_card']} (or `formset card`), "
         f"great-expectations Data Docs: {tables['data_docs']}"
     )
-    if (metrics := summary["test_metrics"]) and (reason := skip_reason(metrics)) is not None:
+    if (metrics := summary["test_metrics"]) and (reason := why_skipped(metrics)) is not None:
         console.print(f"classifier: [yellow]skipped[/], no model in this version: {reason}")
     elif metrics:
         figures = ", ".join(

@@ -28,7 +28,7 @@ REUSED = "reused"
 SKIPPED = "skipped"
 
 
-def skip_reason(summary: dict) -> str | None:
+def why_skipped(summary: dict) -> str | None:
     """Why the stage whose summary or metrics file is ``summary`` skipped its work; None if it did not."""
     return summary.get(SKIPPED)
 
@@ -71,7 +71,7 @@ class StageResult:
             computed = tuple(item["set_id"] for item in summary[COMPUTED])
             status, reason = ("computed", None) if computed else ("reused", EVERY_SET_CURRENT)
             return cls(stage, status, reason, summary, computed, tuple(summary[REUSED]))
-        if (reason := skip_reason(summary)) is not None:
+        if (reason := why_skipped(summary)) is not None:
             return cls(stage, "skipped", reason, summary)
         return cls(stage, "computed", None, summary)
 

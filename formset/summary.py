@@ -10,7 +10,7 @@ import pandas as pd
 from formset import catalog
 from formset.config import Project
 from formset.quarantine import FIXES, SEE_DETAIL, SampleError
-from formset.stage_result import skip_reason
+from formset.stage_result import why_skipped
 from formset.storage import read_table
 from formset.tasks.ingest import SAMPLES_FILE, parse_samples_csv, read_set_file
 
@@ -71,7 +71,7 @@ def skipped_stages(project: Project) -> dict[str, str]:
     skipped = {}
     for stage, metrics in METRICS_STAGES.items():
         path = project.path(metrics)
-        if path.is_file() and (reason := skip_reason(json.loads(path.read_text()))):
+        if path.is_file() and (reason := why_skipped(json.loads(path.read_text()))):
             skipped[stage] = reason
     return skipped
 
