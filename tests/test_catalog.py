@@ -6,6 +6,7 @@ import ast
 from pathlib import Path, PurePosixPath
 
 import pytest
+import yaml
 
 from formset import catalog
 from formset.catalog import Table
@@ -105,7 +106,7 @@ def test_folders_of_several_tables_pull_their_first_part_by_their_own_name():
 def test_names_are_unique_and_a_stage_output_s_name_is_what_pull_calls_it():
     assert len(catalog.BY_NAME) == len(catalog.TABLES)
     assert len({table.path for table in catalog.TABLES}) == len(catalog.TABLES)
-    outputs = stage_outputs(__import__("yaml").safe_load(registry.dvc_yaml()))
+    outputs = stage_outputs(yaml.safe_load(registry.dvc_yaml()))
     by_path = {table.path: table for stage in registry.STAGES for table in (*stage.writes, *stage.metrics)}
     by_path.update({plot.table.path: plot.table for stage in registry.STAGES for plot in stage.plots})
     assert set(outputs) == set(by_path)
