@@ -15,10 +15,9 @@ from prefect import flow, get_run_logger
 from formset.config import Project
 from formset.flows.stages import STAGES
 from formset.incremental import stale_stages
+from formset.stage_result import UP_TO_DATE, StageResult
 from formset.storage import write_json
 from formset.versioning import record_outputs, track_inputs
-
-UP_TO_DATE = "up to date"
 
 
 class NoSets(RuntimeError):
@@ -47,8 +46,8 @@ def build_dataset(root: str | None = None, stale: list[str] | None = None) -> di
     Returns
     -------
     dict
-        ``work``: each stage's summary (or ``UP_TO_DATE``) by name; ``seconds``: the wall
-        time of each stage that ran, its DVC check included.
+        ``work``: each stage's ``StageResult`` by name; ``seconds``: the wall time of each
+        stage that ran, its DVC check included.
     """
     project = Project.find(root)
     names = list(STAGES)
@@ -59,23 +58,24 @@ def build_dataset(root: str | None = None, stale: list[str] | None = None) -> di
         if upstream_ran and name not in out_of_date:
             out_of_date |= stale_stages(project, [name])
         if name in out_of_date:
-            results[name] = STAGES[name](str(project.root))
+            results[name] = StageResult.of_run(name, STAGES[name](str(project.root)))
             seconds[name] = round(time.perf_counter() - started, 2)
             upstream_ran = True
         else:
-            results[name] = UP_TO_DATE
+            results[name] = StageResult.up_to_date(name)
             get_run_logger().info("%s: %s", name, UP_TO_DATE)
     return {"work": results, "seconds": seconds}
 
 
-def build_and_record(project: Project) -> dict:
+def build_and_record(project: Project) -> dict[str, StageResult]:
     """Record the sets as an input version, run what is out of date, record the outputs.
 
     What ``formset run`` and the nightly flow do. With nothing out of date no flow starts
-    at all. Each stage's summary (per-set stages: which sets were computed, which reused)
-    is returned and written to ``.formset/last-build.json`` (``work``), with the seconds
-    each stage took and the whole build's (``seconds``, ``build``: from recording the
-    inputs to recording the outputs).
+    at all. Each stage's ``StageResult`` is returned by name; their records (a stage's
+    summary, per-set stages saying which sets were computed and which reused, or
+    ``UP_TO_DATE``) are written to ``.formset/last-build.json`` (``work``), with the
+    seconds each stage took and the whole build's (``seconds``, ``build``: from recording
+    the inputs to recording the outputs).
 
     Raises
     ------
@@ -92,7 +92,8 @@ def build_and_record(project: Project) -> dict:
         build = build_dataset(str(project.root), sorted(stale))
         record_outputs(project)
     else:
-        build = {"work": {name: UP_TO_DATE for name in STAGES}, "seconds": {}}
+        build = {"work": {name: StageResult.up_to_date(name) for name in STAGES}, "seconds": {}}
     build["seconds"]["build"] = round(time.perf_counter() - started, 2)
-    write_json(build, project.state_dir / "last-build.json")
+    records = {name: result.record() for name, result in build["work"].items()}
+    write_json({"work": records, "seconds": build["seconds"]}, project.state_dir / "last-build.json")
     return build["work"]

@@ -3,7 +3,7 @@
 ``stage_diagram`` draws ``flows.registry.STAGES`` as a Mermaid flowchart (GitHub and most
 Markdown viewers render it): a rounded box per stage, a cylinder per table or file it reads
 or writes (its metrics files included: later stages read some), an arrow from each table a stage reads and to each it writes. The per-stage
-quarantine partitions are drawn as one ``data/quarantine`` node. ``formset diagram`` writes
+quarantine tables are drawn as one ``data/quarantine`` node. ``formset diagram`` writes
 it between ``BEGIN`` and ``END`` markers in the documents of ``DOCUMENTS`` (``--check``
 only compares), and a test fails when a committed copy differs, so the picture cannot
 drift from what the stages do.
@@ -14,18 +14,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from formset.catalog import QUARANTINE, Table
 from formset.flows.registry import STAGES, Stage
 
 #: Documents that show the diagram, relative to the repository root.
 DOCUMENTS: tuple[str, ...] = ("README.md", "docs/architecture.md")
 BEGIN = "<!-- stage diagram: generated from flows/registry.py by `formset diagram`; do not edit -->"
 END = "<!-- end of stage diagram -->"
-QUARANTINE = "data/quarantine"
 
 
-def drawn_path(path: str) -> str:
-    """The node a stage's read or write is drawn as: per-stage quarantine folders are one."""
-    return QUARANTINE if path.startswith(QUARANTINE + "/") else path
+def drawn_path(table: Table) -> str:
+    """The node a stage's read or write is drawn as, its path: per-stage quarantine tables are one."""
+    return QUARANTINE.path if table.path.startswith(QUARANTINE.path + "/") else table.path
 
 
 def node_id(path: str) -> str:

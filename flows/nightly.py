@@ -20,6 +20,7 @@ from formset.config import Project
 from formset.flows.build import build_and_record
 from formset.flows.stages import ValidationFailed
 from formset.locking import project_lock
+from formset.stage_result import StageResult
 from formset.versioning import DvcError, git_tracked_records, push
 
 
@@ -71,20 +72,15 @@ def publish(project: Project, summary: str) -> dict:
     return {"tag": tag, "commit": gitops.head(project), "pushed": True}
 
 
-def describe_work(results: dict) -> str:
-    """One line on what a build did: the stages that ran and the sets they computed, then the
-    stages that skipped their work and why."""
-    ran, skipped = [], []
-    for name, result in results.items():
-        if isinstance(result, dict) and "computed" in result:
-            if result["computed"]:
-                ran.append(f"{name} ({', '.join(s['set_id'] for s in result['computed'])})")
-        elif isinstance(result, str):
-            continue  # "up to date"
-        else:
-            ran.append(name)
-            if isinstance(result, dict) and "skipped" in result:
-                skipped.append(f"{name} skipped: {result['skipped']}")
+def describe_work(results: dict[str, StageResult]) -> str:
+    """One line on what a build did: the stages that computed (or ran and skipped their work)
+    and the sets they computed, then the stages that skipped their work and why."""
+    ran = [
+        f"{result.stage} ({', '.join(result.computed_sets)})" if result.computed_sets else result.stage
+        for result in results.values()
+        if result.status != "reused"
+    ]
+    skipped = [f"{result.stage} skipped: {result.reason}" for result in results.values() if result.status == "skipped"]
     line = "rebuilt " + ", ".join(ran) if ran else "nothing rebuilt"
     return "; ".join([line, *skipped])
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from formset import catalog
+from formset.catalog import Table
 from formset.codedeps import code_files, function_imports, import_closure, module_file, source_root
 
 #: The module holding one Prefect flow per stage, ``<stage>_flow``.
@@ -24,7 +26,7 @@ FLOWS_MODULE = "formset.flows.stages"
 class Plot:
     """A plot file of ``dvc plots``: its template and axes."""
 
-    path: str
+    table: Table
     template: str
     x: str
     y: str
@@ -34,18 +36,19 @@ class Plot:
 class Stage:
     """One stage of the pipeline.
 
-    ``reads`` and ``writes`` are project paths (tables are folders of per-set Parquet
-    partitions); ``params`` are params.yaml groups or ``group.key``; ``notes`` says why an
-    output exists, written as a comment above it in ``dvc.yaml``.
+    ``reads`` and ``writes`` are tables and files of the catalog (``formset.catalog``; tables
+    are folders of per-set Parquet partitions); ``params`` are params.yaml groups or
+    ``group.key``; ``notes`` says why an output exists, written as a comment above it in
+    ``dvc.yaml``.
     """
 
     name: str
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
+    reads: tuple[Table, ...]
+    writes: tuple[Table, ...]
     params: tuple[str, ...]
-    metrics: tuple[str, ...] = ()
+    metrics: tuple[Table, ...] = ()
     plots: tuple[Plot, ...] = ()
-    notes: dict[str, str] = field(default_factory=dict)
+    notes: dict[Table, str] = field(default_factory=dict)
 
     @property
     def flow(self) -> str:
@@ -56,95 +59,96 @@ class Stage:
         return stage_code(self.name)
 
 
+def _quarantines(*stages: str) -> tuple[Table, ...]:
+    """The quarantine tables of ``stages``."""
+    return tuple(catalog.quarantine_of(stage) for stage in stages)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
-        reads=("data/sets",),
-        writes=("data/catalog", "data/quarantine/ingest"),
+        reads=(catalog.DELIVERED_SETS,),
+        writes=(catalog.CATALOG, catalog.quarantine_of("ingest")),
         params=("exercises", "ingest"),
     ),
     Stage(
         "keypoints",
-        reads=("data/sets", "data/catalog"),
-        writes=("data/keypoints", "data/quarantine/keypoints"),
+        reads=(catalog.DELIVERED_SETS, catalog.CATALOG),
+        writes=(catalog.KEYPOINTS, catalog.quarantine_of("keypoints")),
         params=("keypoints",),
     ),
     Stage(
         "normalize",
-        reads=("data/keypoints",),
-        writes=("data/features", "data/quarantine/normalize"),
+        reads=(catalog.KEYPOINTS,),
+        writes=(catalog.FEATURES, catalog.quarantine_of("normalize")),
         params=("normalize",),
     ),
     Stage(
         "validate",
-        reads=(
-            "data/catalog", "data/keypoints", "data/features",
-            "data/quarantine/ingest", "data/quarantine/keypoints", "data/quarantine/normalize",
-        ),
-        writes=("data/validation/report.json", "data/validation/warnings.parquet", "data/quarantine/validate", "data/quality"),
+        reads=(catalog.CATALOG, catalog.KEYPOINTS, catalog.FEATURES, *_quarantines("ingest", "keypoints", "normalize")),
+        writes=(catalog.VALIDATION_REPORT, catalog.VALIDATION_WARNINGS, catalog.quarantine_of("validate"), catalog.QUALITY),
         params=("exercises", "validate"),
-        metrics=("data/validation/summary.json",),
+        metrics=(catalog.VALIDATION_SUMMARY,),
         notes={
-            "data/quarantine/validate": "Samples a critical expectation failed in, when confined to a few: left out downstream.",
-            "data/quality": "The quality report: dataset_card.{md,json} and Data Docs (docs/index.html).",
+            catalog.quarantine_of("validate"): "Samples a critical expectation failed in, when confined to a few: left out downstream.",
+            catalog.QUALITY: "The quality report: dataset_card.{md,json} and Data Docs (docs/index.html).",
         },
     ),
     Stage(
         "exercise",
-        reads=("data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json"),
-        writes=("models/exercise_model.pt", "data/exercise_predictions"),
+        reads=(catalog.CATALOG, catalog.FEATURES, catalog.quarantine_of("validate"), catalog.VALIDATION_SUMMARY),
+        writes=(catalog.EXERCISE_MODEL, catalog.EXERCISE_PREDICTIONS),
         params=("recognition", *(f"train.{key}" for key in ("views", "joints", "axes", "angles", "max_frames", "cv_folds", "seed"))),
-        metrics=("metrics/exercise.json",),
-        plots=(Plot("plots/exercise_confusion.csv", "confusion", x="predicted", y="actual"),),
+        metrics=(catalog.EXERCISE_METRICS,),
+        plots=(Plot(catalog.EXERCISE_CONFUSION, "confusion", x="predicted", y="actual"),),
         notes={
-            "models/exercise_model.pt": "Exercise recognition (tasks/exercise.py), fitted on every sample.",
-            "data/exercise_predictions": "Its out-of-fold predictions, one row per sample: what the reps stage checks.",
-            "plots/exercise_confusion.csv": "Exercise recognition's out-of-fold predictions, every sample.",
+            catalog.EXERCISE_MODEL: "Exercise recognition (tasks/exercise.py), fitted on every sample.",
+            catalog.EXERCISE_PREDICTIONS: "Its out-of-fold predictions, one row per sample: what the reps stage checks.",
+            catalog.EXERCISE_CONFUSION: "Exercise recognition's out-of-fold predictions, every sample.",
         },
     ),
     Stage(
         "reps",
         reads=(
-            "data/catalog", "data/features", "data/quarantine/keypoints", "data/quarantine/normalize",
-            "data/quarantine/validate", "data/validation/summary.json", "data/exercise_predictions",
-            "metrics/exercise.json",
+            catalog.CATALOG, catalog.FEATURES, *_quarantines("keypoints", "normalize", "validate"),
+            catalog.VALIDATION_SUMMARY, catalog.EXERCISE_PREDICTIONS, catalog.EXERCISE_METRICS,
         ),
-        writes=("data/reps",),
+        writes=(catalog.REP_TABLES,),
         params=("reps",),
     ),
     Stage(
         "cluster",
-        reads=("data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json"),
-        writes=("models/clusters.json", "data/scores"),
+        reads=(catalog.CATALOG, catalog.FEATURES, catalog.quarantine_of("validate"), catalog.VALIDATION_SUMMARY),
+        writes=(catalog.CLUSTERS, catalog.SCORES),
         params=("cluster",),
-        metrics=("metrics/cluster.json",),
-        notes={"metrics/cluster.json": "Scored rows, exercises without correct executions, and why the stage skipped, if it did."},
+        metrics=(catalog.CLUSTER_METRICS,),
+        notes={catalog.CLUSTER_METRICS: "Scored rows, exercises without correct executions, and why the stage skipped, if it did."},
     ),
     Stage(
         "compare",
-        reads=("data/catalog", "data/features", "data/quarantine/validate", "data/reps", "models/clusters.json"),
-        writes=("data/compare",),
+        reads=(catalog.CATALOG, catalog.FEATURES, catalog.quarantine_of("validate"), catalog.REP_TABLES, catalog.CLUSTERS),
+        writes=(catalog.COMPARISONS,),
         params=("compare", "cluster.max_distance"),
-        metrics=("metrics/compare.json",),
-        notes={"metrics/compare.json": "The learned DTW thresholds and AUCs, versioned with the dataset."},
+        metrics=(catalog.COMPARE_METRICS,),
+        notes={catalog.COMPARE_METRICS: "The learned DTW thresholds and AUCs, versioned with the dataset."},
     ),
     Stage(
         "train",
         reads=(
-            "data/catalog", "data/features", "data/quarantine/validate", "data/validation/summary.json",
-            "data/exercise_predictions",
+            catalog.CATALOG, catalog.FEATURES, catalog.quarantine_of("validate"), catalog.VALIDATION_SUMMARY,
+            catalog.EXERCISE_PREDICTIONS,
         ),
-        writes=("models/classifier.pt", "models/fault_model.pt", "data/predictions"),
+        writes=(catalog.CLASSIFIER, catalog.FAULT_MODEL, catalog.PREDICTIONS),
         params=("train",),
-        metrics=("metrics/train.json", "metrics/faults.json"),
+        metrics=(catalog.TRAIN_METRICS, catalog.FAULT_METRICS),
         plots=(
-            Plot("plots/confusion.csv", "confusion", x="predicted", y="actual"),
-            Plot("plots/roc.csv", "simple", x="fpr", y="tpr"),
+            Plot(catalog.CONFUSION, "confusion", x="predicted", y="actual"),
+            Plot(catalog.ROC, "simple", x="fpr", y="tpr"),
         ),
         notes={
-            "models/fault_model.pt": "Body-part fault heads (tasks/faults.py), fitted on the labeled samples.",
-            "data/predictions": "Out-of-fold predictions of the cross-validation, one row per labeled sample.",
-            "plots/confusion.csv": "The out-of-fold predictions (every labeled sample, predicted unseen).",
+            catalog.FAULT_MODEL: "Body-part fault heads (tasks/faults.py), fitted on the labeled samples.",
+            catalog.PREDICTIONS: "Out-of-fold predictions of the cross-validation, one row per labeled sample.",
+            catalog.CONFUSION: "The out-of-fold predictions (every labeled sample, predicted unseen).",
         },
     ),
 )
@@ -169,8 +173,8 @@ HEADER = """\
 """
 
 
-def _item(path: str, notes: dict[str, str], indent: str, extra: list[str] | None = None) -> list[str]:
-    lines = [f"{indent}# {notes[path]}"] if path in notes else []
+def _item(path: str, note: str | None, indent: str, extra: list[str] | None = None) -> list[str]:
+    lines = [f"{indent}# {note}"] if note else []
     lines.append(f"{indent}- {path}{':' if extra else ''}")
     lines += [f"{indent}    {line}" for line in extra or []]
     return lines
@@ -181,20 +185,22 @@ def dvc_yaml() -> str:
     lines = [HEADER.rstrip("\n"), "stages:"]
     for stage in STAGES:
         lines += [f"  {stage.name}:", f"    cmd: formset stage {stage.name}", "    deps:"]
-        for path in (*stage.reads, *stage.code):
-            lines += _item(path, stage.notes, "      ")
+        for table in stage.reads:
+            lines += _item(table.path, stage.notes.get(table), "      ")
+        for path in stage.code:
+            lines += _item(path, None, "      ")
         lines.append("    params:")
         lines += [f"      - {group}" for group in stage.params]
         lines.append("    outs:")
-        for path in stage.writes:
-            lines += _item(path, stage.notes, "      ")
+        for table in stage.writes:
+            lines += _item(table.path, stage.notes.get(table), "      ")
         if stage.metrics:
             lines.append("    metrics:")
-            for path in stage.metrics:
-                lines += _item(path, stage.notes, "      ", ["cache: false"])
+            for table in stage.metrics:
+                lines += _item(table.path, stage.notes.get(table), "      ", ["cache: false"])
         if stage.plots:
             lines.append("    plots:")
             for plot in stage.plots:
-                lines += _item(plot.path, stage.notes, "      ", ["cache: false", f"template: {plot.template}", f"x: {plot.x}", f"y: {plot.y}"])
+                lines += _item(plot.table.path, stage.notes.get(plot.table), "      ", ["cache: false", f"template: {plot.template}", f"x: {plot.x}", f"y: {plot.y}"])
         lines.append("")
     return "\n".join(lines)

@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from formset import provenance
+from formset import catalog, provenance
 from formset.config import Project
 from formset.flows import registry
 from formset.flows.runner import DEFAULT_SETTINGS, batches, set_runner, task_runner
 from formset.incremental import code_digest, is_current
 from formset.quarantine import Rejection, StageSkipped, to_frame
-from formset.schemas import tables
 from formset.schemas.series import KeypointSeries
+from formset.stage_result import COMPUTED, REUSED, SKIPPED, why_skipped
 from formset.storage import atomic_path, read_table, write_json, write_table
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class ValidationFailed(RuntimeError):
 
 
 def _write_quarantine(project: Project, stage: str, set_id: str, rejections: list[Rejection]) -> None:
-    write_table(to_frame(rejections), project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE)
+    write_table(to_frame(rejections), project.quarantine_dir(stage) / f"{set_id}.parquet", catalog.QUARANTINE.schema)
 
 
 def _drop_stale_partitions(directory: Path, keep: set[str]) -> list[str]:
@@ -59,15 +58,16 @@ def _drop_stale_partitions(directory: Path, keep: set[str]) -> list[str]:
 
 
 def _set_ids(project: Project) -> list[str]:
-    return sorted(p.stem for p in (project.catalog_dir / "sets").glob("*.parquet"))
+    return sorted(p.stem for p in project.path(catalog.SETS).glob("*.parquet"))
 
 
-def _write_per_set(project: Project, rows: pd.DataFrame, directory: Path, schema: pa.Schema, prov: dict) -> None:
+def _write_per_set(project: Project, rows: pd.DataFrame, table: catalog.Table, prov: dict) -> None:
     """A whole-dataset stage's table written as one partition per set of the dataset (empty
     for a set without rows), partitions of sets no longer there removed."""
     set_ids = _set_ids(project)
+    directory = project.path(table)
     for set_id in set_ids:
-        write_table(rows[rows["set_id"] == set_id], directory / f"{set_id}.parquet", schema, prov)
+        write_table(rows[rows["set_id"] == set_id], directory / f"{set_id}.parquet", table.schema, prov)
     _drop_stale_partitions(directory, set(set_ids))
 
 
@@ -100,6 +100,12 @@ def _partition_digests(directory: Path) -> dict[str, str]:
     return {p.name: provenance.file_digest(p) for p in sorted(directory.glob("*.parquet"))}
 
 
+def _partition_digests_in(project: Project, table: catalog.Table) -> dict[str, str]:
+    """``_partition_digests`` of a table, each named ``<table folder>/<partition>``
+    (``kinematics/<set_id>.parquet``): a global stage's inputs of one table."""
+    return {f"{table.file_name}/{name}": digest for name, digest in _partition_digests(project.path(table)).items()}
+
+
 def _gated_digests(project: Project) -> dict[str, str]:
     """The inputs of ``gated_features``: every features and validation quarantine partition."""
     return {
@@ -111,7 +117,7 @@ def _gated_digests(project: Project) -> dict[str, str]:
 
 def _work(summaries: list[dict], reused: list[str]) -> dict:
     """A per-set stage's summary: what it computed (per set) and which sets it reused."""
-    return {"computed": summaries, "reused": sorted(reused)}
+    return {COMPUTED: summaries, REUSED: sorted(reused)}
 
 
 def _run_per_set(
@@ -162,14 +168,14 @@ def gated_features(project: Project, set_id: str | None = None) -> pd.DataFrame:
     """The features of the samples validation let through (of one set, or of all): what the
     stages after validate read."""
     suffix = f"{set_id}.parquet" if set_id else ""
-    features = read_table(project.features_dir / suffix, tables.FEATURES)
-    return _without_quarantined(features, read_table(project.quarantine_dir("validate") / suffix, tables.QUARANTINE))
+    features = read_table(project.features_dir / suffix, catalog.FEATURES.schema)
+    return _without_quarantined(features, read_table(project.quarantine_dir("validate") / suffix, catalog.QUARANTINE.schema))
 
 
 def _skipped(stage: str, reason: str, **figures) -> dict:
     """A stage's summary when the dataset does not allow its work: why, and what it did write."""
     get_run_logger().warning("%s skipped: %s", stage, reason)
-    return {"skipped": reason, **figures}
+    return {SKIPPED: reason, **figures}
 
 
 # ---------------------------------------------------------------- ingest
@@ -194,23 +200,21 @@ def register_set(project: Project, set_dir: Path, exercises: list[str], prov: di
 
     result = ingest_set(set_dir, exercises)
     set_id = set_dir.name
-    catalog = project.catalog_dir
     _write_quarantine(project, "ingest", set_id, result.rejections)
     if result.set_row is None:
-        for sub in ("sets", "samples", "files"):
-            (catalog / sub / f"{set_id}.parquet").unlink(missing_ok=True)
+        for table in catalog.CATALOG.parts:
+            (project.path(table) / f"{set_id}.parquet").unlink(missing_ok=True)
     else:
-        write_table(result.samples, catalog / "samples" / f"{set_id}.parquet", tables.SAMPLES, prov)
-        write_table(result.files, catalog / "files" / f"{set_id}.parquet", tables.FILES, prov)
-        write_table(pd.DataFrame([result.set_row]), catalog / "sets" / f"{set_id}.parquet", tables.SETS, prov)
+        for table, rows in ((catalog.SAMPLES, result.samples), (catalog.FILES, result.files), (catalog.SETS, pd.DataFrame([result.set_row]))):
+            write_table(rows, project.path(table) / f"{set_id}.parquet", table.schema, prov)
     return {"set_id": set_id, "accepted": len(result.samples), "quarantined": len(result.rejections)}
 
 
 def ingest_records(project: Project, set_dirs: list[Path], exercises: list[str]) -> tuple[dict[str, dict], list[str]]:
     """Provenance record per set dir name, and the sets whose catalog partitions are current."""
     inputs = {d.name: {"listing": listing_fingerprint(d)} for d in set_dirs}
-    records, current = _plan_sets(project, "ingest", {"exercises": exercises}, inputs, project.catalog_dir / "sets")
-    return records, [s for s in current if all((project.catalog_dir / sub / f"{s}.parquet").is_file() for sub in ("samples", "files"))]
+    records, current = _plan_sets(project, "ingest", {"exercises": exercises}, inputs, project.path(catalog.SETS))
+    return records, [s for s in current if all((project.path(t) / f"{s}.parquet").is_file() for t in (catalog.SAMPLES, catalog.FILES))]
 
 
 @stage_task
@@ -234,8 +238,8 @@ def ingest_flow(root: str | None = None) -> dict:
         ]
         summaries = [f.result() for f in futures]
     keep = {d.name for d in set_dirs}
-    for sub in ("sets", "samples", "files"):
-        _drop_stale_partitions(project.catalog_dir / sub, keep)
+    for table in catalog.CATALOG.parts:
+        _drop_stale_partitions(project.path(table), keep)
     _drop_stale_partitions(project.quarantine_dir("ingest"), keep)
     get_run_logger().info("ingest: %s", summaries)
     return _work(summaries, current)
@@ -284,7 +288,7 @@ def _write_keypoints_set(project: Project, set_id: str, samples: pd.DataFrame, o
         if isinstance(outcome, KeypointSeries) and outcome.read_notes
     }
     _write_quarantine(project, "keypoints", set_id, rejections)
-    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS, {**prov, "read_notes": notes})
+    write_table(keypoints, project.keypoints_dir / f"{set_id}.parquet", catalog.KEYPOINTS.schema, {**prov, "read_notes": notes})
     return {"set_id": set_id, "frames": len(keypoints), "quarantined": len(rejections)}
 
 
@@ -314,7 +318,7 @@ def keypoints_flow(root: str | None = None) -> dict:
     all_params = project.params()
     params = all_params["keypoints"]
     set_ids = _set_ids(project)
-    samples = {s: read_table(project.catalog_dir / "samples" / f"{s}.parquet", tables.SAMPLES) for s in set_ids}
+    samples = {s: read_table(project.path(catalog.SAMPLES) / f"{s}.parquet", catalog.SAMPLES.schema) for s in set_ids}
     records, current = _plan_sets(
         project, "keypoints", params, {s: keypoints_inputs(samples[s]) for s in set_ids}, project.keypoints_dir
     )
@@ -355,10 +359,10 @@ def keypoints_flow(root: str | None = None) -> dict:
 def normalize_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
     from formset.tasks.normalize import features_for_samples
 
-    keypoints = read_table(project.keypoints_dir / f"{set_id}.parquet", tables.KEYPOINTS)
+    keypoints = read_table(project.keypoints_dir / f"{set_id}.parquet", catalog.KEYPOINTS.schema)
     features, rejections = features_for_samples(keypoints, params)
     _write_quarantine(project, "normalize", set_id, rejections)
-    write_table(features, project.features_dir / f"{set_id}.parquet", tables.FEATURES, prov)
+    write_table(features, project.features_dir / f"{set_id}.parquet", catalog.FEATURES.schema, prov)
     return {"set_id": set_id, "frames": len(features), "quarantined": len(rejections)}
 
 
@@ -379,20 +383,19 @@ def validate_and_report(project: Project) -> ValidationReport:
     from formset.tasks.validate import ephemeral_context, sample_warnings, validate_tables
 
     all_params = project.params()
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    keypoints = read_table(project.keypoints_dir, tables.KEYPOINTS)
-    features = read_table(project.features_dir, tables.FEATURES)
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
+    keypoints = read_table(project.keypoints_dir, catalog.KEYPOINTS.schema)
+    features = read_table(project.features_dir, catalog.FEATURES.schema)
     context = ephemeral_context()
     report = validate_tables(samples, keypoints, features, all_params["validate"], all_params["exercises"], context)
     warnings = to_frame(sample_warnings(report))
-    out = project.validation_dir
-    write_json(report.to_dict(), out / "report.json")
-    write_json(report.summary(), out / "summary.json")
-    write_table(warnings, out / "warnings.parquet", tables.QUARANTINE)
+    write_json(report.to_dict(), project.path(catalog.VALIDATION_REPORT))
+    write_json(report.summary(), project.path(catalog.VALIDATION_SUMMARY))
+    write_table(warnings, project.path(catalog.VALIDATION_WARNINGS), catalog.VALIDATION_WARNINGS.schema)
     # One partition per set, empty ones included: the per-set reps stage keys on it.
     rejected = to_frame(report.rejections)
     for set_id in _set_ids(project):
-        write_table(rejected[rejected["set_id"] == set_id], project.quarantine_dir("validate") / f"{set_id}.parquet", tables.QUARANTINE)
+        write_table(rejected[rejected["set_id"] == set_id], project.quarantine_dir("validate") / f"{set_id}.parquet", catalog.QUARANTINE.schema)
     _drop_stale_partitions(project.quarantine_dir("validate"), set(_set_ids(project)))
 
     # GX stamps its pages with the run time: rebuilt only when what they show can have changed,
@@ -402,7 +405,7 @@ def validate_and_report(project: Project) -> ValidationReport:
         {name: all_params[name] for name in ("exercises", "validate")},
         {
             str(path.relative_to(project.root)): provenance.file_digest(path)
-            for directory in (project.catalog_dir / "samples", project.keypoints_dir, project.features_dir)
+            for directory in (project.path(catalog.SAMPLES), project.keypoints_dir, project.features_dir)
             for path in sorted(directory.rglob("*.parquet"))
         },
     )
@@ -415,7 +418,7 @@ def validate_and_report(project: Project) -> ValidationReport:
         samples,
         keypoints,
         _without_quarantined(features, rejected),
-        read_table(project.quarantine_dir(), tables.QUARANTINE),
+        read_table(project.quarantine_dir(), catalog.QUARANTINE.schema),
         warnings,
         report.summary(),
         data_docs=str(project.data_docs_index.relative_to(project.dataset_card.parent)),
@@ -454,17 +457,17 @@ def cluster_flow(root: str | None = None) -> dict:
 
     project = Project.find(root)
     params = project.params()["cluster"]
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
     clusters = fit_joint_clusters(features, samples, params)
-    save_clusters(clusters, project.models_dir / "clusters.json")
+    save_clusters(clusters, project.path(catalog.CLUSTERS))
     scores = score_samples(features, samples, clusters, params)
     prov = provenance.record("cluster", params, _gated_digests(project), code_digest(project, "cluster"))
-    write_table(scores, project.scores_dir / "joint_scores.parquet", tables.SCORES, prov)
+    write_table(scores, project.path(catalog.JOINT_SCORES), catalog.JOINT_SCORES.schema, prov)
     summary = {"rows": len(scores), "exercises_without_correct_executions": exercises_without_clusters(samples, clusters)}
     if not clusters.centroids:
         summary = _skipped("cluster", "no correct executions to cluster: every joint score is empty", **summary)
-    write_json(summary, project.metrics_dir / "cluster.json")
+    write_json(summary, project.path(catalog.CLUSTER_METRICS))
     return summary
 
 
@@ -475,7 +478,7 @@ SAMPLE_COLUMNS: list[str] = ["set_id", "sample_id"]
 
 def _exercise_predictions(project: Project, set_id: str | None = None) -> pd.DataFrame:
     """Exercise recognition's out-of-fold predictions (of one set, or of all)."""
-    return read_table(project.exercise_predictions_dir / (f"{set_id}.parquet" if set_id else ""), tables.EXERCISE_PREDICTIONS)
+    return read_table(project.exercise_predictions_dir / (f"{set_id}.parquet" if set_id else ""), catalog.EXERCISE_PREDICTIONS.schema)
 
 
 @flow(name="exercise", log_prints=True)
@@ -489,7 +492,7 @@ def exercise_flow(root: str | None = None) -> dict:
 
     project = Project.find(root)
     params = recognition_params(project.params())
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
     prov = provenance.record("exercise", params, _gated_digests(project), code_digest(project, "exercise"))
     meta = {"params": params, "provenance": prov}
@@ -497,17 +500,17 @@ def exercise_flow(root: str | None = None) -> dict:
         # Every sample, labeled correct / incorrect or not.
         result = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
     except StageSkipped as skip:
-        save_skipped(project.models_dir / "exercise_model.pt", skip.reason, meta)
+        save_skipped(project.path(catalog.EXERCISE_MODEL), skip.reason, meta)
         metrics = _skipped("exercise", skip.reason)
-        predictions = tables.EXERCISE_PREDICTIONS.empty_table().to_pandas()
+        predictions = catalog.EXERCISE_PREDICTIONS.schema.empty_table().to_pandas()
     else:
-        save_model(result.model, project.models_dir / "exercise_model.pt", meta)
+        save_model(result.model, project.path(catalog.EXERCISE_MODEL), meta)
         metrics, predictions = result.metrics, result.predictions
     # Empty for a set without samples: the per-set reps stage reads its set's partition.
-    _write_per_set(project, predictions, project.exercise_predictions_dir, tables.EXERCISE_PREDICTIONS, prov)
-    write_json(metrics, project.metrics_dir / "exercise.json")
+    _write_per_set(project, predictions, catalog.EXERCISE_PREDICTIONS, prov)
+    write_json(metrics, project.path(catalog.EXERCISE_METRICS))
     confusion = predictions.rename(columns={"exercise": "actual", "predicted_exercise": "predicted"})[["actual", "predicted"]]
-    _write_csv(confusion, project.plots_dir / "exercise_confusion.csv")
+    _write_csv(confusion, project.path(catalog.EXERCISE_CONFUSION))
     return metrics
 
 
@@ -523,22 +526,21 @@ def train_flow(root: str | None = None) -> dict:
 
     project = Project.find(root)
     params = project.params()["train"]
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
-    inputs = {**_gated_digests(project), **{f"exercise_predictions/{name}": digest for name, digest in
-                                             _partition_digests(project.exercise_predictions_dir).items()}}  # fmt: skip
+    inputs = {**_gated_digests(project), **_partition_digests_in(project, catalog.EXERCISE_PREDICTIONS)}
     prov = provenance.record("train", params, inputs, code_digest(project, "train"))
     meta = {"params": params, "provenance": prov}
     try:
         result = train_and_evaluate(features, samples, params)
     except StageSkipped as skip:
         # Every output is written, saying why there is no model: the version is still recorded.
-        save_skipped(project.models_dir / "classifier.pt", skip.reason, meta)
+        save_skipped(project.path(catalog.CLASSIFIER), skip.reason, meta)
         metrics = _skipped("train", skip.reason)
-        predictions = tables.PREDICTIONS.empty_table().to_pandas()
+        predictions = catalog.PREDICTIONS.schema.empty_table().to_pandas()
         confusion, roc = pd.DataFrame(columns=list(CONFUSION_COLUMNS)), pd.DataFrame(columns=list(ROC_COLUMNS))
     else:
-        save_model(result.model, project.models_dir / "classifier.pt", meta)
+        save_model(result.model, project.path(catalog.CLASSIFIER), meta)
         metrics, predictions, confusion, roc = result.metrics, result.predictions, result.confusion, result.roc
     named = _exercise_predictions(project)[[*SAMPLE_COLUMNS, "predicted_exercise", "p_exercise"]]
     predictions = predictions.drop(columns=["predicted_exercise", "p_exercise"], errors="ignore").merge(
@@ -548,17 +550,17 @@ def train_flow(root: str | None = None) -> dict:
     try:
         faults = evaluate_faults(build_sequences(features, samples, params), samples, params)
     except StageSkipped as skip:
-        save_skipped(project.models_dir / "fault_model.pt", skip.reason, meta)
+        save_skipped(project.path(catalog.FAULT_MODEL), skip.reason, meta)
         fault_metrics = _skipped("fault heads", skip.reason)
     else:
-        save_model(faults.model, project.models_dir / "fault_model.pt", meta)
+        save_model(faults.model, project.path(catalog.FAULT_MODEL), meta)
         fault_metrics = faults.metrics
     # Empty for a set without labeled samples: `formset pull predictions`.
-    _write_per_set(project, predictions, project.predictions_dir, tables.PREDICTIONS, prov)
-    write_json(metrics, project.metrics_dir / "train.json")
-    write_json(fault_metrics, project.metrics_dir / "faults.json")
-    for name, table in (("confusion.csv", confusion), ("roc.csv", roc)):
-        _write_csv(table, project.plots_dir / name)
+    _write_per_set(project, predictions, catalog.PREDICTIONS, prov)
+    write_json(metrics, project.path(catalog.TRAIN_METRICS))
+    write_json(fault_metrics, project.path(catalog.FAULT_METRICS))
+    for plot, table in ((catalog.CONFUSION, confusion), (catalog.ROC, roc)):
+        _write_csv(table, project.path(plot))
     return metrics
 
 
@@ -566,27 +568,28 @@ def train_flow(root: str | None = None) -> dict:
 # What a coach sees (tasks/reps.py, tasks/compare.py): reps, tempo and per-frame kinematics
 # per set after validation; DTW comparison with correct executions and per-rep joint scores
 # over the whole dataset after clustering.
-REP_TABLES = {"kinematics": tables.KINEMATICS, "reps": tables.REPS, "recordings": tables.RECORDINGS}
+#: The tables the reps stage writes per set, in the order it writes them: recordings last, as
+#: its partition carries the key that marks the set as done.
+REPS_WRITE_ORDER: tuple[catalog.Table, ...] = (catalog.KINEMATICS, catalog.REPS, catalog.RECORDINGS)
 
 
 @stage_task
 def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
     from formset.tasks.reps import reps_for_samples
 
-    samples = read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+    samples = read_table(project.path(catalog.SAMPLES) / f"{set_id}.parquet", catalog.SAMPLES.schema)
     features = gated_features(project, set_id)
     quarantine = pd.concat(
         [
-            read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", tables.QUARANTINE)
+            read_table(project.quarantine_dir(stage) / f"{set_id}.parquet", catalog.QUARANTINE.schema)
             for stage in ("keypoints", "normalize", "validate")
         ],
         ignore_index=True,
     )
     recognized = _exercise_predictions(project, set_id)
     kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, params, recognized)
-    # recordings last: its partition carries the key that marks the set as done
-    for name, table in zip(REP_TABLES, (kinematics, reps, recordings)):
-        write_table(table, project.reps_dir / name / f"{set_id}.parquet", REP_TABLES[name], prov)
+    for table, rows in zip(REPS_WRITE_ORDER, (kinematics, reps, recordings)):
+        write_table(rows, project.path(table) / f"{set_id}.parquet", table.schema, prov)
     return {"set_id": set_id, "reps": len(reps), "recordings_without_reps": int((recordings["status"] != "ok").sum())}
 
 
@@ -597,8 +600,8 @@ def reps_flow(root: str | None = None) -> dict:
     from formset.tasks.reps import named_otherwise
 
     project = Project.find(root)
-    tables_dirs = [project.reps_dir / name for name in REP_TABLES]
-    inputs = [project.features_dir, project.catalog_dir / "samples", project.quarantine_dir("validate")]
+    tables_dirs = [project.path(table) for table in REPS_WRITE_ORDER]
+    inputs = [project.features_dir, project.path(catalog.SAMPLES), project.quarantine_dir("validate")]
     # A set's reps depend on recognition's verdicts on its samples, not on every probability:
     # a set added elsewhere leaves them, and this set's reps, as they were.
     min_margin = project.params()["reps"]["recognition_min_margin"]
@@ -608,9 +611,9 @@ def reps_flow(root: str | None = None) -> dict:
         for set_id in _set_ids(project)
     }  # fmt: skip
     work = _run_per_set(project, "reps", reps_one_set, inputs, tables_dirs[-1], tables_dirs[:-1], verdicts)
-    recognition = json.loads((project.metrics_dir / "exercise.json").read_text())
-    if "skipped" in recognition:
-        work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({recognition['skipped']})"
+    recognition = json.loads(project.path(catalog.EXERCISE_METRICS).read_text())
+    if (skipped := why_skipped(recognition)) is not None:
+        work["exercise_check"] = f"trunk posture only: exercise recognition skipped ({skipped})"
         get_run_logger().info("reps: wrong_exercise from the %s", work["exercise_check"])
     return work
 
@@ -624,27 +627,25 @@ def compare_flow(root: str | None = None) -> dict:
     project = Project.find(root)
     all_params = project.params()
     params = all_params["compare"]
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
-    kinematics = read_table(project.reps_dir / "kinematics", tables.KINEMATICS)
+    kinematics = read_table(project.path(catalog.KINEMATICS), catalog.KINEMATICS.schema)
     distances, verdicts, metrics = compare_executions(features, kinematics, samples, params)
-    clusters = load_clusters(project.models_dir / "clusters.json")
+    clusters = load_clusters(project.path(catalog.CLUSTERS))
     scores = rep_joint_scores(features, kinematics, samples, clusters, all_params["cluster"]["max_distance"])
     inputs = {
-        "clusters.json": provenance.file_digest(project.models_dir / "clusters.json"),
+        catalog.CLUSTERS.file_name: provenance.file_digest(project.path(catalog.CLUSTERS)),
         **_gated_digests(project),
-        **{f"kinematics/{name}": digest for name, digest in _partition_digests(project.reps_dir / "kinematics").items()},
+        **_partition_digests_in(project, catalog.KINEMATICS),
     }
     prov = provenance.record("compare", params, inputs, code_digest(project, "compare"))
-    out = project.compare_dir
-    write_table(distances, out / "distances.parquet", tables.DISTANCES, prov)
-    write_table(verdicts, out / "verdicts.parquet", tables.VERDICTS, prov)
-    write_table(scores, out / "rep_scores.parquet", tables.REP_SCORES, prov)
+    for table, rows in ((catalog.DISTANCES, distances), (catalog.VERDICTS, verdicts), (catalog.REP_SCORES, scores)):
+        write_table(rows, project.path(table), table.schema, prov)
     summary = {f"auc_mean_{scope}": metrics[scope]["auc_mean"] for scope in metrics}
     if reason := skip_reason(verdicts, params["views"]):
-        metrics["skipped"] = reason
+        metrics[SKIPPED] = reason
         summary = _skipped("compare", reason, **summary)
-    write_json(json_safe(metrics), project.metrics_dir / "compare.json")
+    write_json(json_safe(metrics), project.path(catalog.COMPARE_METRICS))
     return json_safe(summary)
 
 

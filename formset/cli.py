@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from formset import runtime
+from formset import catalog, runtime
 from formset.config import Project
+from formset.stage_result import StageResult, why_skipped
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,7 +221,7 @@ def server(
 def add_set(
     set_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The delivered set folder (set.yaml, samples.csv and the files they name).")],
     allow_quarantine: Annotated[bool, typer.Option("--allow-quarantine", help="Add the set even if some rows have problems; the pipeline quarantines those rows.")] = False,
-    no_commit: Annotated[bool, typer.Option("--no-commit", help="Do not commit data/sets.dvc and data/registry.json to git.")] = False,
+    no_commit: Annotated[bool, typer.Option("--no-commit", help=f"Do not commit {catalog.DELIVERED_SETS.path}.dvc and {catalog.SET_REGISTRY.path} to git.")] = False,
     wait: WaitOption = 0.0,
 ) -> None:
     """Check an annotator's labeled set against the input contract and add it to data/sets
@@ -234,7 +235,7 @@ def add_set(
         try:
             delivery = add_delivery(project, set_dir, allow_quarantine, commit=not no_commit)
         except (DvcError, GitError) as err:
-            console.print(f"[red]The set was copied into data/sets but could not be recorded:[/]\n{err}")
+            console.print(f"[red]The set was copied into {catalog.DELIVERED_SETS.path} but could not be recorded:[/]\n{err}")
             raise typer.Exit(1)
     print_delivery(delivery, set_dir, project.params()["exercises"])
     if delivery.status == "refused":
@@ -274,7 +275,7 @@ def print_delivery(delivery: Delivery, set_dir: Path, exercises: list[str]) -> N
         console.print(f"set [bold]{delivery.set_id}[/] is already added as version {delivery.version}: nothing changed.")
         return
     recorded = f"commit {delivery.commit[:10]}" if delivery.commit else "not committed"
-    console.print(f"added set [bold]{delivery.set_id}[/] as version {delivery.version} (data/sets/{delivery.set_id}, {recorded}).")
+    console.print(f"added set [bold]{delivery.set_id}[/] as version {delivery.version} ({catalog.DELIVERED_SETS.path}/{delivery.set_id}, {recorded}).")
     if delivery.changes is None:
         return
     if delivery.changes.empty:
@@ -336,7 +337,7 @@ def _dvc_clones() -> Iterator[None]:
 RepoOption = Annotated[str | None, typer.Option("--repo", help="The project: a path or git URL (default: the current project).")]
 
 #: What `formset versions` shows of each version's metrics (all of them with --json).
-HEADLINE_METRICS = {"metrics/train.json": ("accuracy", "f1")}
+HEADLINE_METRICS = {catalog.TRAIN_METRICS.path: ("accuracy", "f1")}
 
 
 @app.command()
@@ -400,17 +401,17 @@ def versions(
     console.print(table if published else "no published version yet (`formset nightly` publishes one)")
 
 
-def print_work(work: dict) -> None:
+def print_work(work: dict[str, StageResult]) -> None:
     """What this run computed, per stage."""
     table = Table("stage", "this run", title="work done")
     for name, result in work.items():
-        if isinstance(result, dict) and "computed" in result:
-            computed = [s["set_id"] for s in result["computed"]]
-            text = f"computed {len(computed)} set(s) {', '.join(computed)}".rstrip() + f"; reused {len(result['reused'])}"
-        elif isinstance(result, dict) and "skipped" in result:
-            text = f"[yellow]skipped[/]: {result['skipped']}"
+        if result.is_per_set:
+            computed = result.computed_sets
+            text = f"computed {len(computed)} set(s) {', '.join(computed)}".rstrip() + f"; reused {len(result.reused_sets)}"
+        elif result.status == "skipped":
+            text = f"[yellow]skipped[/]: {result.reason}"
         else:
-            text = result if isinstance(result, str) else "ran"
+            text = "ran" if result.ran else result.reason
         table.add_row(name, text)
     console.print(table)
 
@@ -433,15 +434,15 @@ def print_summary(summary: dict) -> None:
         console.print(
             f"validation: {verdict} — {validation['n_expectations']} expectations, "
             f"{validation['n_failed_critical']} critical failures, {validation['n_failed_warning']} warnings "
-            "(data/validation/report.json)"
+            f"({catalog.VALIDATION_REPORT.path})"
         )
     tables = summary["tables"]
     console.print(
         f"data quality report: {tables['dataset_card']} (or `formset card`), "
         f"great-expectations Data Docs: {tables['data_docs']}"
     )
-    if (metrics := summary["test_metrics"]) and "skipped" in metrics:
-        console.print(f"classifier: [yellow]skipped[/], no model in this version: {metrics['skipped']}")
+    if (metrics := summary["test_metrics"]) and (reason := why_skipped(metrics)) is not None:
+        console.print(f"classifier: [yellow]skipped[/], no model in this version: {reason}")
     elif metrics:
         figures = ", ".join(
             f"{name} {metrics[name]:.3f} ± {metrics[f'{name}_std']:.3f}" for name in ("accuracy", "f1", "auc") if metrics.get(name) is not None
@@ -484,7 +485,7 @@ def quarantine() -> None:
     project = _project()
     rows = quarantine_listing(project)
     if rows.empty:
-        built = any((project.catalog_dir / "samples").glob("*.parquet"))
+        built = any(project.path(catalog.SAMPLES).glob("*.parquet"))
         console.print("no samples quarantined" + ("" if built else ": nothing is built yet (`formset run` builds the sets)"))
     else:
         # Sample ids and reason codes whole: they are what people search for next.
@@ -524,7 +525,7 @@ def overlay(
     try:
         if not keypoints_file.is_file():
             raise SampleError("not_built", f"{keypoints_file} does not exist: run `formset run` first.", keypoints_file)
-        rows = pd.read_parquet(project.catalog_dir / "samples" / f"{set_id}.parquet", filters=[("sample_id", "==", sample_id)])
+        rows = pd.read_parquet(project.path(catalog.SAMPLES) / f"{set_id}.parquet", filters=[("sample_id", "==", sample_id)])
         chosen_view, video = choose_view(rows.iloc[0], view)
         keypoints = pd.read_parquet(keypoints_file, filters=[("sample_id", "==", sample_id), ("view", "==", chosen_view)])
         if keypoints.empty:
@@ -588,7 +589,6 @@ def _built_inputs(project: Project, target: str) -> tuple["pd.DataFrame", "pd.Da
     """The features (validation's gate passed) and catalog rows of a built set or sample;
     an exit saying why when there are none."""
     from formset.flows.stages import gated_features
-    from formset.schemas import tables
     from formset.storage import read_table
 
     set_id, _, sample_id = target.partition("/")
@@ -600,7 +600,7 @@ def _built_inputs(project: Project, target: str) -> tuple["pd.DataFrame", "pd.Da
     if features is None or features.empty:
         console.print(f"[red]{escape(target)} has no features in the last build: run `formset run`, and see `formset quarantine`[/]")
         raise typer.Exit(1)
-    return features, read_table(project.catalog_dir / "samples" / f"{set_id}.parquet", tables.SAMPLES)
+    return features, read_table(project.path(catalog.SAMPLES) / f"{set_id}.parquet", catalog.SAMPLES.schema)
 
 
 def print_predictions(predictions: "pd.DataFrame", rev: str) -> None:

@@ -1,7 +1,7 @@
 """Where things live in a formset project, and its parameters.
 
-Paths are fixed by ``dvc.yaml`` (each stage declares them as deps and outs); parameters
-come from ``params.yaml``, grouped by stage.
+Paths of tables come from the catalog (``formset.catalog``; the stage registry writes them
+into ``dvc.yaml`` as deps and outs); parameters come from ``params.yaml``, grouped by stage.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from formset import catalog
+from formset.catalog import Table
 
 
 def find_root(start: str | os.PathLike | None = None) -> Path:
@@ -26,7 +29,12 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Project:
-    """The fixed layout of a project rooted at ``root``."""
+    """The fixed layout of a project rooted at ``root``.
+
+    ``path`` places any table or file of the catalog (``formset.catalog``) in the project;
+    the ``*_dir`` properties and ``dataset_card`` are the catalog's folders and files that
+    code (tests and benchmarks too) names most.
+    """
 
     root: Path
 
@@ -47,14 +55,18 @@ class Project:
         """Local run state, never versioned: the project lock and the last build's record."""
         return self.root / ".formset"
 
+    def path(self, table: Table) -> Path:
+        """Where ``table`` of the catalog (``formset.catalog``) is in this project."""
+        return self.root / table.path
+
     @property
     def registry_file(self) -> Path:
         """Versions of every set added with ``formset add-set`` (git-tracked)."""
-        return self.root / "data" / "registry.json"
+        return self.path(catalog.SET_REGISTRY)
 
     @property
     def sets_dir(self) -> Path:
-        return self.root / "data" / "sets"
+        return self.path(catalog.DELIVERED_SETS)
 
     def set_dirs(self) -> list[Path]:
         """The labeled sets, one folder each under ``sets_dir``, by name; hidden folders
@@ -65,33 +77,33 @@ class Project:
 
     @property
     def catalog_dir(self) -> Path:
-        return self.root / "data" / "catalog"
+        return self.path(catalog.CATALOG)
 
     def quarantine_dir(self, stage: str | None = None) -> Path:
-        base = self.root / "data" / "quarantine"
-        return base / stage if stage else base
+        """Every stage's rejected samples, or those of ``stage``."""
+        return self.path(catalog.quarantine_of(stage) if stage else catalog.QUARANTINE)
 
     @property
     def keypoints_dir(self) -> Path:
-        return self.root / "data" / "keypoints"
+        return self.path(catalog.KEYPOINTS)
 
     @property
     def features_dir(self) -> Path:
-        return self.root / "data" / "features"
+        return self.path(catalog.FEATURES)
 
     @property
     def validation_dir(self) -> Path:
-        return self.root / "data" / "validation"
+        return self.path(catalog.VALIDATION)
 
     @property
     def quality_dir(self) -> Path:
         """The per-build data quality report: the dataset card and the Data Docs."""
-        return self.root / "data" / "quality"
+        return self.path(catalog.QUALITY)
 
     @property
     def data_docs_dir(self) -> Path:
         """great-expectations Data Docs of the build's validation (a static HTML site)."""
-        return self.quality_dir / "docs"
+        return self.path(catalog.DATA_DOCS)
 
     @property
     def data_docs_index(self) -> Path:
@@ -100,40 +112,32 @@ class Project:
     @property
     def dataset_card(self) -> Path:
         """The dataset card for people (Markdown); the same with suffix ``.json`` for machines."""
-        return self.quality_dir / "dataset_card.md"
+        return self.path(catalog.DATASET_CARD)
 
     @property
     def scores_dir(self) -> Path:
-        return self.root / "data" / "scores"
+        return self.path(catalog.SCORES)
 
     @property
     def reps_dir(self) -> Path:
-        return self.root / "data" / "reps"
+        return self.path(catalog.REP_TABLES)
 
     @property
     def compare_dir(self) -> Path:
-        return self.root / "data" / "compare"
+        return self.path(catalog.COMPARISONS)
 
     @property
     def predictions_dir(self) -> Path:
-        return self.root / "data" / "predictions"
+        return self.path(catalog.PREDICTIONS)
 
     @property
     def exercise_predictions_dir(self) -> Path:
-        return self.root / "data" / "exercise_predictions"
+        return self.path(catalog.EXERCISE_PREDICTIONS)
 
     @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
 
     @property
-    def models_dir(self) -> Path:
-        return self.root / "models"
-
-    @property
     def metrics_dir(self) -> Path:
-        return self.root / "metrics"
-
-    @property
-    def plots_dir(self) -> Path:
-        return self.root / "plots"
+        return self.path(catalog.METRICS)

@@ -36,7 +36,7 @@ import pandas as pd
 import torch
 import yaml
 
-from formset import pull
+from formset import catalog, pull
 from formset.quarantine import Rejection, StageSkipped
 from formset.tasks.exercise import ExerciseModel, per_sample_exercise
 from formset.tasks.faults import FaultModel, sample_mean
@@ -46,11 +46,7 @@ from formset.tasks.sequences import SAMPLE_KEY, Sequences, build_sequences
 from formset.tasks.train import DECISION_THRESHOLD
 
 #: Model name (``formset pull NAME``) -> its path in a version.
-MODEL_FILES: dict[str, str] = {
-    "classifier": "models/classifier.pt",
-    "exercise_model": "models/exercise_model.pt",
-    "fault_model": "models/fault_model.pt",
-}
+MODEL_FILES: dict[str, str] = {model.name: model.path for model in catalog.MODELS}
 #: Where a sample's exercise is unknown (a keypoints table without an ``exercise`` column).
 UNKNOWN_EXERCISE = ""
 #: The columns ``Models.predict`` always returns, in order; then those of the models present.

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from formset import gitops
+from formset import catalog, gitops
 from formset.config import find_root
 from formset.provenance import PARQUET_KEY, PARTITIONS_KEY, read_record, schema_record
 from formset.storage import atomic_path
@@ -35,13 +35,9 @@ if TYPE_CHECKING:
 #: The ``rev`` that reads a local repository's working tree instead of a git revision.
 WORKSPACE = "workspace"
 
-#: Outputs that hold several tables, one folder or file each (``flows/stages.py`` writes
-#: them); the output's own name reads the first.
-TABLES_INSIDE = {
-    "data/catalog": ("samples", "sets", "files"),
-    "data/reps": ("reps", "recordings", "kinematics"),
-    "data/compare": ("verdicts.parquet", "distances.parquet", "rep_scores.parquet"),
-}
+#: Outputs that hold several tables, one folder or file each (the catalog's ``parts``); the
+#: output's own name reads the first.
+TABLES_INSIDE: dict[str, tuple[str, ...]] = catalog.folders_of_several()
 
 #: Top folders left out of names: ``data/features`` is ``features``, ``models/classifier.pt``
 #: is ``classifier``; ``metrics/train.json`` stays ``metrics/train``.

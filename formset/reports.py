@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 
-from formset import provenance
+from formset import catalog, provenance
 from formset.config import Project
-from formset.schemas import tables
 from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path, read_table
 from formset.tasks.report import RecordingData, render_index, render_recording
@@ -44,30 +43,33 @@ class ReportTables:
     def load(cls, project: Project, set_id: str | None = None) -> "ReportTables":
         """Read the tables (of one set's partitions where per-set, when ``set_id`` is given)."""
 
-        def per_set(directory: Path, schema):
-            return read_table(directory / f"{set_id}.parquet" if set_id else directory, schema)
+        def per_set(table: catalog.Table):
+            directory = project.path(table)
+            return read_table(directory / f"{set_id}.parquet" if set_id else directory, table.schema)
 
-        compare = project.compare_dir
-        metrics_file = project.metrics_dir / "compare.json"
+        def whole(table: catalog.Table):
+            return read_table(project.path(table), table.schema)
+
+        metrics_file = project.path(catalog.COMPARE_METRICS)
         return cls(
-            samples=per_set(project.catalog_dir / "samples", tables.SAMPLES),
-            recordings=per_set(project.reps_dir / "recordings", tables.RECORDINGS),
-            reps=per_set(project.reps_dir / "reps", tables.REPS),
-            kinematics=per_set(project.reps_dir / "kinematics", tables.KINEMATICS),
-            verdicts=read_table(compare / "verdicts.parquet", tables.VERDICTS),
-            distances=read_table(compare / "distances.parquet", tables.DISTANCES),
-            rep_scores=read_table(compare / "rep_scores.parquet", tables.REP_SCORES),
-            joint_scores=read_table(project.scores_dir / "joint_scores.parquet", tables.SCORES),
-            quarantine=read_table(project.quarantine_dir(), tables.QUARANTINE),
+            samples=per_set(catalog.SAMPLES),
+            recordings=per_set(catalog.RECORDINGS),
+            reps=per_set(catalog.REPS),
+            kinematics=per_set(catalog.KINEMATICS),
+            verdicts=whole(catalog.VERDICTS),
+            distances=whole(catalog.DISTANCES),
+            rep_scores=whole(catalog.REP_SCORES),
+            joint_scores=whole(catalog.JOINT_SCORES),
+            quarantine=whole(catalog.QUARANTINE),
             metrics=json.loads(metrics_file.read_text()) if metrics_file.is_file() else None,
         )
 
     def of_sample(self, set_id: str, sample_id: str) -> dict[str, pd.DataFrame]:
         """Every table's rows of one sample."""
-        names = ("recordings", "reps", "kinematics", "verdicts", "distances", "rep_scores", "joint_scores", "quarantine")
+        per_sample = [f.name for f in fields(self) if f.name not in ("samples", "metrics")]
         return {
             name: frame[(frame["set_id"] == set_id) & (frame["sample_id"] == sample_id)]
-            for name, frame in ((n, getattr(self, n)) for n in names)
+            for name, frame in ((n, getattr(self, n)) for n in per_sample)
         }
 
 
@@ -108,7 +110,7 @@ def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_i
     """
     match = loaded.samples[(loaded.samples["set_id"] == set_id) & (loaded.samples["sample_id"] == sample_id)]
     if match.empty:
-        raise KeyError(f"{set_id}/{sample_id} is not in the catalog of the last build (data/catalog/samples)")
+        raise KeyError(f"{set_id}/{sample_id} is not in the catalog of the last build ({catalog.SAMPLES.path})")
     sample = match.iloc[0]
     rows = loaded.of_sample(set_id, sample_id)
     data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]),
@@ -118,9 +120,9 @@ def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_i
 
 def made_by(project: Project, loaded: ReportTables) -> str:
     """Which build, model and references produced a pipeline report, in one line."""
-    train_file = project.metrics_dir / "train.json"
+    train_file = project.path(catalog.TRAIN_METRICS)
     train = json.loads(train_file.read_text()) if train_file.is_file() else {}
-    model = f"classifier {train['model']} (models/classifier.pt)" if train.get("model") else "no classifier"
+    model = f"classifier {train['model']} ({catalog.CLASSIFIER.path})" if train.get("model") else "no classifier"
     return (f"the last build of {project.root.name} (dvc.lock), {model}; DTW references: the correct executions of "
             f"other people of the same exercise and view in it; {provenance.code_version()}")  # fmt: skip
 

@@ -7,9 +7,10 @@ import json
 
 import pandas as pd
 
+from formset import catalog
 from formset.config import Project
 from formset.quarantine import FIXES, SEE_DETAIL, SampleError
-from formset.schemas import tables
+from formset.stage_result import why_skipped
 from formset.storage import read_table
 from formset.tasks.ingest import SAMPLES_FILE, parse_samples_csv, read_set_file
 
@@ -19,13 +20,12 @@ SUGGESTIONS = 3
 
 def build_summary(project: Project) -> dict:
     """Counts per stage, quarantine reasons, frames per view, validation and cross-validation metrics."""
-    samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    quarantine = read_table(project.quarantine_dir(), tables.QUARANTINE)
-    keypoints = read_table(project.keypoints_dir, tables.KEYPOINTS)
-    features = read_table(project.features_dir, tables.FEATURES)
+    samples, quarantine, keypoints, features = (
+        read_table(project.path(table), table.schema) for table in (catalog.SAMPLES, catalog.QUARANTINE, catalog.KEYPOINTS, catalog.FEATURES)
+    )
     featured = features[["set_id", "sample_id"]].drop_duplicates()
-    validation = project.validation_dir / "summary.json"
-    metrics = project.metrics_dir / "train.json"
+    validation = project.path(catalog.VALIDATION_SUMMARY)
+    metrics = project.path(catalog.TRAIN_METRICS)
     reasons = (
         quarantine.groupby(["stage", "reason"]).size().rename("samples").reset_index().to_dict("records")
         if len(quarantine)
@@ -41,33 +41,37 @@ def build_summary(project: Project) -> dict:
         "validation": json.loads(validation.read_text()) if validation.exists() else None,
         "test_metrics": json.loads(metrics.read_text()) if metrics.exists() else None,
         "tables": {
-            "catalog": str(project.catalog_dir.relative_to(project.root)),
-            "quarantine": str(project.quarantine_dir().relative_to(project.root)),
-            "keypoints": str(project.keypoints_dir.relative_to(project.root)),
-            "features": str(project.features_dir.relative_to(project.root)),
-            "validation": str(project.validation_dir.relative_to(project.root)),
-            "dataset_card": str(project.dataset_card.relative_to(project.root)),
-            "data_docs": str(project.data_docs_index.relative_to(project.root)),
-            "joint_scores": str(project.scores_dir.relative_to(project.root)),
-            "reps, tempo, kinematics": str(project.reps_dir.relative_to(project.root)),
-            "DTW comparisons, rep scores": str(project.compare_dir.relative_to(project.root)),
-            "model": str((project.models_dir / "classifier.pt").relative_to(project.root)),
-            "predictions": str(project.predictions_dir.relative_to(project.root)),
-            "metrics": str(metrics.relative_to(project.root)),
+            "catalog": catalog.CATALOG.path,
+            "quarantine": catalog.QUARANTINE.path,
+            "keypoints": catalog.KEYPOINTS.path,
+            "features": catalog.FEATURES.path,
+            "validation": catalog.VALIDATION.path,
+            "dataset_card": catalog.DATASET_CARD.path,
+            "data_docs": project.data_docs_index.relative_to(project.root).as_posix(),
+            "joint_scores": catalog.SCORES.path,
+            "reps, tempo, kinematics": catalog.REP_TABLES.path,
+            "DTW comparisons, rep scores": catalog.COMPARISONS.path,
+            "model": catalog.CLASSIFIER.path,
+            "predictions": catalog.PREDICTIONS.path,
+            "metrics": catalog.TRAIN_METRICS.path,
         },
     }
 
 
-#: The stages whose metrics file (``metrics/<stage>.json``) says when, and why, they skipped.
-METRICS_STAGES: tuple[str, ...] = ("cluster", "compare", "train")
+#: The stages whose metrics file says when, and why, they skipped, and that file.
+METRICS_STAGES: dict[str, catalog.Table] = {
+    "cluster": catalog.CLUSTER_METRICS,
+    "compare": catalog.COMPARE_METRICS,
+    "train": catalog.TRAIN_METRICS,
+}
 
 
 def skipped_stages(project: Project) -> dict[str, str]:
     """Stage -> why it skipped its work in the build on disk (from its versioned metrics file)."""
     skipped = {}
-    for stage in METRICS_STAGES:
-        path = project.metrics_dir / f"{stage}.json"
-        if path.is_file() and (reason := json.loads(path.read_text()).get("skipped")):
+    for stage, metrics in METRICS_STAGES.items():
+        path = project.path(metrics)
+        if path.is_file() and (reason := why_skipped(json.loads(path.read_text()))):
             skipped[stage] = reason
     return skipped
 
@@ -81,7 +85,7 @@ def quarantine_listing(project: Project) -> pd.DataFrame:
         The ``QUARANTINE`` columns and ``fix`` (``formset.quarantine.FIXES`` of the reason),
         sorted by set, sample and stage.
     """
-    listing = read_table(project.quarantine_dir(), tables.QUARANTINE).sort_values(["set_id", "sample_id", "stage"])
+    listing = read_table(project.quarantine_dir(), catalog.QUARANTINE.schema).sort_values(["set_id", "sample_id", "stage"])
     return listing.assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
 
 
@@ -91,10 +95,10 @@ def flagged_listing(project: Project) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The ``QUARANTINE`` columns of ``data/validation/warnings.parquet`` and ``fix``, sorted
-        by set, sample and reason.
+        The ``QUARANTINE`` columns of the validation warnings (``catalog.VALIDATION_WARNINGS``)
+        and ``fix``, sorted by set, sample and reason.
     """
-    listing = read_table(project.validation_dir / "warnings.parquet", tables.QUARANTINE)
+    listing = read_table(project.path(catalog.VALIDATION_WARNINGS), catalog.VALIDATION_WARNINGS.schema)
     return listing.sort_values(["set_id", "sample_id", "reason"]).assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
 
 
@@ -117,8 +121,8 @@ def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
         the closest ids that exist (built or delivered) and where the ids are listed.
     """
     reference = f"{set_id}/{sample_id}"
-    catalog = read_table(project.catalog_dir / "samples", tables.SAMPLES)
-    built = set(catalog["set_id"] + "/" + catalog["sample_id"])
+    samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
+    built = set(samples["set_id"] + "/" + samples["sample_id"])
     if reference in built:
         return None
     listing = quarantine_listing(project)
@@ -145,7 +149,7 @@ def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
     listed_set = set_id if any(ref.startswith(f"{set_id}/") for ref in known) else "<set_id>"
     return (
         f"no sample {reference!r}: {suggestion} `formset sets` lists the sets; the sample ids of a set are in "
-        f"{(project.catalog_dir / 'samples').relative_to(project.root)}/{listed_set}.parquet (built) and "
+        f"{catalog.SAMPLES.path}/{listed_set}.parquet (built) and "
         f"{project.sets_dir.relative_to(project.root)}/{listed_set}/{SAMPLES_FILE} (delivered)."
     )
 

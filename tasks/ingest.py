@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
+from formset.catalog import DELIVERED_SETS
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.tables import FILES, SAMPLES
 from formset.schemas.vocab import FAULTS, GENDERS, KINECT_UNITS, LABELS, RANGES, SLUG, SOURCE_COLUMNS
@@ -223,7 +224,7 @@ def ingest_set(
             raise SampleError(
                 "set_id_mismatch",
                 f"set.yaml says set_id '{info.set_id}' but the set folder is named '{set_dir.name}'; "
-                "sets are stored under data/sets/<set_id>: rename the folder or fix set_id",
+                f"sets are stored under {DELIVERED_SETS.path}/<set_id>: rename the folder or fix set_id",
                 info.set_id,
             )
         samples_csv = read_set_file(set_dir / SAMPLES_FILE, "missing_samples_csv", "bad_samples_csv")

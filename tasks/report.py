@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from formset.catalog import COMPARE_METRICS  # noqa: E402
 from formset.schemas.vocab import FAULTS  # noqa: E402
 from formset.tasks.reps import tempo_sentence  # noqa: E402
 
@@ -358,7 +359,7 @@ def render_recording(data: RecordingData, tempo: dict) -> str:
         view_distances = data.distances[data.distances["view"] == view]
         parts.append("<h2>Comparison with correct executions (DTW)</h2>"
                      "<p class='note'>Median over features and over correct executions of other people; the threshold "
-                     "is learned from the labeled data (metrics/compare.json).</p>" + dtw_plot(view_verdicts, view_distances))  # fmt: skip
+                     f"is learned from the labeled data ({COMPARE_METRICS.path}).</p>" + dtw_plot(view_verdicts, view_distances))  # fmt: skip
     if joint_scores["score"].notna().any():
         rep_scores = data.rep_scores[data.rep_scores["view"] == view]
         parts.append("<h2>Which joint deviates most</h2>"

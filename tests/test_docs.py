@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from formset import catalog
 from formset.flows.diagram import BEGIN, DOCUMENTS, END, stage_diagram, stale_documents, with_diagram
 from formset.flows.registry import Stage
 
@@ -22,9 +23,9 @@ def test_the_committed_diagrams_are_the_registry_s():
 
 def test_the_diagram_draws_tables_as_cylinders_stages_as_boxes_and_one_arrow_per_read_or_write():
     stages = (
-        Stage("ingest", reads=("data/sets",), writes=("data/catalog", "data/quarantine/ingest"), params=()),
-        Stage("normalize", reads=("data/catalog", "data/catalog"), writes=("data/features", "data/quarantine/normalize"),
-              params=(), metrics=("metrics/normalize.json",)),  # fmt: skip
+        Stage("ingest", reads=(catalog.DELIVERED_SETS,), writes=(catalog.CATALOG, catalog.quarantine_of("ingest")), params=()),
+        Stage("normalize", reads=(catalog.CATALOG, catalog.CATALOG), writes=(catalog.FEATURES, catalog.quarantine_of("normalize")),
+              params=(), metrics=(catalog.Table("metrics/normalize", "metrics/normalize.json"),)),  # fmt: skip
     )
     assert stage_diagram(stages).splitlines() == [
         "```mermaid",
