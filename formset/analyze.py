@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from formset import catalog, models, provenance, pull
+from formset import models, provenance, pull
+from formset.catalog import CLUSTERS, COMPARE_METRICS, FEATURES, KINEMATICS, SAMPLES, TRAIN_METRICS
 from formset.quarantine import SampleError, StageSkipped
 from formset.schemas import tables
 from formset.schemas.series import KeypointSeries
@@ -190,7 +191,7 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
     try:
         source = pull.resolve(rev, repo)
         fs = pull.version_fs(source)
-        samples = pull.read_table(catalog.SAMPLES.name, rev, repo)
+        samples = pull.read_table(SAMPLES.name, rev, repo)
     except pull.PullError as error:
         return Version.empty(f"no published version to compare with ({error})")
     correct = samples[samples["label"] == "correct"]
@@ -199,19 +200,19 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
         for s in correct.to_dict("records")
         for view, column in source_columns(s).items()
     }
-    features = pull.read_table(catalog.FEATURES.name, rev, repo)
+    features = pull.read_table(FEATURES.name, rev, repo)
     features = features.merge(correct[["set_id", "sample_id", "subject_id", "exercise", "label"]], on=["set_id", "sample_id"])
-    kinematics = pull.read_table(catalog.KINEMATICS.name, rev, repo, columns=["set_id", "sample_id", "view", "frame", "rep"])
+    kinematics = pull.read_table(KINEMATICS.name, rev, repo, columns=["set_id", "sample_id", "view", "frame", "rep"])
     references = features.merge(kinematics, on=["set_id", "sample_id", "view", "frame"], how="left")
     references["source"] = [kind_of.get(k) for k in zip(references["set_id"], references["sample_id"], references["view"])]
     version = Version(source.label, references.reset_index(drop=True))
-    for name, attribute in ((catalog.COMPARE_METRICS.path, "thresholds"), (catalog.TRAIN_METRICS.path, "train_metrics")):
+    for name, attribute in ((COMPARE_METRICS.path, "thresholds"), (TRAIN_METRICS.path, "train_metrics")):
         if fs.exists(name):
             setattr(version, attribute, json.loads(fs.read_text(name)))
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            pull.pull_file(catalog.CLUSTERS.name, Path(scratch) / catalog.CLUSTERS.file_name, rev, repo)
-            version.clusters = load_clusters(Path(scratch) / catalog.CLUSTERS.file_name)
+            pull.pull_file(CLUSTERS.name, Path(scratch) / CLUSTERS.file_name, rev, repo)
+            version.clusters = load_clusters(Path(scratch) / CLUSTERS.file_name)
         except pull.PullError as error:
             version.notes.append(str(error))
     try:
