@@ -15,6 +15,7 @@ from rich.table import Column, Table
 
 from formset import catalog, runtime
 from formset.config import Project
+from formset.params import ParamsError
 from formset.stage_result import StageResult, why_skipped
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ def _project() -> Project:
         project = Project.find()
     except FileNotFoundError as err:
         console.print(f"[red]{err}[/]: run formset inside a project, or set FORMSET_ROOT")
+        raise typer.Exit(2)
+    try:
+        project.params()
+    except ParamsError as err:
+        console.print(f"[red]{escape(str(err))}[/]")
         raise typer.Exit(2)
     runtime.configure(project.root)
     return project

@@ -14,6 +14,7 @@ import yaml
 
 from formset import catalog
 from formset.catalog import Table
+from formset.params import parse as parse_params
 
 
 def find_root(start: str | os.PathLike | None = None) -> Path:
@@ -47,8 +48,16 @@ class Project:
         return self.root / "params.yaml"
 
     def params(self) -> dict:
-        """All parameters, as a dict of stage name -> dict."""
-        return yaml.safe_load(self.params_file.read_text())
+        """All parameters, as a dict of group -> dict, every key checked first.
+
+        Raises
+        ------
+        formset.params.ParamsError
+            A key is missing, unknown, or its value not what the key allows (one line).
+        """
+        raw = yaml.safe_load(self.params_file.read_text())
+        parse_params(raw, self.params_file.name)
+        return raw
 
     @property
     def state_dir(self) -> Path:
