@@ -36,7 +36,7 @@ VIDEO = REPO / "samples" / "real-squat" / "squat_side.mp4"
 
 def pose_alone(params: dict) -> tuple[float, float]:
     """Wall and CPU seconds (this process, all its threads) of pose extraction alone."""
-    from formset.tasks.pose import get_backend
+    from formset.tasks.pose.backends import get_backend
 
     wall, cpu = time.perf_counter(), time.process_time()
     get_backend(params["keypoints"]["pose_backend"], params["keypoints"]).extract(VIDEO, "side")

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from formset.tasks import synthetic
+from formset.tasks.synthetic import generator as synthetic
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
 from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES, VIEW_FUSIONS

@@ -32,8 +32,8 @@ import cv2
 import mediapipe
 import yaml
 
-from formset.tasks.pose_mediapipe import MODEL_COMPLEXITY, MediaPipeBackend
-from formset.tasks.video import iter_frames, probe
+from formset.tasks.pose.mediapipe_backend import MODEL_COMPLEXITY, MediaPipeBackend
+from formset.tasks.readers.video import iter_frames, probe
 
 REPO = Path(__file__).resolve().parent.parent
 VIDEO = REPO / "samples" / "real-squat" / "squat_side.mp4"

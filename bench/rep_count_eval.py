@@ -27,7 +27,7 @@ import yaml
 from formset.config import Project
 from formset.schemas import tables
 from formset.storage import read_table
-from formset.tasks import synthetic
+from formset.tasks.synthetic import generator as synthetic
 from formset.tasks.compare import compare_executions
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns

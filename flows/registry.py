@@ -159,7 +159,7 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 @lru_cache(maxsize=None)
 def stage_code(name: str) -> tuple[str, ...]:
     """The source files stage ``name`` runs: its flow's module and that flow's import closure,
-    relative to the source root (``tasks/pose_mediapipe.py``), sorted."""
+    relative to the source root (``tasks/pose/mediapipe_backend.py``), sorted."""
     modules = import_closure(function_imports(FLOWS_MODULE, BY_NAME[name].flow))
     flows_file = module_file(FLOWS_MODULE).relative_to(source_root()).as_posix()
     return tuple(sorted({flows_file, *code_files(modules)}))

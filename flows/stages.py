@@ -254,7 +254,7 @@ def ingest_flow(root: str | None = None) -> dict:
 def keypoints_one_video(project: Project, sample: dict, column: str, params: dict):
     """One video view of one sample through the pose backend: ``KeypointSeries`` or ``Rejection``."""
     from formset.tasks.keypoints import read_view_outcome
-    from formset.tasks.pose import get_backend
+    from formset.tasks.pose.backends import get_backend
 
     backend = get_backend(params["pose_backend"], params)
     return read_view_outcome(sample, column, project.sets_dir / sample["set_id"], params, backend)

@@ -80,7 +80,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
 ) -> None:
     """Write a deterministic SYNTHETIC labeled set in the input contract's format."""
-    from formset.tasks.synthetic import generate_set
+    from formset.tasks.synthetic.generator import generate_set
 
     rows = generate_set(out_dir, set_id=out_dir.name, n_subjects=subjects, seed=seed)
     console.print(f"wrote synthetic set [bold]{out_dir.name}[/] with {len(rows)} samples to {out_dir}")
@@ -523,7 +523,7 @@ def overlay(
     import pandas as pd
 
     from formset.quarantine import SampleError
-    from formset.tasks.overlay import choose_view, save_frame_png, write_overlay
+    from formset.tasks.render.overlay import choose_view, save_frame_png, write_overlay
 
     project = _project()
     set_id, sample_id = _built_sample(project, sample)

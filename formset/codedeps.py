@@ -4,7 +4,7 @@ A stage's code is every source file of the package that its entry point can reac
 ``import`` statements: the import closure. Imports inside functions count (they are how
 heavy optional backends are deferred, and they run all the same); imports only for type
 checking (inside ``if TYPE_CHECKING:``) do not. Files are named relative to the source
-root, as ``dvc.yaml`` names its deps (``tasks/pose_mediapipe.py``).
+root, as ``dvc.yaml`` names its deps (``tasks/pose/mediapipe_backend.py``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``add_delivery`` checks a delivery with ingest's own checks on a copy staged inside
 ``data/sets``, so what is checked is exactly what is added, probes every video to its end
-(``tasks.video.probe_to_end``: an empty, undecodable or truncated video is a row problem,
+(``tasks.readers.video.probe_to_end``: an empty, undecodable or truncated video is a row problem,
 as the keypoints stage would quarantine it), and swaps the copy in whole; then it
 records the sets as a DVC input version, appends the version to the registry and commits
 both, so every earlier version's files stay retrievable with git + DVC. The caller holds
@@ -35,7 +35,7 @@ from formset.tasks.ingest import (
     SAMPLES_FILE, SET_FILE, Problem, ingest_set, parse_samples_csv, parse_set_yaml, problem_table, read_set_file,
 )  # fmt: skip
 from formset.tasks.keypoints import is_video_column
-from formset.tasks.video import min_decoded_fraction, probe_to_end
+from formset.tasks.readers.video import min_decoded_fraction, probe_to_end
 from formset.versioning import cache_objects_dir, track_inputs
 
 #: Name pattern of the temporary folders ``atomic_path`` and the staging copy leave in
@@ -265,7 +265,7 @@ def video_problems(set_dir: Path, cells: pd.DataFrame, found: pd.DataFrame, min_
     Returns
     -------
     list of Problem
-        One per empty, undecodable or truncated video (``tasks.video.probe_to_end``'s
+        One per empty, undecodable or truncated video (``tasks.readers.video.probe_to_end``'s
         reason and detail), in line order.
     """
     flagged = set(zip(found["line"], found["column"]))

@@ -1,4 +1,4 @@
-"""Reports on disk: reads the built tables, renders them (``formset.tasks.report``), writes HTML.
+"""Reports on disk: reads the built tables, renders them (``formset.tasks.render.report``), writes HTML.
 
 ``reports/<set_id>/<sample_id>.html`` per recording and ``reports/index.html`` linking them
 (``formset report --all``); ``reports/`` is a derived view of the tables, not versioned.
@@ -16,7 +16,7 @@ from formset import catalog, provenance
 from formset.config import Project
 from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path, read_table
-from formset.tasks.report import RecordingData, render_index, render_recording
+from formset.tasks.render.report import RecordingData, render_index, render_recording
 
 #: Longer side of the video frames embedded in a report, pixels.
 FRAME_MAX_SIDE = 360
@@ -77,7 +77,7 @@ def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, 
     """Annotated frames of the primary view's video (caption -> BGR image); empty when the
     primary view is not a video or the video cannot be read."""
     from formset.quarantine import SampleError
-    from formset.tasks.overlay import annotated_frames
+    from formset.tasks.render.overlay import annotated_frames
 
     primary = recordings[recordings["primary_view"]]
     view = primary["view"].iloc[0] if len(primary) else None

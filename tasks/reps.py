@@ -63,8 +63,8 @@ from scipy.signal import find_peaks
 
 from formset.schemas.skeleton import AXES, JOINTS
 from formset.schemas.tables import KINEMATIC_ANGLES, KINEMATICS, MOMENT_ARMS, RECORDINGS, REPS, joint_columns
-from formset.tasks.kinematics import compute_kinematics
-from formset.tasks.normalize import gaussian_smooth
+from formset.tasks.maths.kinematics import compute_kinematics
+from formset.tasks.maths.smoothing import gaussian_smooth
 
 GROUP_KEYS: list[str] = ["set_id", "sample_id", "view"]
 

@@ -207,7 +207,7 @@ GENERATED_SUBJECTS, GENERATED_FPS, GENERATED_SEED = 3, 15.0, 0
 
 @pytest.fixture(scope="session")
 def generated_features(tmp_path_factory):
-    """A small set from ``tasks.synthetic`` (``GENERATED_SUBJECTS`` people, 6 squats and 6
+    """A small set from the synthetic generator (``GENERATED_SUBJECTS`` people, 6 squats and 6
     push-ups each, half with faults; tracking noise, missing joints, dropped and empty frames,
     a bystander) read and normalized with the params of ``params.yaml``, without Prefect.
 
@@ -215,7 +215,7 @@ def generated_features(tmp_path_factory):
     generator's plan (``Execution`` per sample, with its known reps).
     """
     import yaml
-    from formset.tasks import synthetic
+    from formset.tasks.synthetic import generator as synthetic
     from formset.tasks.ingest import ingest_set
     from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
     from formset.tasks.normalize import features_for_samples

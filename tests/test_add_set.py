@@ -17,7 +17,7 @@ import pytest
 from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video, git_dvc_project
 from formset.tasks import ingest
 from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
-from formset.tasks.synthetic import generate_set
+from formset.tasks.synthetic.generator import generate_set
 from typer.testing import CliRunner
 
 from formset import cli, gitops

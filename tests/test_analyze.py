@@ -26,8 +26,8 @@ from formset.analyze import (
 from formset.schemas import tables
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
-from formset.tasks.pose import BACKENDS
-from formset.tasks.video import iter_frames, tap
+from formset.tasks.pose.backends import BACKENDS
+from formset.tasks.readers.video import iter_frames, tap
 
 
 def test_faults_are_said_in_the_exercise_s_words_else_as_the_body_part():
@@ -153,7 +153,7 @@ def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(
     def no_second_decoding(*args, **kwargs):
         raise AssertionError("the overlay decoded the video again")
 
-    monkeypatch.setattr("formset.tasks.overlay.iter_frames", no_second_decoding)
+    monkeypatch.setattr("formset.tasks.render.overlay.iter_frames", no_second_decoding)
     params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
     params["keypoints"]["pose_backend"] = SpoolingTestBackend.name
     out = tmp_path / "out"

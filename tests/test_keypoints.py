@@ -24,7 +24,7 @@ from formset.tasks.keypoints import (
     series_to_frame,
     source_columns,
 )
-from formset.tasks.pose import get_backend
+from formset.tasks.pose.backends import get_backend
 
 PARAMS = {"openpose_min_confidence": 0.0, "min_frames": 3, "pose_backend": "none"}
 N_FRAMES = 4

@@ -7,7 +7,7 @@ import pytest
 
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
-from formset.tasks.kinect import KINECT_JOINTS, read_kinect_csv
+from formset.tasks.readers.kinect import KINECT_JOINTS, read_kinect_csv
 
 N_FRAMES = 4
 KNEE_LEFT = KINECT_JOINTS.index("KneeLeft")

@@ -7,7 +7,7 @@ import pytest
 
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import ANGLES
-from formset.tasks.kinematics import (
+from formset.tasks.maths.kinematics import (
     angle_between,
     compute_angles,
     compute_kinematics,

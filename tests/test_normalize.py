@@ -12,13 +12,13 @@ from formset.quarantine import SampleError
 from formset.schemas.skeleton import AXES, JOINT_INDEX, JOINTS
 from formset.schemas.tables import ANGLES, FEATURES, KEYPOINTS, joint_columns
 from formset.storage import to_arrow
+from formset.tasks.maths.smoothing import gaussian_smooth
 from formset.tasks.normalize import (
     choose_reference_frame,
     features_for_samples,
     features_for_view,
     first_detection,
     frame_deltas,
-    gaussian_smooth,
     interpolate_gaps,
     normalize_to_torso,
     normalize_to_torsos,

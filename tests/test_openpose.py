@@ -9,7 +9,7 @@ import pytest
 
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX, SOURCES
-from formset.tasks.openpose import read_openpose_folder
+from formset.tasks.readers.openpose import read_openpose_folder
 
 BODY25 = SOURCES["openpose_body25"].joints
 COCO18 = SOURCES["openpose_coco18"].joints
@@ -204,7 +204,7 @@ def test_of_people_of_one_size_the_one_nearest_the_image_centre_is_the_performer
 
 
 def test_the_tracking_cost_is_the_mean_shared_joint_step_and_the_size_change_in_body_sizes():
-    from formset.tasks.openpose import _boxes, _track_cost
+    from formset.tasks.readers.openpose import _boxes, _track_cost
 
     last = np.array([[0.0, 0.0, 0.9], [0.0, 10.0, 0.9], [0.0, 20.0, 0.9]])
     moved = last + [[3.0, 4.0, 0.0], [6.0, 8.0, 0.0], [6.0, 8.0, 0.0]]  # steps 5, 10, 10 px

@@ -17,7 +17,7 @@ import pytest
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import KEYPOINTS, joint_columns
-from formset.tasks.overlay import (
+from formset.tasks.render.overlay import (
     MIDLINE_COLOUR,
     NO_PERSON,
     RIGHT_COLOUR,
@@ -32,7 +32,7 @@ from formset.tasks.overlay import (
     save_frame_png,
     write_overlay,
 )
-from formset.tasks.video import FrameSpool, iter_frames, tap
+from formset.tasks.readers.video import FrameSpool, iter_frames, tap
 
 REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 REAL_SIZE = (608, 1080)  # (width, height), upright
@@ -284,7 +284,7 @@ def test_png_frame_has_the_skeleton_at_the_scaled_keypoints(real_clip, tmp_path)
 
 
 def test_rep_counter_and_phase_follow_start_bottom_and_end():
-    from formset.tasks.overlay import DOWN, REST, UP, rep_phases
+    from formset.tasks.render.overlay import DOWN, REST, UP, rep_phases
 
     reps = pd.DataFrame({"start_frame": [10, 30], "bottom_frame": [15, 36], "end_frame": [20, 40]})
     frames = np.array([0, 9, 10, 15, 16, 20, 21, 30, 36, 37, 40, 41])
@@ -294,7 +294,7 @@ def test_rep_counter_and_phase_follow_start_bottom_and_end():
 
 
 def test_legend_darkens_the_bottom_left_corner_only_and_names_both_sides():
-    from formset.tasks.overlay import LEFT_COLOUR, RIGHT_COLOUR, draw_legend
+    from formset.tasks.render.overlay import LEFT_COLOUR, RIGHT_COLOUR, draw_legend
 
     image = np.full((400, 600, 3), 200, np.uint8)
     drawn = draw_legend(image)

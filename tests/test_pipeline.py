@@ -178,7 +178,7 @@ def test_dvc_repro_runs_the_same_stages_and_only_those_a_change_reaches(built):
 
 def test_editing_a_pose_backend_makes_keypoints_stale_and_nothing_upstream(built):
     project, _, _ = built
-    backend = project / "tasks" / "pose_mediapipe.py"
+    backend = project / "tasks" / "pose" / "mediapipe_backend.py"
     original = backend.read_text()
     stages = list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
     keys_before = {stage: code_digest(Project(project), stage) for stage in ("ingest", "keypoints", "normalize")}

@@ -20,7 +20,7 @@ from scipy.signal import find_peaks
 
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
-from formset.tasks.pose_mediapipe import (
+from formset.tasks.pose.mediapipe_backend import (
     LANDMARK_COUNT,
     MediaPipeBackend,
     _StartUpNoiseHidden,
@@ -28,7 +28,7 @@ from formset.tasks.pose_mediapipe import (
     landmarks_to_series,
 )
 from formset.tasks.keypoints import read_view_outcome
-from formset.tasks.video import iter_frames
+from formset.tasks.readers.video import iter_frames
 
 pytest.importorskip("mediapipe")
 

@@ -18,7 +18,7 @@ from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
 from formset.schemas.tables import KEYPOINTS
 from formset.tasks.keypoints import series_to_frame
-from formset.tasks.pose_mmpose import (
+from formset.tasks.pose.mmpose_backend import (
     BOX_MARGIN,
     COCO17,
     MIN_BOX_PAD_PX,

@@ -35,12 +35,12 @@ def test_the_generated_dvc_yaml_holds_every_stage_in_order_with_its_declarations
 def test_a_stage_s_code_is_what_its_flow_can_import_and_nothing_of_other_stages():
     keypoints, ingest = set(registry.stage_code("keypoints")), set(registry.stage_code("ingest"))
     # Reached only through a function-level import (pose backends are deferred: heavy).
-    assert {"tasks/pose_mediapipe.py", "tasks/pose_mmpose.py", "tasks/video.py", "schemas/series.py"} <= keypoints
+    assert {"tasks/pose/mediapipe_backend.py", "tasks/pose/mmpose_backend.py", "tasks/readers/video.py", "schemas/series.py"} <= keypoints
     assert {"flows/stages.py", "formset/storage.py", "formset/provenance.py", "flows/runner.py"} <= keypoints
-    assert "tasks/pose_mediapipe.py" not in ingest and "tasks/video.py" not in ingest
+    assert "tasks/pose/mediapipe_backend.py" not in ingest and "tasks/readers/video.py" not in ingest
     assert "tasks/ingest.py" in ingest and "tasks/ingest.py" not in keypoints
-    # Shared maths borrowed from another stage's module is that stage's code too.
-    assert "tasks/normalize.py" in registry.stage_code("reps")
+    # Shared maths lives in tasks/maths/: reps smooths with it and does not run normalize.
+    assert "tasks/maths/smoothing.py" in registry.stage_code("reps") and "tasks/normalize.py" not in registry.stage_code("reps")
     assert "tasks/cluster.py" in registry.stage_code("compare")
     # flows/stages.py imports the validate task's report type for type checking only.
     assert "tasks/validate.py" not in registry.stage_code("cluster")
@@ -51,21 +51,21 @@ def test_relative_imports_resolve_against_the_importing_module():
     node = ast.parse("from ..schemas import tables").body[0]
     assert _resolve(node, "formset.tasks.keypoints", is_package=False) == "formset.schemas"
     assert _resolve(ast.parse("from . import video").body[0], "formset.tasks", is_package=True) == "formset.tasks"
-    assert _resolve(ast.parse("from .video import x").body[0], "formset.tasks.pose", is_package=False) == "formset.tasks.video"
+    assert _resolve(ast.parse("from .video import x").body[0], "formset.tasks.readers.openpose", is_package=False) == "formset.tasks.readers.video"
 
 
 def test_imports_name_package_modules_only_and_submodules_by_their_own_name():
     tree = ast.parse(
         "import numpy\nfrom formset.schemas import tables, SKELETONS\nfrom typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from formset.tasks import train\n"
-        "def f():\n    from formset.tasks.pose import get_backend\n"
+        "def f():\n    from formset.tasks.pose.backends import get_backend\n"
     )
     found = imported_modules(tree.body, "formset.example")
-    assert found == {"formset.schemas", "formset.schemas.tables", "formset.tasks.pose"}
+    assert found == {"formset.schemas", "formset.schemas.tables", "formset.tasks.pose.backends"}
 
 
 def test_the_closure_follows_imports_through_modules_and_packages():
-    closure = import_closure({"formset.tasks.pose"})
-    assert {"formset.tasks.pose_mediapipe", "formset.tasks.video", "formset.quarantine", "formset.schemas.vocab"} <= closure
+    closure = import_closure({"formset.tasks.pose.backends"})
+    assert {"formset.tasks.pose.mediapipe_backend", "formset.tasks.readers.video", "formset.quarantine", "formset.schemas.vocab"} <= closure
     assert {"formset", "formset.tasks", "formset.schemas"} <= closure  # their __init__ run first
     assert "formset.tasks.train" not in closure

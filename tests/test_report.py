@@ -13,7 +13,7 @@ import yaml
 from formset.schemas import tables
 from formset.tasks.cluster import fit_joint_clusters, score_samples
 from formset.tasks.compare import compare_executions, rep_joint_scores
-from formset.tasks.report import RecordingData, image_tag, render_index, render_recording
+from formset.tasks.render.report import RecordingData, image_tag, render_index, render_recording
 from formset.tasks.reps import reps_for_samples
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())

@@ -1,6 +1,6 @@
 """Rep counting, tempo and per-frame kinematics on answers known by construction.
 
-- generated executions (``tasks.synthetic``: reps with pauses, tracking noise, missing
+- generated executions (``tasks/synthetic``: reps with pauses, tracking noise, missing
   joints, dropped and empty frames, a bystander): count exact in every view, boundaries
   within a few frames;
 - a hand-made signal with long rests, pauses, noise and gaps;
@@ -19,7 +19,7 @@ import yaml
 
 from formset.schemas import tables
 from formset.storage import to_arrow
-from formset.tasks.kinematics import compute_kinematics, horizontal_distance
+from formset.tasks.maths.kinematics import compute_kinematics, horizontal_distance
 from formset.tasks.reps import (
     STATUSES,
     count_errors,
@@ -32,7 +32,7 @@ from formset.tasks.reps import (
     tempo_feedback,
     tempo_sentence,
 )
-from formset.tasks.synthetic import rep_frames
+from formset.tasks.synthetic.generator import rep_frames
 
 from conftest import GENERATED_FPS
 
@@ -311,7 +311,7 @@ def test_real_squat_video_has_two_reps_between_its_standing_phases():
     from formset.tasks.ingest import ingest_set
     from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
     from formset.tasks.normalize import features_for_samples
-    from formset.tasks.pose_mediapipe import MediaPipeBackend
+    from formset.tasks.pose.mediapipe_backend import MediaPipeBackend
 
     set_dir = REPO / "samples" / "real-squat"
     # Every second frame, at most 480 px: as tests/test_pose_mediapipe.py, to stay fast.
@@ -410,7 +410,7 @@ def test_a_recording_exactly_one_rep_long_is_not_too_short():
 
 
 def test_the_signal_is_smoothed_with_smoothing_s_in_source_frames():
-    from formset.tasks.normalize import gaussian_smooth
+    from formset.tasks.maths.smoothing import gaussian_smooth
 
     fps = 15.0  # smoothing_s 0.1 s is 1.5 frames
     time_s, frame, signal, _ = dips([(0.6, 2.0, 1.0)])

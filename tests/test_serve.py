@@ -28,7 +28,7 @@ SERVE = {"workers": 1, "max_queue": 1, "max_upload_mb": 0.05, "max_seconds": 2, 
 @pytest.fixture
 def client(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["serve"] = SERVE
+    params["serve"].update(SERVE)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     app = create_app(Project(tmp_path), version=Version.empty("synthetic test project: no published version"))
     with TestClient(app) as test_client:

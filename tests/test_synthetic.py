@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from formset.schemas.vocab import FAULTS, SLUG
-from formset.tasks import synthetic as syn
+from formset.tasks.synthetic import generator as syn
 
 SMALL = {"n_subjects": 2, "exercises": ("squat", "push_up"), "executions_per_exercise": 2, "seed": 3}
 SMALL_SET_ID = "synthetic-small"

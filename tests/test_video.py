@@ -18,8 +18,8 @@ import pytest
 from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video
 
 from formset.quarantine import SampleError
-from formset.tasks import video as video_module
-from formset.tasks.video import fit_within, iter_frames, min_decoded_fraction, prefetch, probe, probe_to_end
+from formset.tasks.readers import video as video_module
+from formset.tasks.readers.video import fit_within, iter_frames, min_decoded_fraction, prefetch, probe, probe_to_end
 
 #: The bundled video: portrait 608 x 1080 stored upright, 30000/1001 fps, 614 frames.
 REAL_SIZE, REAL_FPS = (608, 1080), 30000 / 1001

@@ -67,7 +67,7 @@ def save_upload(upload: UploadFile, target: Path, max_bytes: int) -> int:
 def check_video(path: Path, max_seconds: float) -> None:
     """Refuse what is not a decodable video (415 / 422) or runs longer than ``max_seconds`` (413)."""
     from formset.quarantine import SampleError
-    from formset.tasks.video import probe
+    from formset.tasks.readers.video import probe
 
     try:
         info = probe(path)

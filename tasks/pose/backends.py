@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 from formset.schemas.series import KeypointSeries
-from formset.tasks.video import Frame
+from formset.tasks.readers.video import Frame
 
 #: The backend name that turns video processing off.
 NO_BACKEND = "none"
@@ -35,21 +35,21 @@ class PoseBackend(Protocol):
 
         ``view`` is ``front``, ``diagonal`` or ``side``; ``time_s`` comes from the container's
         frame times and ``image_size`` is the displayed (rotation-corrected) size. Each frame
-        the model sees is handed to ``on_frame`` as it is decoded (``tasks.video.tap``), e.g.
-        a ``tasks.video.FrameSpool`` keeping it for the overlay. Bad input for this video
+        the model sees is handed to ``on_frame`` as it is decoded (``tasks.readers.video.tap``), e.g.
+        a ``tasks.readers.video.FrameSpool`` keeping it for the overlay. Bad input for this video
         raises ``formset.quarantine.SampleError``.
         """
         ...
 
 
 def _mediapipe(params: dict) -> PoseBackend:
-    from formset.tasks.pose_mediapipe import MediaPipeBackend
+    from formset.tasks.pose.mediapipe_backend import MediaPipeBackend
 
     return MediaPipeBackend(params)
 
 
 def _mmpose(params: dict) -> PoseBackend:
-    from formset.tasks.pose_mmpose import MmposeBackend
+    from formset.tasks.pose.mmpose_backend import MmposeBackend
 
     return MmposeBackend(params)
 

@@ -50,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import to_canonical
-from formset.tasks.video import Frame, iter_frames, min_decoded_fraction, prefetch, probe, tap
+from formset.tasks.readers.video import Frame, iter_frames, min_decoded_fraction, prefetch, probe, tap
 
 SOURCE = "mediapipe_blazepose33"
 #: The only BlazePose landmark model the mediapipe 0.10.21 wheel ships (full).
@@ -77,7 +77,7 @@ _STDERR_OWNER = threading.Lock()
 
 
 class MediaPipeBackend:
-    """Pose backend (``tasks.pose.PoseBackend``) running MediaPipe BlazePose full on CPU.
+    """Pose backend (``tasks.pose.backends.PoseBackend``) running MediaPipe BlazePose full on CPU.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ class MediaPipeBackend:
         this many pixels before the model sees them; None keeps full size; default 960),
         ``min_detection_confidence`` (0-1, default 0.5), ``min_frames`` (fewest processed
         frames with the performer found, default 10) and ``min_decoded_fraction`` (share of
-        the declared duration that must decode, ``tasks.video.iter_frames``).
+        the declared duration that must decode, ``tasks.readers.video.iter_frames``).
 
     Raises
     ------

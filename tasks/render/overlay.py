@@ -31,9 +31,9 @@ from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
 from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
-from formset.tasks.kinematics import compute_angles
-from formset.tasks.normalize import keypoint_arrays
-from formset.tasks.video import Frame, FrameSpool, fit_within, iter_frames, prefetch, probe
+from formset.tasks.maths.kinematics import compute_angles
+from formset.tasks.maths.arrays import keypoint_arrays
+from formset.tasks.readers.video import Frame, FrameSpool, fit_within, iter_frames, prefetch, probe
 
 #: Pixel axes of a 2-D keypoint (x right, y down in images).
 PIXEL_AXES = 2
@@ -220,7 +220,7 @@ def frame_readouts(points: np.ndarray, confidence: np.ndarray) -> dict[str, np.n
     dict of str to numpy.ndarray
         Each shape ``(frame,)``: ``angle_left_knee``, ``angle_right_knee``,
         ``angle_left_hip``, ``angle_right_hip``, ``trunk_inclination`` in degrees (see
-        ``tasks.kinematics.compute_angles``; the trunk's lean from vertical is measured with
+        ``tasks.maths.kinematics.compute_angles``; the trunk's lean from vertical is measured with
         y turned up) and ``mean_confidence`` over the joints that have one; NaN where not
         computable.
     """
@@ -518,7 +518,7 @@ def write_overlay(
     Raises
     ------
     SampleError
-        As ``tasks.video.iter_frames`` and ``keypoints_by_frame``.
+        As ``tasks.readers.video.iter_frames`` and ``keypoints_by_frame``.
     RuntimeError
         The written file does not read back with the frames written.
     """

@@ -50,7 +50,7 @@ import numpy as np
 from formset.quarantine import SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.skeleton import SOURCES, to_canonical
-from formset.tasks.video import Frame, iter_frames, min_decoded_fraction, prefetch, tap
+from formset.tasks.readers.video import Frame, iter_frames, min_decoded_fraction, prefetch, tap
 
 LOG = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def track_performer(
     ----------
     frames
         ``(frame_index, time_s, image)`` per decoded frame, images BGR uint8 of shape
-        ``(height, width, channel)`` (what ``formset.tasks.video.iter_frames`` yields).
+        ``(height, width, channel)`` (what ``formset.tasks.readers.video.iter_frames`` yields).
     estimate_pose
         ``(image, box) -> (keypoints, scores)``: the pose model on the box ``(x0, y0, x1,
         y1)``, returning shapes ``(coco_joint, xy)`` in image pixels and ``(coco_joint,)``.

@@ -1,0 +1,1 @@
+"""What people look at: the overlay video and the HTML reports."""

@@ -1,0 +1,1 @@
+"""The SYNTHETIC sample generator: labeled sets whose answers are known by construction."""
