@@ -29,9 +29,11 @@ These are the inputs of the sequence models of the rehabilitation-assessment lit
 kind (joint angles and body-frame positions from Kinect skeletons; Vakanski, Jun, Paul,
 Baker, "A Data Set of Human Body Movements for Physical Rehabilitation Exercises", Data
 3(1):2, 2018; Liao, Vakanski, Xian, "A Deep Learning Framework for Assessing Physical
-Rehabilitation Exercises", IEEE TNSRE 28(2), 2020). ``series`` reads the segment
-directions and angles (what MiniRocket convolves), ``summary`` the displacements, angles and
-segment directions (what the per-execution summaries read; ``tasks.models``).
+Rehabilitation Exercises", IEEE TNSRE 28(2), 2020). ``series`` holds what MiniRocket
+convolves: the segment directions and angles (exercise recognition), or the angles alone
+(the form classifier: on UI-PRMD the directions lowered it, README, Models); ``summary`` the
+displacements, angles and segment directions (what the per-execution summaries read;
+``tasks.models``).
 
 A 2-D view (z 0) gets the same channels with z 0; a joint the inputs lack is taken as the
 origin (its segments and angles are then constant and carry nothing). In a fused sequence
@@ -168,7 +170,7 @@ def _view_groups(feature_names: tuple[str, ...]) -> dict[str, dict[tuple[str, st
 
 
 def body_series(
-    X: np.ndarray, lengths: np.ndarray, feature_names: tuple[str, ...], length: int
+    X: np.ndarray, lengths: np.ndarray, feature_names: tuple[str, ...], length: int, directions: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """The body channels of executions, each resampled to ``length`` steps.
 
@@ -183,12 +185,15 @@ def body_series(
         ``<joint>_<axis>@<view>`` (each view derived on its own).
     length
         Steps per execution, at least 2.
+    directions
+        Whether ``series`` holds the segment directions before the angles (False: the angles
+        only; ``summary`` holds them either way).
 
     Returns
     -------
     tuple of numpy.ndarray
         ``(series, summary)``, float64, shapes ``(execution, channel, length)``: segment
-        directions and angles (``series``), and displacements from rest, angles and segment
+        directions (with ``directions``) and angles (``series``), and displacements from rest, angles and segment
         directions (``summary``), view after view. Empty channel axes when no view has
         ``BODY_JOINTS`` positions.
     """
@@ -211,11 +216,11 @@ def body_series(
         rest_steps = max(1, int(round(REST_FRACTION * length)))
         body = to_body_frame(positions, rest_steps)
         displacement = (body - body[:, :rest_steps].mean(axis=1, keepdims=True)).reshape(n, length, -1)
-        directions = np.concatenate([_unit(body[:, :, BODY_JOINTS.index(b)] - body[:, :, BODY_JOINTS.index(a)])
+        segments = np.concatenate([_unit(body[:, :, BODY_JOINTS.index(b)] - body[:, :, BODY_JOINTS.index(a)])
                                      for a, b in BODY_SEGMENTS], axis=2)  # fmt: skip
         angles = body_angles(body)
-        series.append(np.concatenate([directions, angles], axis=2))
-        summary.append(np.concatenate([displacement, angles, directions], axis=2))
+        series.append(np.concatenate([segments, angles], axis=2) if directions else angles)
+        summary.append(np.concatenate([displacement, angles, segments], axis=2))
     if not series:
         return np.zeros((n, 0, length)), np.zeros((n, 0, length))
     return np.concatenate(series, axis=2).transpose(0, 2, 1), np.concatenate(summary, axis=2).transpose(0, 2, 1)

@@ -275,16 +275,19 @@ def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarr
     return out
 
 
-def rocket_inputs(seqs: Sequences, rows: np.ndarray, length: int, body_frame: bool) -> tuple[np.ndarray, np.ndarray]:
+def rocket_inputs(
+    seqs: Sequences, rows: np.ndarray, length: int, body_frame: bool, directions: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """``(series, summaries)`` of the sequences ``rows``: what MiniRocket convolves, float64
     ``(len(rows), channel, length)``, and the per-execution summaries. As they are:
     ``resampled_series`` and ``kinematic_summaries``; with ``body_frame``, the ``tasks.body``
-    channels of each execution alone (segment directions and angles; summaries of the
-    displacements from rest, angles and segment directions, and the duration)."""
+    channels of each execution alone (segment directions, when ``directions``, and angles;
+    summaries of the displacements from rest, angles and segment directions, and the
+    duration)."""
     rows = np.asarray(rows)
     if not body_frame:
         return resampled_series(seqs, rows, length), kinematic_summaries(seqs, rows)
-    series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length)
+    series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length, directions)
     return series, series_summaries(summary, seqs.duration_s[rows])
 
 
@@ -310,7 +313,7 @@ class MiniRocket:
     body_frame: bool = False
 
     def _features(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        series, summaries = rocket_inputs(seqs, rows, self.length, self.body_frame)
+        series, summaries = rocket_inputs(seqs, rows, self.length, self.body_frame, directions=False)
         series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
         return np.hstack([transform_minirocket(series, self.transform), summaries])
 
@@ -318,7 +321,9 @@ class MiniRocket:
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "MiniRocket":
         settings = params["minirocket"]
         body = bool(params.get("body_frame", False))
-        series, summaries = rocket_inputs(seqs, rows, settings["length"], body)
+        # Body frame: MiniRocket convolves the angles only (the segment directions lowered the
+        # UI-PRMD figures; README, Models), the summaries read them all.
+        series, summaries = rocket_inputs(seqs, rows, settings["length"], body, directions=False)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]

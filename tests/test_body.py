@@ -114,6 +114,11 @@ def test_fused_sequences_are_derived_view_by_view_and_other_channels_are_ignored
     assert series.shape == (1, 2 * width, STEPS) and summary.shape == (1, 2 * (3 * len(BODY_JOINTS) + width), STEPS)
     np.testing.assert_allclose(series[0, :width], series[0, width:], atol=1e-5)
     assert body_series(X[:, :, -2:], np.array([STEPS]), names[-2:], STEPS)[0].shape == (1, 0, STEPS)
+    # Without the directions the series is the angles of each view; the summary is the same.
+    angles_only, same_summary = body_series(X, np.array([STEPS]), names, STEPS, directions=False)
+    assert angles_only.shape == (1, 2 * len(BODY_ANGLES), STEPS)
+    np.testing.assert_allclose(angles_only[0, : len(BODY_ANGLES)], series[0, 3 * len(BODY_SEGMENTS) : width])
+    np.testing.assert_allclose(same_summary, summary)
 
 
 def test_series_summaries_of_a_known_series():
@@ -134,10 +139,17 @@ def test_models_on_body_frame_inputs_learn_the_fault_and_reload_identically(fami
     seqs = build_sequences(features, samples, params)
     everyone = np.arange(len(seqs.y))
     np.testing.assert_allclose(loaded.predict(seqs, everyone), result.model.predict(seqs, everyone), rtol=1e-6)
-    # The inputs are the body channels: not the positions as they are.
+    # The inputs are the body channels, not the positions as they are; the classifier's
+    # MiniRocket convolves the angles only.
     plain, _ = rocket_inputs(seqs, everyone[:2], 24, False)
     body, _ = rocket_inputs(seqs, everyone[:2], 24, True)
+    angles, _ = rocket_inputs(seqs, everyone[:2], 24, True, directions=False)
     assert plain.shape[1] != body.shape[1]
+    assert body.shape[1] == 3 * len(BODY_SEGMENTS) + len(BODY_ANGLES)  # one view per sequence
+    assert angles.shape[1] == len(BODY_ANGLES)
+    if family == "minirocket":
+        model = next(iter(result.model.models.values()))
+        assert len(model.channel_mean) == angles.shape[1]
 
 
 def test_a_model_saved_before_body_frame_inputs_reads_positions_as_they_are():
