@@ -26,6 +26,12 @@ torch's safe loader:
   the synthetic test set of ``tests/test_train.py``: accuracy 0.70 without the summaries),
   and the summaries carry the levels.
 
+Inputs (``train.body_frame``, ``kinematic`` and ``minirocket``): false reads the normalized
+positions and angles as they are; true reads ``tasks.body``'s channels of each execution
+alone (``rocket_inputs``, ``execution_summaries``): MiniRocket convolves the body-frame joint
+angles, the summaries read the displacements from the execution's rest posture, the angles
+and the segment directions.
+
 Exercise: ``input`` trains one model for every exercise with the exercise as an input (a
 one-hot per frame for ``conv_lstm``, appended to the features for the others);
 ``per_exercise`` trains one model per exercise on that exercise's samples, and an exercise
