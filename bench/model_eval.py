@@ -17,6 +17,8 @@ Datasets:
 Each is read and normalized with the stages' own functions and ``params.yaml`` (no Prefect,
 no validation quarantine), then for every family x exercise mode the train stage's
 cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds by person).
+``--body-frame false,true`` compares the inputs as they are with the body-frame inputs
+(``train.body_frame``, ``tasks/body.py``: each execution's own rest posture and body frame).
 ``--fusions average,fused`` compares the ways views meet (``train.view_fusion``; the
 synthetic set only, UI-PRMD has one view) and ``--centering false,true`` features as they
 are against centered by person (``train.person_centering``), on the same folds.
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--fusions", default=None, help="view fusions (default: params.yaml's train.view_fusion)")
     parser.add_argument("--centering", default=None,
                         help="person centering, any of false,true (default: params.yaml's train.person_centering)")
+    parser.add_argument("--body-frame", default=None,
+                        help="body-frame inputs, any of false,true (default: params.yaml's train.body_frame)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--cache", type=Path, default=None, help="keep the datasets' features here between runs")
     parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
@@ -187,6 +191,8 @@ def main() -> None:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
     fusions = args.fusions.split(",") if args.fusions else [params["train"]["view_fusion"]]
     centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params["train"]["person_centering"]]
+    bodies = ([yaml.safe_load(b) for b in args.body_frame.split(",")] if args.body_frame
+              else [params["train"].get("body_frame", False)])  # fmt: skip
     if set(fusions) - set(VIEW_FUSIONS):
         parser.error(f"unknown view fusions {sorted(set(fusions) - set(VIEW_FUSIONS))}: use {', '.join(VIEW_FUSIONS)}")
     print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
@@ -215,12 +221,12 @@ def main() -> None:
             set_fusions = fusions if features["view"].nunique() > 1 else [params["train"]["view_fusion"]]
             for model in models:
                 for mode in modes:
-                    for fusion, centered in [(f, c) for f in set_fusions for c in centerings]:
+                    for fusion, centered, body in [(f, c, b) for f in set_fusions for c in centerings for b in bodies]:
                         train = {**params["train"], "model": model, "exercise_mode": mode, "view_fusion": fusion,
-                                 "person_centering": centered}  # fmt: skip
+                                 "person_centering": centered, "body_frame": body}  # fmt: skip
                         metrics = evaluate(samples, features, train)
-                        rows.append(row(name, metrics, fusion, centered))
-                        per_movement[(name, model, mode, fusion, centered)] = {
+                        rows.append({**row(name, metrics, fusion, centered), "body_frame": body})
+                        per_movement[(name, model, mode, fusion, centered, body)] = {
                             e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()
                         }
                         print("  ", rows[-1], flush=True)
@@ -236,7 +242,8 @@ def main() -> None:
     real = table[table["dataset"] == "uiprmd"]
     for item in real.itertuples():
         met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS
-        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/{'centered' if item.centered else 'raw'}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
+        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/{'centered' if item.centered else 'raw'}/"
+              f"{'body frame' if item.body_frame else 'positions'}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
               f"min {item.movement_min:.3f} (target {TARGET_MIN}), {item.seconds:.0f} s (target {TARGET_SECONDS:.0f}): "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
 

@@ -36,7 +36,7 @@ from sklearn.linear_model import RidgeClassifierCV
 
 from formset.quarantine import StageSkipped
 from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
-from formset.tasks.models import RIDGE_ALPHAS, kinematic_summaries, resampled_series
+from formset.tasks.models import RIDGE_ALPHAS, rocket_inputs
 from formset.tasks.sequences import SAMPLE_KEY, Sequences
 from formset.tasks.train import assign_folds, mean_std
 
@@ -83,27 +83,30 @@ class RocketFeatures:
     transform: MiniRocketParameters
     feature_mean: np.ndarray
     feature_scale: np.ndarray
+    body_frame: bool = False
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int) -> "RocketFeatures":
-        series = resampled_series(seqs, rows, length)
+    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int,
+            body_frame: bool = False) -> "RocketFeatures":  # fmt: skip
+        """``body_frame``: the ``tasks.body`` channels of each execution (``tasks.models.rocket_inputs``)."""
+        series, summaries = rocket_inputs(seqs, rows, length, body_frame)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
         transform = fit_minirocket(series, n_features, seed)
-        X = np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)])
+        X = np.hstack([transform_minirocket(series, transform), summaries])
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
         feature_scale = np.where(spread > 1e-9, spread, 1.0)
         # The few summaries weigh as much as the many MiniRocket features (tasks.models, minirocket).
         n_rocket = transform.n_features
         feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
-        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale)
+        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale, body_frame)
 
     def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         """float64, shape ``(len(rows), feature)``, standardized."""
-        series = resampled_series(seqs, np.asarray(rows), self.length)
+        series, summaries = rocket_inputs(seqs, np.asarray(rows), self.length, self.body_frame)
         series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
-        X = np.hstack([transform_minirocket(series, self.transform), kinematic_summaries(seqs, np.asarray(rows))])
+        X = np.hstack([transform_minirocket(series, self.transform), summaries])
         return (X - self.feature_mean) / self.feature_scale
 
     def state(self) -> dict:
@@ -114,14 +117,17 @@ class RocketFeatures:
             "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
             "feature_scale": self.feature_scale,
         }  # fmt: skip
-        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length}
+        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length,
+                "body_frame": self.body_frame}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "RocketFeatures":
         a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
         transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
                                          a["channel_indices"], a["biases"])  # fmt: skip
-        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"])
+        # A model saved before body-frame inputs read the positions as they are.
+        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"],
+                   bool(state.get("body_frame", False)))  # fmt: skip
 
 
 @dataclass
@@ -144,7 +150,8 @@ class ExerciseModel:
         """
         settings = params["exercise_model"]
         rows = np.asarray(rows)
-        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"])
+        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"],
+                                      bool(settings.get("body_frame", False)))  # fmt: skip
         labels = np.asarray(seqs.exercise[rows], dtype=str)
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(features(seqs, rows), labels)
         coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)

@@ -26,6 +26,12 @@ torch's safe loader:
   the synthetic test set of ``tests/test_train.py``: accuracy 0.70 without the summaries),
   and the summaries carry the levels.
 
+Inputs (``train.body_frame``, ``kinematic`` and ``minirocket``): false reads the normalized
+positions and angles as they are; true reads ``tasks.body``'s channels of each execution
+alone (``rocket_inputs``, ``execution_summaries``): MiniRocket convolves the body-frame joint
+angles, the summaries read the displacements from the execution's rest posture, the angles
+and the segment directions.
+
 Exercise: ``input`` trains one model for every exercise with the exercise as an input (a
 one-hot per frame for ``conv_lstm``, appended to the features for the others);
 ``per_exercise`` trains one model per exercise on that exercise's samples, and an exercise
@@ -48,6 +54,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
+from formset.tasks.body import body_series, series_summaries
 from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
 from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
 from formset.tasks.sequences import Sequences, fuse_views
@@ -59,6 +66,8 @@ VIEW_FUSIONS: tuple[str, ...] = ("average", "fused")
 SHARED = "*"
 #: Statistics per channel of the ``kinematic`` family, in feature order.
 SUMMARY_STATISTICS: tuple[str, ...] = ("min", "max", "range", "mean", "std", "t_min", "t_max")
+#: Steps each execution is resampled to for the body-frame summaries (``execution_summaries``).
+BODY_STEPS = 100
 #: Ridge penalties ``RidgeClassifierCV`` chooses among (``minirocket``).
 RIDGE_ALPHAS = np.logspace(-3, 3, 10)
 
@@ -194,6 +203,17 @@ def kinematic_summaries(seqs: Sequences, rows: np.ndarray) -> np.ndarray:
     return np.hstack([stats.reshape(len(rows), -1), seqs.duration_s[rows, np.newaxis]])
 
 
+def execution_summaries(seqs: Sequences, rows: np.ndarray, body_frame: bool) -> np.ndarray:
+    """The per-execution summaries a model reads: ``kinematic_summaries`` of the channels as
+    they are, or with ``body_frame`` the same statistics of the ``tasks.body`` summary
+    channels (displacements from the execution's rest posture in its body frame, angles,
+    segment directions) resampled to ``BODY_STEPS`` steps, then the duration."""
+    if not body_frame:
+        return kinematic_summaries(seqs, rows)
+    _, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, BODY_STEPS)
+    return series_summaries(summary, seqs.duration_s[rows])
+
+
 @dataclass
 class Kinematic:
     """Standardized kinematic summaries (and exercise one-hot) into a logistic regression."""
@@ -204,35 +224,39 @@ class Kinematic:
     intercept: float
     vocabulary: list[str]
     person_centered: bool = False
+    body_frame: bool = False
 
     def _inputs(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        summaries = kinematic_summaries(seqs, rows)
+        summaries = execution_summaries(seqs, rows, self.body_frame)
         if self.person_centered:
             summaries = center_by_person(summaries, seqs.subject[rows], seqs.exercise[rows])
         return np.hstack([summaries, _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "Kinematic":
-        centered = bool(params.get("person_centering", False))
-        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered)
+        centered, body = bool(params.get("person_centering", False)), bool(params.get("body_frame", False))
+        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered, body)
         X = model._inputs(seqs, rows)
         mean, spread = X.mean(axis=0), X.std(axis=0)
         scale = np.where(spread > 1e-9, spread, 1.0)
         regression = LogisticRegression(C=params["kinematic"]["C"], class_weight="balanced", max_iter=5000)
         regression.fit((X - mean) / scale, seqs.y[rows])
-        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered)
+        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered, body)
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         return _sigmoid(((self._inputs(seqs, rows) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def state(self) -> dict:
         return {**_state_tensors(mean=self.mean, scale=self.scale, coef=self.coef), "intercept": self.intercept,
-                "vocabulary": json.dumps(self.vocabulary), "person_centered": self.person_centered}  # fmt: skip
+                "vocabulary": json.dumps(self.vocabulary), "person_centered": self.person_centered,
+                "body_frame": self.body_frame}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "Kinematic":
+        # A model saved before body-frame inputs read the positions as they are.
         return cls(state["mean"].numpy(), state["scale"].numpy(), state["coef"].numpy(), float(state["intercept"]),
-                   json.loads(state["vocabulary"]), bool(state.get("person_centered", False)))  # fmt: skip
+                   json.loads(state["vocabulary"]), bool(state.get("person_centered", False)),
+                   bool(state.get("body_frame", False)))  # fmt: skip
 
 
 # ------------------------------------------------------------------ minirocket
@@ -257,6 +281,22 @@ def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarr
     return out
 
 
+def rocket_inputs(
+    seqs: Sequences, rows: np.ndarray, length: int, body_frame: bool, directions: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(series, summaries)`` of the sequences ``rows``: what MiniRocket convolves, float64
+    ``(len(rows), channel, length)``, and the per-execution summaries. As they are:
+    ``resampled_series`` and ``kinematic_summaries``; with ``body_frame``, the ``tasks.body``
+    channels of each execution alone (segment directions, when ``directions``, and angles;
+    summaries of the displacements from rest, angles and segment directions, and the
+    duration)."""
+    rows = np.asarray(rows)
+    if not body_frame:
+        return resampled_series(seqs, rows, length), kinematic_summaries(seqs, rows)
+    series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length, directions)
+    return series, series_summaries(summary, seqs.duration_s[rows])
+
+
 def _centered(X: np.ndarray, seqs: Sequences, rows: np.ndarray, centered: bool) -> np.ndarray:
     """``X`` (rows ``rows``) ``center_by_person`` when ``centered``, else as it is."""
     return center_by_person(X, seqs.subject[rows], seqs.exercise[rows]) if centered else X
@@ -276,21 +316,26 @@ class MiniRocket:
     intercept: float
     vocabulary: list[str]
     person_centered: bool = False
+    body_frame: bool = False
 
-    def _series(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        series = resampled_series(seqs, rows, self.length)
-        return (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+    def _features(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        series, summaries = rocket_inputs(seqs, rows, self.length, self.body_frame, directions=False)
+        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+        return np.hstack([transform_minirocket(series, self.transform), summaries])
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "MiniRocket":
         settings = params["minirocket"]
-        series = resampled_series(seqs, rows, settings["length"])
+        body = bool(params.get("body_frame", False))
+        # Body frame: MiniRocket convolves the angles only (the segment directions lowered the
+        # UI-PRMD figures; README, Models), the summaries read them all.
+        series, summaries = rocket_inputs(seqs, rows, settings["length"], body, directions=False)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
         transform = fit_minirocket(series, settings["features"], params["seed"])
         centered = bool(params.get("person_centering", False))
-        X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), kinematic_summaries(seqs, rows)]),
+        X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), summaries]),
                                  seqs, rows, centered), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
         feature_scale = np.where(spread > 1e-9, spread, 1.0)
@@ -299,10 +344,10 @@ class MiniRocket:
         feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
         return cls(settings["length"], channel_mean, channel_scale, transform, feature_mean, feature_scale,
-                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered)  # fmt: skip
+                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered, body)  # fmt: skip
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        features = np.hstack([transform_minirocket(self._series(seqs, rows), self.transform), kinematic_summaries(seqs, rows)])
+        features = self._features(seqs, rows)
         X = np.hstack([_centered(features, seqs, rows, self.person_centered), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
         return _sigmoid(2.0 * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
 
@@ -316,7 +361,7 @@ class MiniRocket:
                 feature_scale=self.feature_scale, coef=self.coef,
             ),
             "length": self.length, "intercept": self.intercept, "vocabulary": json.dumps(self.vocabulary),
-            "person_centered": self.person_centered,
+            "person_centered": self.person_centered, "body_frame": self.body_frame,
         }  # fmt: skip
 
     @classmethod
@@ -328,7 +373,7 @@ class MiniRocket:
         )  # fmt: skip
         return cls(int(state["length"]), array["channel_mean"], array["channel_scale"], transform, array["feature_mean"],
                    array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]),
-                   bool(state.get("person_centered", False)))  # fmt: skip
+                   bool(state.get("person_centered", False)), bool(state.get("body_frame", False)))  # fmt: skip
 
 
 FAMILIES = {"conv_lstm": ConvLstm, "kinematic": Kinematic, "minirocket": MiniRocket}
