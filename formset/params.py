@@ -139,6 +139,7 @@ class Train:
     exercise_mode: Literal["input", "per_exercise"]
     view_fusion: Literal["average", "fused"]
     person_centering: bool
+    body_frame: bool
     cv_folds: int = in_range(2, math.inf)
     views: tuple[str, ...] = names_of(VIEWS)
     joints: tuple[str, ...] = names_of(JOINTS)
@@ -164,6 +165,7 @@ class Train:
 class Recognition:
     length: int = count()
     features: int = count()
+    body_frame: bool
 
 
 @dataclass(frozen=True)
