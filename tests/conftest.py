@@ -376,3 +376,26 @@ def make_project(root: Path, subjects: int = 4) -> Path:
     bare_project(root)
     formset(root, "sample", "data/sets/synthetic-demo", "--subjects", str(subjects))
     return root
+
+
+#: Frames of ``real_clip``: the start of the bundled real video (the performer standing).
+REAL_CLIP_FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def real_clip(tmp_path_factory) -> Path:
+    """The first ``REAL_CLIP_FRAMES`` frames of the bundled real video, re-encoded (mp4v,
+    608 x 1080 upright)."""
+    import cv2
+
+    from formset.tasks.readers.video import iter_frames
+
+    path = tmp_path_factory.mktemp("clip") / "squat_side_clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (608, 1080))
+    for frame in iter_frames(REAL_VIDEO):
+        if frame.index == REAL_CLIP_FRAMES:
+            break
+        writer.write(frame.image)
+    writer.release()
+    return path
+

@@ -108,8 +108,7 @@ def test_the_worst_joint_by_dtw_and_by_clusters_side_by_side_or_agreed():
     assert worst_joint(distances.iloc[:0], scores.iloc[:0]) == {"dtw": None, "dtw_feature": None, "cluster": None, "cluster_score": None, "agree": False}
 
 
-REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
-CLIP_FRAMES = 30
+CLIP_FRAMES = 40  # conftest's real_clip
 
 
 class SpoolingTestBackend:
@@ -134,20 +133,7 @@ class SpoolingTestBackend:
         return KeypointSeries(points, confidence, index, time_s, view, "mediapipe_blazepose33", "px", (width, height))
 
 
-@pytest.fixture
-def clip(tmp_path) -> Path:
-    """The first CLIP_FRAMES frames of the bundled real video, re-encoded."""
-    path = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (608, 1080))
-    for frame in iter_frames(REAL_VIDEO):
-        if frame.index == CLIP_FRAMES:
-            break
-        writer.write(frame.image)
-    writer.release()
-    return path
-
-
-def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(clip, tmp_path, monkeypatch):
+def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(real_clip, tmp_path, monkeypatch):
     monkeypatch.setitem(BACKENDS, SpoolingTestBackend.name, lambda params: SpoolingTestBackend())
 
     def no_second_decoding(*args, **kwargs):
@@ -157,7 +143,7 @@ def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(
     params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
     params["keypoints"]["pose_backend"] = SpoolingTestBackend.name
     out = tmp_path / "out"
-    result = analyze(clip, out, params, Version.empty("test"), view="side", exercise="squat", overlay_max_side=320)
+    result = analyze(real_clip, out, params, Version.empty("test"), view="side", exercise="squat", overlay_max_side=320)
     assert result["files"]["overlay"] == ["overlay.mp4"]
     assert sorted(p.name for p in out.iterdir()) == ["overlay.mp4", "report.html", "result.json"], "no frames left behind"
     capture = cv2.VideoCapture(str(out / "overlay.mp4"))

@@ -34,9 +34,8 @@ from formset.tasks.render.overlay import (
 )
 from formset.tasks.readers.video import FrameSpool, iter_frames, tap
 
-REAL_VIDEO = Path(__file__).resolve().parent.parent / "samples" / "real-squat" / "squat_side.mp4"
 REAL_SIZE = (608, 1080)  # (width, height), upright
-CLIP_FRAMES = 40
+CLIP_FRAMES = 40  # conftest's real_clip
 SYNTHETIC_IMAGE_SIZE = (400, 300)  # (width, height)
 BACKGROUND = 40  # gray level of the synthetic frame
 SYNTHETIC_CONFIDENCE = 0.9
@@ -186,19 +185,6 @@ def test_choose_view_defaults_to_the_video_the_sample_has():
     with pytest.raises(SampleError) as error:
         choose_view(sample, "front")
     assert error.value.reason == "no_video" and "diagonal" in error.value.detail
-
-
-@pytest.fixture(scope="module")
-def real_clip(tmp_path_factory) -> Path:
-    """The first CLIP_FRAMES frames of the bundled real video, re-encoded (mp4v)."""
-    path = tmp_path_factory.mktemp("clip") / "squat_side_clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, REAL_SIZE)
-    for frame in iter_frames(REAL_VIDEO):
-        if frame.index == CLIP_FRAMES:
-            break
-        writer.write(frame.image)
-    writer.release()
-    return path
 
 
 @pytest.mark.parametrize(("max_side", "size", "suffix"), [(None, REAL_SIZE, ".mp4"), (320, (180, 320), ".mp4"), (320, (180, 320), ".webm")])
