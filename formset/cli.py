@@ -208,14 +208,15 @@ def server(
 ) -> None:
     """Start a Prefect server on 127.0.0.1 (its database in .prefect/server/ of the project),
     print its UI address, and serve the nightly deployment against it until stopped (Ctrl-C
-    stops both)."""
+    or SIGTERM stops both)."""
     project = _project()
     from prefect import serve as serve_deployments
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from formset.flows.nightly import nightly_deployment
-    from formset.services import start_prefect_server
+    from formset.services import exit_on_sigterm, start_prefect_server
 
+    exit_on_sigterm()
     with start_prefect_server(project.root / ".prefect" / "server", port) as prefect_server:
         console.print(f"Prefect UI: [bold]{prefect_server.address.removesuffix('/api')}[/]  "
                       f"(other formset commands use it with PREFECT_API_URL={prefect_server.address})")  # fmt: skip

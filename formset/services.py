@@ -78,6 +78,14 @@ class Service:
         self.stop()
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``kill``, ``timeout``, a service manager stopping us) exit through Python,
+    so that the ``with`` blocks that started services stop them: they run in sessions of their
+    own (``start_new_session``) and would outlive this process otherwise. Call it from the main
+    thread of a command that holds services until it is stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:

@@ -4,8 +4,8 @@ Starts a Prefect server (database under ``.prefect/server/``), a ``dask schedule
 ``dask worker`` processes on 127.0.0.1, runs ``formset run`` in this project with
 ``FORMSET_DASK_ADDRESS`` and ``PREFECT_API_URL`` pointing at them (the per-set and per-video
 tasks run on the workers), prints where the flow run is in the Prefect UI, and stops the
-cluster and the server, also when the run fails. Writes the synthetic demo set first when the
-project has no set (as ``make demo`` does).
+cluster and the server, also when the run fails or the demo is killed (SIGTERM, Ctrl-C).
+Writes the synthetic demo set first when the project has no set (as ``make demo`` does).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ WORKERS = 2
 
 
 def main() -> int:
+    services.exit_on_sigterm()
     formset = [sys.executable, "-m", "formset.cli"]
     if not any((ROOT / "data" / "sets").glob("*/set.yaml")):
         subprocess.run([*formset, "sample", str(DEMO_SET)], cwd=ROOT, check=True)
