@@ -218,7 +218,10 @@ def test_a_nightly_deployment_run_completes_on_a_prefect_server(tmp_path):
     finally:
         os.killpg(served.pid, signal.SIGINT)  # Ctrl-C: serve stops, then the server
         try:
-            served.wait(timeout=30)
+            # Killing `formset server` before it has stopped its Prefect server (its own
+            # session) would leave that server running: under a loaded suite, stopping takes
+            # longer than the 30 s once allowed here.
+            served.wait(timeout=services.STOP_GRACE_S + 60)
         except subprocess.TimeoutExpired:
             os.killpg(served.pid, signal.SIGKILL)
             served.wait()
