@@ -24,13 +24,15 @@ process otherwise (their tasks are short; a process pool would cost its start-up
 from __future__ import annotations
 
 import os
-from typing import Iterator, Mapping, Sequence, TypeVar
+from typing import Iterator, Mapping, Sequence, TypeVar, get_args
 
 from prefect.context import FlowRunContext
 from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-KINDS = ("processes", "threads", "dask")
+from formset.params import RunnerKind
+
+KINDS: tuple[str, ...] = get_args(RunnerKind)
 DEFAULT_SETTINGS = {"kind": "processes", "workers": 2, "address": None, "samples_per_task": 50}
 #: The environment variable naming a Dask scheduler to run on, whatever params.yaml says.
 ADDRESS_VARIABLE = "FORMSET_DASK_ADDRESS"

@@ -27,6 +27,13 @@ from formset.schemas.vocab import VIEWS
 KIND_WORDS: dict[type, str] = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 
 
+#: Choices that code outside this module also lists (the task runner, the model families).
+RunnerKind = Literal["processes", "threads", "dask"]
+ModelFamily = Literal["conv_lstm", "kinematic", "minirocket"]
+ExerciseMode = Literal["input", "per_exercise"]
+ViewFusion = Literal["average", "fused"]
+
+
 class ParamsError(ValueError):
     """A parameter is missing, unknown, or not what its key allows; the message is one line."""
 
@@ -60,7 +67,7 @@ class Ingest:
 
 @dataclass(frozen=True)
 class Runner:
-    kind: Literal["processes", "threads", "dask"]
+    kind: RunnerKind
     workers: int = count()
     address: str | None
     samples_per_task: int = count()
@@ -135,9 +142,9 @@ class Train:
     seed: int
     threads: int = count()
     device: str
-    model: Literal["conv_lstm", "kinematic", "minirocket"]
-    exercise_mode: Literal["input", "per_exercise"]
-    view_fusion: Literal["average", "fused"]
+    model: ModelFamily
+    exercise_mode: ExerciseMode
+    view_fusion: ViewFusion
     person_centering: bool
     body_frame: bool
     cv_folds: int = in_range(2, math.inf)

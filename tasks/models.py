@@ -49,19 +49,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from typing import get_args
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
+from formset.params import ExerciseMode, ModelFamily, ViewFusion
 from formset.tasks.body import body_series, series_summaries
 from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
 from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
 from formset.tasks.sequences import Sequences, fuse_views
 
-MODEL_FAMILIES: tuple[str, ...] = ("conv_lstm", "kinematic", "minirocket")
-EXERCISE_MODES: tuple[str, ...] = ("input", "per_exercise")
-VIEW_FUSIONS: tuple[str, ...] = ("average", "fused")
+MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
+EXERCISE_MODES: tuple[str, ...] = get_args(ExerciseMode)
+VIEW_FUSIONS: tuple[str, ...] = get_args(ViewFusion)
 #: Key of the model that serves every exercise (``input``) or those without their own.
 SHARED = "*"
 #: Statistics per channel of the ``kinematic`` family, in feature order.
