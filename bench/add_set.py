@@ -127,7 +127,8 @@ def time_build_reading(project: Path, seconds: dict[str, tuple[float, float]]) -
     runtime.configure(project)
     from prefect import flow
 
-    from formset.flows.stages import ingest_flow, keypoints_flow
+    from formset.flows.stages.ingest import ingest_flow
+    from formset.flows.stages.keypoints import keypoints_flow
 
     flow(name="bench-warm-up")(lambda: None)()
     for name, stage in (("ingest", ingest_flow), ("keypoints", keypoints_flow)):

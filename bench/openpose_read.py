@@ -60,7 +60,8 @@ def main() -> None:
         runtime.configure(project)
         from prefect import flow
 
-        from formset.flows.stages import ingest_flow, keypoints_flow
+        from formset.flows.stages.ingest import ingest_flow
+        from formset.flows.stages.keypoints import keypoints_flow
 
         flow(name="bench-warm-up")(lambda: None)()
         with timed(seconds, "ingest stage"):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from formset import catalog
 from formset.config import Project
 from formset.schemas import tables
 from formset.storage import read_table
@@ -104,12 +105,12 @@ def evaluate_generated(subjects: int, seed: int) -> None:
 
 def evaluate_project(root: str) -> None:
     project = Project.find(root)
-    recordings = read_table(project.reps_dir / "recordings", tables.RECORDINGS)
+    recordings = read_table(project.path(catalog.RECORDINGS), tables.RECORDINGS)
     if recordings.empty:
-        sys.exit(f"no rep results under {project.reps_dir}: run `formset run` first")
+        sys.exit(f"no rep results under {project.path(catalog.REP_TABLES)}: run `formset run` first")
     print(f"project {project.root}")
     print_counts(recordings)
-    metrics_file = project.metrics_dir / "compare.json"
+    metrics_file = project.path(catalog.COMPARE_METRICS)
     if metrics_file.is_file():
         print_dtw(json.loads(metrics_file.read_text()))
 

@@ -97,13 +97,14 @@ def write_sets(sets_dir: Path, n_executions: int, n_frames: int, set_size: int, 
 
 ASSEMBLE = """\
 import sys
+from formset import catalog
 from formset.config import Project
-from formset.flows.stages import gated_features
+from formset.flows.stages.partitions import gated_features
 from formset.schemas import tables
 from formset.storage import read_table
 from formset.tasks.sequences import build_sequences
 project = Project.find(sys.argv[1])
-samples = read_table(project.catalog_dir / "samples", tables.SAMPLES)
+samples = read_table(project.path(catalog.SAMPLES), tables.SAMPLES)
 build_sequences(gated_features(project), samples, project.params()["train"])
 """
 

@@ -12,8 +12,9 @@ import time
 
 from prefect import flow, get_run_logger
 
+from formset import catalog
 from formset.config import Project
-from formset.flows.stages import STAGES
+from formset.flows.registry import STAGE_NAMES, load_flow
 from formset.incremental import stale_stages
 from formset.stage_result import UP_TO_DATE, StageResult
 from formset.storage import write_json
@@ -27,7 +28,7 @@ class NoSets(RuntimeError):
 def require_sets(project: Project) -> None:
     """Raise ``NoSets``, saying how to add one, when ``data/sets`` holds no set."""
     if not project.set_dirs():
-        raise NoSets(f"no labeled sets in {project.sets_dir.relative_to(project.root)}: add one with `formset add-set DIR`")
+        raise NoSets(f"no labeled sets in {project.path(catalog.DELIVERED_SETS).relative_to(project.root)}: add one with `formset add-set DIR`")
 
 
 @flow(name="build-dataset", log_prints=True)
@@ -50,7 +51,7 @@ def build_dataset(root: str | None = None, stale: list[str] | None = None) -> di
         stage that ran, its DVC check included.
     """
     project = Project.find(root)
-    names = list(STAGES)
+    names = list(STAGE_NAMES)
     out_of_date = set(stale_stages(project, names) if stale is None else stale)
     results, seconds, upstream_ran = {}, {}, False
     for name in names:
@@ -58,7 +59,7 @@ def build_dataset(root: str | None = None, stale: list[str] | None = None) -> di
         if upstream_ran and name not in out_of_date:
             out_of_date |= stale_stages(project, [name])
         if name in out_of_date:
-            results[name] = StageResult.of_run(name, STAGES[name](str(project.root)))
+            results[name] = StageResult.of_run(name, load_flow(name)(str(project.root)))
             seconds[name] = round(time.perf_counter() - started, 2)
             upstream_ran = True
         else:
@@ -81,18 +82,18 @@ def build_and_record(project: Project) -> dict[str, StageResult]:
     ------
     NoSets
         ``data/sets`` holds no set.
-    formset.flows.stages.ValidationFailed
+    formset.stage_result.ValidationFailed
         A critical expectation failed; ``dvc.lock`` keeps the last good version.
     """
     require_sets(project)
     started = time.perf_counter()
     track_inputs(project)
-    stale = stale_stages(project, list(STAGES))
+    stale = stale_stages(project, list(STAGE_NAMES))
     if stale:
         build = build_dataset(str(project.root), sorted(stale))
         record_outputs(project)
     else:
-        build = {"work": {name: StageResult.up_to_date(name) for name in STAGES}, "seconds": {}}
+        build = {"work": {name: StageResult.up_to_date(name) for name in STAGE_NAMES}, "seconds": {}}
     build["seconds"]["build"] = round(time.perf_counter() - started, 2)
     records = {name: result.record() for name, result in build["work"].items()}
     write_json({"work": records, "seconds": build["seconds"]}, project.state_dir / "last-build.json")

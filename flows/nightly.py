@@ -18,9 +18,8 @@ from prefect import flow
 from formset import gitops
 from formset.config import Project
 from formset.flows.build import build_and_record
-from formset.flows.stages import ValidationFailed
 from formset.locking import project_lock
-from formset.stage_result import StageResult
+from formset.stage_result import StageResult, ValidationFailed
 from formset.versioning import DvcError, git_tracked_records, push
 
 
@@ -98,7 +97,7 @@ def nightly_flow(root: str | None = None, wait_s: float = 600.0) -> dict:
 
     Raises
     ------
-    formset.flows.stages.ValidationFailed
+    formset.stage_result.ValidationFailed
         A critical expectation failed: nothing was pushed, committed or tagged.
     PublishFailed
         The DVC remote did not take the data: nothing was committed or tagged.

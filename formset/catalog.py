@@ -106,6 +106,9 @@ QUALITY = Table("quality", "data/quality")
 DATASET_CARD = _inside(QUALITY.path, "dataset_card.md")
 #: great-expectations Data Docs of the build's validation (a static HTML site).
 DATA_DOCS = _inside(QUALITY.path, "docs")
+#: The Data Docs' front page: a page of the ``DATA_DOCS`` site, so not listed in ``TABLES``
+#: (``formset pull docs`` reads the whole site).
+DATA_DOCS_INDEX = _inside(DATA_DOCS.path, "index.html")
 
 # ---------------------------------------------------------------- exercise
 EXERCISE_MODEL = Table("exercise_model", "models/exercise_model.pt")

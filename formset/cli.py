@@ -90,13 +90,14 @@ def sample(
 def stage(name: Annotated[str, typer.Argument(help="ingest | keypoints | normalize | validate | reps | cluster | compare | train")], wait: WaitOption = 0.0) -> None:
     """Run one stage as its own Prefect flow (what dvc.yaml's stages call)."""
     project = _project()
-    from formset.flows.stages import STAGES, ValidationFailed
+    from formset.flows.registry import STAGE_NAMES, load_flow
+    from formset.stage_result import ValidationFailed
 
-    if name not in STAGES:
-        raise typer.BadParameter(f"unknown stage {name!r}; choose from {', '.join(STAGES)}")
+    if name not in STAGE_NAMES:
+        raise typer.BadParameter(f"unknown stage {name!r}; choose from {', '.join(STAGE_NAMES)}")
     with _locked(project, f"formset stage {name}", wait):
         try:
-            result = STAGES[name](str(project.root))
+            result = load_flow(name)(str(project.root))
         except ValidationFailed as err:
             console.print(f"[red]{err}[/]")
             raise typer.Exit(1)
@@ -146,7 +147,7 @@ def run(wait: WaitOption = 0.0) -> None:
     """
     project = _project()
     from formset.flows.build import NoSets, build_and_record
-    from formset.flows.stages import ValidationFailed
+    from formset.stage_result import ValidationFailed
     from formset.summary import build_summary
 
     with _locked(project, "formset run", wait):
@@ -172,8 +173,8 @@ def nightly(
     project = _project()
     from formset.flows.build import NoSets, require_sets
     from formset.flows.nightly import PublishFailed, nightly_deployment, nightly_flow
-    from formset.flows.stages import ValidationFailed
     from formset.locking import ProjectBusy
+    from formset.stage_result import ValidationFailed
 
     if serve:
         from prefect import serve as serve_deployments
@@ -474,11 +475,11 @@ def card() -> None:
     from formset.summary import skipped_stages
 
     project = _project()
-    if not project.dataset_card.is_file():
-        console.print(f"[red]{project.dataset_card.relative_to(project.root)} does not exist: run `formset run` first.[/]")
+    if not project.path(catalog.DATASET_CARD).is_file():
+        console.print(f"[red]{project.path(catalog.DATASET_CARD).relative_to(project.root)} does not exist: run `formset run` first.[/]")
         raise typer.Exit(1)
-    console.print(Markdown(project.dataset_card.read_text()))
-    console.print(f"Data Docs: {project.data_docs_index.relative_to(project.root)}")
+    console.print(Markdown(project.path(catalog.DATASET_CARD).read_text()))
+    console.print(f"Data Docs: {project.path(catalog.DATA_DOCS_INDEX).relative_to(project.root)}")
     for stage, reason in skipped_stages(project).items():
         console.print(f"[yellow]{stage} skipped[/] in this build: {reason}")
 
@@ -528,7 +529,7 @@ def overlay(
 
     project = _project()
     set_id, sample_id = _built_sample(project, sample)
-    keypoints_file = project.keypoints_dir / f"{set_id}.parquet"
+    keypoints_file = project.path(catalog.KEYPOINTS) / f"{set_id}.parquet"
     try:
         if not keypoints_file.is_file():
             raise SampleError("not_built", f"{keypoints_file} does not exist: run `formset run` first.", keypoints_file)
@@ -542,7 +543,7 @@ def overlay(
                 "and see `formset quarantine` in case the sample was rejected.",
                 sample,
             )
-        video_path = project.sets_dir / set_id / video
+        video_path = project.path(catalog.DELIVERED_SETS) / set_id / video
         # Beside the sample's HTML report (reports/<set_id>/<sample_id>.html).
         stem = project.reports_dir / set_id / f"{sample_id}_{chosen_view}"
         if frame is not None:
@@ -595,13 +596,13 @@ def predict(
 def _built_inputs(project: Project, target: str) -> tuple["pd.DataFrame", "pd.DataFrame"]:
     """The features (validation's gate passed) and catalog rows of a built set or sample;
     an exit saying why when there are none."""
-    from formset.flows.stages import gated_features
+    from formset.flows.stages.partitions import gated_features
     from formset.storage import read_table
 
     set_id, _, sample_id = target.partition("/")
     if sample_id:
         _built_sample(project, target)
-    features = gated_features(project, set_id) if (project.features_dir / f"{set_id}.parquet").exists() else None
+    features = gated_features(project, set_id) if (project.path(catalog.FEATURES) / f"{set_id}.parquet").exists() else None
     if features is not None and sample_id:
         features = features[features["sample_id"] == sample_id]
     if features is None or features.empty:
@@ -636,7 +637,7 @@ def print_predictions(predictions: "pd.DataFrame", rev: str) -> None:
 def report(
     sample: Annotated[str | None, typer.Argument(help="The sample, as <set_id>/<sample_id> (e.g. real-squat/squat_side).")] = None,
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Output .html (default: reports/<set_id>/<sample_id>.html); with --all, the folder (default: reports/).")] = None,
-    all_samples: Annotated[bool, typer.Option("--all", help="Write every recording's report and the dataset page (index.html) linking them.")] = False,
+    all_samples: Annotated[bool, typer.Option("--all", help="Write every recording's report and a dataset page linking them.")] = False,
 ) -> None:
     """A self-contained HTML report per recording (reps, tempo, angles, DTW, joint scores), or all of them."""
     from formset.reports import ReportTables, recording_html, write_all, write_html

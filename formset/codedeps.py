@@ -107,31 +107,6 @@ def import_closure(modules: set[str] | frozenset[str]) -> set[str]:
     return seen
 
 
-def function_imports(module: str, function: str) -> set[str]:
-    """Modules a top-level function of ``module`` imports, directly or through the module's
-    other top-level functions it names, plus the module's own top-level imports.
-
-    This is the code one entry point of a module holding several (one flow per stage)
-    runs, without the code of its siblings.
-    """
-    path = module_file(module)
-    tree = _parsed(path)
-    top_level = {node.name: node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    module_level = [node for node in tree.body if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    found = imported_modules(module_level, module)
-    seen: set[str] = set()
-    pending = [function]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        body = top_level[name].body
-        found |= imported_modules(body, module)
-        pending.extend(n.id for n in _walk_runtime(body) if isinstance(n, ast.Name) and n.id in top_level)
-    return found
-
-
 def code_files(modules: set[str]) -> list[str]:
     """Source files of ``modules``, relative to the source root, sorted."""
     root = source_root()

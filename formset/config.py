@@ -32,9 +32,8 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
 class Project:
     """The fixed layout of a project rooted at ``root``.
 
-    ``path`` places any table or file of the catalog (``formset.catalog``) in the project;
-    the ``*_dir`` properties and ``dataset_card`` are the catalog's folders and files that
-    code (tests and benchmarks too) names most.
+    ``path`` places any table or file of the catalog (``formset.catalog``) in the project:
+    the one way code finds a table.
     """
 
     root: Path
@@ -68,85 +67,15 @@ class Project:
         """Where ``table`` of the catalog (``formset.catalog``) is in this project."""
         return self.root / table.path
 
-    @property
-    def registry_file(self) -> Path:
-        """Versions of every set added with ``formset add-set`` (git-tracked)."""
-        return self.path(catalog.SET_REGISTRY)
-
-    @property
-    def sets_dir(self) -> Path:
-        return self.path(catalog.DELIVERED_SETS)
-
     def set_dirs(self) -> list[Path]:
-        """The labeled sets, one folder each under ``sets_dir``, by name; hidden folders
+        """The labeled sets, one folder each under ``data/sets``, by name; hidden folders
         (the staging copies of ``formset add-set``) are not sets."""
-        if not self.sets_dir.is_dir():
+        sets = self.path(catalog.DELIVERED_SETS)
+        if not sets.is_dir():
             return []
-        return sorted(d for d in self.sets_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-    @property
-    def catalog_dir(self) -> Path:
-        return self.path(catalog.CATALOG)
-
-    def quarantine_dir(self, stage: str | None = None) -> Path:
-        """Every stage's rejected samples, or those of ``stage``."""
-        return self.path(catalog.quarantine_of(stage) if stage else catalog.QUARANTINE)
-
-    @property
-    def keypoints_dir(self) -> Path:
-        return self.path(catalog.KEYPOINTS)
-
-    @property
-    def features_dir(self) -> Path:
-        return self.path(catalog.FEATURES)
-
-    @property
-    def validation_dir(self) -> Path:
-        return self.path(catalog.VALIDATION)
-
-    @property
-    def quality_dir(self) -> Path:
-        """The per-build data quality report: the dataset card and the Data Docs."""
-        return self.path(catalog.QUALITY)
-
-    @property
-    def data_docs_dir(self) -> Path:
-        """great-expectations Data Docs of the build's validation (a static HTML site)."""
-        return self.path(catalog.DATA_DOCS)
-
-    @property
-    def data_docs_index(self) -> Path:
-        return self.data_docs_dir / "index.html"
-
-    @property
-    def dataset_card(self) -> Path:
-        """The dataset card for people (Markdown); the same with suffix ``.json`` for machines."""
-        return self.path(catalog.DATASET_CARD)
-
-    @property
-    def scores_dir(self) -> Path:
-        return self.path(catalog.SCORES)
-
-    @property
-    def reps_dir(self) -> Path:
-        return self.path(catalog.REP_TABLES)
-
-    @property
-    def compare_dir(self) -> Path:
-        return self.path(catalog.COMPARISONS)
-
-    @property
-    def predictions_dir(self) -> Path:
-        return self.path(catalog.PREDICTIONS)
-
-    @property
-    def exercise_predictions_dir(self) -> Path:
-        return self.path(catalog.EXERCISE_PREDICTIONS)
+        return sorted(d for d in sets.iterdir() if d.is_dir() and not d.name.startswith("."))
 
     @property
     def reports_dir(self) -> Path:
+        """Where ``formset report`` writes pages by default (not versioned)."""
         return self.root / "reports"
-
-    @property
-    def metrics_dir(self) -> Path:
-        return self.path(catalog.METRICS)

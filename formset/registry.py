@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from formset import gitops
+from formset import catalog, gitops
 from formset.config import Project
 from formset.quarantine import SampleError
 from formset.schemas.vocab import SOURCE_COLUMNS
@@ -107,12 +107,12 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     except SampleError as error:
         return Delivery("refused", set_problem=error.detail)
 
-    project.sets_dir.mkdir(parents=True, exist_ok=True)
-    recover_staging(project.sets_dir)
+    project.path(catalog.DELIVERED_SETS).mkdir(parents=True, exist_ok=True)
+    recover_staging(project.path(catalog.DELIVERED_SETS))
     params = project.params()
-    destination = project.sets_dir / set_id
+    destination = project.path(catalog.DELIVERED_SETS) / set_id
     # Staged inside data/sets: the rename into place stays on one file system.
-    with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.sets_dir) as staging:
+    with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.path(catalog.DELIVERED_SETS)) as staging:
         staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
         result = ingest_set(staged, params["exercises"], copy_hashed(source, staged, cache_objects_dir(project)))
         if result.set_row is None:
@@ -135,10 +135,10 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     version = len(versions) + 1
     added = datetime.now(timezone.utc).isoformat(timespec="seconds")
     registry[set_id] = [*versions, version_entry(version, result.set_row, new_cells, str(source), added)]
-    write_json(registry, project.registry_file)
+    write_json(registry, project.path(catalog.SET_REGISTRY))
     commit_hash = None
     if commit and gitops.is_repo(project):
-        records = [project.sets_dir.with_suffix(".dvc"), project.registry_file, project.sets_dir.parent / ".gitignore"]
+        records = [project.path(catalog.DELIVERED_SETS).with_suffix(".dvc"), project.path(catalog.SET_REGISTRY), project.path(catalog.DELIVERED_SETS).parent / ".gitignore"]
         commit_hash = gitops.commit(project, [p.relative_to(project.root) for p in records], f"add-set {set_id} v{version}")
     changes = label_changes(old_cells, new_cells) if old_cells is not None else None
     return Delivery("added", set_id, report=report, version=version, changes=changes, commit=commit_hash)
@@ -286,7 +286,7 @@ def replaced_cells(project: Project, set_id: str, versions: list[dict]) -> pd.Da
     the set on disk (registered, or copied by hand), unless an ``add-set`` killed after
     swapping the set in but before registering it left the unregistered delivery there;
     then the registered version's, from the last commit and the DVC cache."""
-    destination = project.sets_dir / set_id
+    destination = project.path(catalog.DELIVERED_SETS) / set_id
     on_disk = samples_cells(destination) if destination.is_dir() else None
     if not versions or (on_disk is not None and labels_sha256(on_disk) == versions[-1]["labels_sha256"]):
         return on_disk
@@ -302,7 +302,7 @@ def replaced_cells(project: Project, set_id: str, versions: list[dict]) -> pd.Da
 
 def read_registry(project: Project) -> dict[str, list[dict]]:
     """``data/registry.json``: per set_id its versions, oldest first (empty if absent)."""
-    path = project.registry_file
+    path = project.path(catalog.SET_REGISTRY)
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -339,7 +339,7 @@ def overview(project: Project) -> pd.DataFrame:
 def quarantined_per_set(project: Project) -> dict[str, int | str]:
     """Per set the last build ingested, its quarantined samples over every stage, or
     ``"whole set"`` when ingest refused the set."""
-    built = [p.stem for p in project.quarantine_dir("ingest").glob("*.parquet")]
+    built = [p.stem for p in project.path(catalog.quarantine_of("ingest")).glob("*.parquet")]
     listing = quarantine_listing(project)
     counts: dict[str, int | str] = {}
     for set_id in built:

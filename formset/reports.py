@@ -85,7 +85,7 @@ def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, 
     if not isinstance(video, str) or not video:
         return {}
     keypoints = pd.read_parquet(
-        project.keypoints_dir / f"{sample['set_id']}.parquet",
+        project.path(catalog.KEYPOINTS) / f"{sample['set_id']}.parquet",
         filters=[("sample_id", "==", sample["sample_id"]), ("view", "==", view)],
     )
     reps = reps[reps["view"] == view].sort_values("rep").head(MAX_FRAME_REPS)
@@ -94,7 +94,7 @@ def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, 
     if not wanted and len(keypoints):
         wanted = {int(keypoints["frame"].median()): "middle of the recording"}
     try:
-        images = annotated_frames(project.sets_dir / sample["set_id"] / video, keypoints, list(wanted), FRAME_MAX_SIDE)
+        images = annotated_frames(project.path(catalog.DELIVERED_SETS) / sample["set_id"] / video, keypoints, list(wanted), FRAME_MAX_SIDE)
     except SampleError:
         return {}
     return {f"{wanted[index]} (frame {index})": image for index, image in sorted(images.items())}

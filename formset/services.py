@@ -103,8 +103,13 @@ def prefect_api_url(port: int) -> str:
     return f"http://{HOST}:{port}/api"
 
 
-def start_prefect_server(home: Path, port: int | None = None, env: Mapping[str, str] | None = None) -> Service:
+def start_prefect_server(
+    home: Path, port: int | None = None, env: Mapping[str, str] | None = None, api_only: bool = False
+) -> Service:
     """``prefect server start`` on 127.0.0.1 with its SQLite database and logs under ``home``.
+
+    ``api_only``: no UI and none of the server's background services (scheduler, late runs
+    ...): what flows run directly need, as Prefect's own temporary server has.
 
     Returns
     -------
@@ -118,7 +123,8 @@ def start_prefect_server(home: Path, port: int | None = None, env: Mapping[str, 
                  "DO_NOT_TRACK": "1", "PREFECT_SERVER_TELEMETRY_ENABLED": "false"}  # fmt: skip
     variables.pop("PREFECT_API_URL", None)
     service = Service("prefect server", prefect_api_url(port))
-    _spawn(service, [venv_command("prefect"), "server", "start", "--host", HOST, "--port", str(port)], home / "server.log", variables)
+    command = [venv_command("prefect"), "server", "start", "--host", HOST, "--port", str(port)]
+    _spawn(service, command + (["--no-services", "--no-ui"] if api_only else []), home / "server.log", variables)
     _wait(service, lambda: _http_ok(f"{service.address}/health"))
     return service
 

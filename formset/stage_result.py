@@ -28,6 +28,11 @@ REUSED = "reused"
 SKIPPED = "skipped"
 
 
+class ValidationFailed(RuntimeError):
+    """A critical expectation failed across the dataset: nothing downstream of validate runs
+    and nothing is published."""
+
+
 def why_skipped(summary: dict) -> str | None:
     """Why the stage whose summary or metrics file is ``summary`` skipped its work; None if it did not."""
     return summary.get(SKIPPED)

@@ -47,7 +47,7 @@ def build_summary(project: Project) -> dict:
             "features": catalog.FEATURES.path,
             "validation": catalog.VALIDATION.path,
             "dataset_card": catalog.DATASET_CARD.path,
-            "data_docs": project.data_docs_index.relative_to(project.root).as_posix(),
+            "data_docs": project.path(catalog.DATA_DOCS_INDEX).relative_to(project.root).as_posix(),
             "joint_scores": catalog.SCORES.path,
             "reps, tempo, kinematics": catalog.REP_TABLES.path,
             "DTW comparisons, rep scores": catalog.COMPARISONS.path,
@@ -85,7 +85,7 @@ def quarantine_listing(project: Project) -> pd.DataFrame:
         The ``QUARANTINE`` columns and ``fix`` (``formset.quarantine.FIXES`` of the reason),
         sorted by set, sample and stage.
     """
-    listing = read_table(project.quarantine_dir(), catalog.QUARANTINE.schema).sort_values(["set_id", "sample_id", "stage"])
+    listing = read_table(project.path(catalog.QUARANTINE), catalog.QUARANTINE.schema).sort_values(["set_id", "sample_id", "stage"])
     return listing.assign(fix=listing["reason"].map(FIXES).fillna(SEE_DETAIL))
 
 
@@ -136,7 +136,7 @@ def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
         )
     delivered = _delivered_samples(project)
     if reference in delivered:
-        return f"{reference} is in {project.sets_dir.relative_to(project.root)} but not built yet: run `formset run`."
+        return f"{reference} is in {project.path(catalog.DELIVERED_SETS).relative_to(project.root)} but not built yet: run `formset run`."
     known = sorted(built | delivered)
     if not known:
         return f"no sample {reference!r}: the project has no set yet (`formset add-set DIR` adds one)."
@@ -150,7 +150,7 @@ def unknown_sample(project: Project, set_id: str, sample_id: str) -> str | None:
     return (
         f"no sample {reference!r}: {suggestion} `formset sets` lists the sets; the sample ids of a set are in "
         f"{catalog.SAMPLES.path}/{listed_set}.parquet (built) and "
-        f"{project.sets_dir.relative_to(project.root)}/{listed_set}/{SAMPLES_FILE} (delivered)."
+        f"{project.path(catalog.DELIVERED_SETS).relative_to(project.root)}/{listed_set}/{SAMPLES_FILE} (delivered)."
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from formset import catalog
 from formset.config import Project
 
 
@@ -51,8 +52,8 @@ def track_inputs(project: Project) -> None:
     (reflink, else copy) relinking would change nothing, but checking that walks and
     compares the whole tree a second time.
     """
-    project.sets_dir.mkdir(parents=True, exist_ok=True)
-    dvc(project, "add", "--quiet", "--no-relink", str(project.sets_dir.relative_to(project.root)))
+    project.path(catalog.DELIVERED_SETS).mkdir(parents=True, exist_ok=True)
+    dvc(project, "add", "--quiet", "--no-relink", str(project.path(catalog.DELIVERED_SETS).relative_to(project.root)))
 
 
 def record_outputs(project: Project) -> None:
@@ -96,7 +97,7 @@ def git_tracked_records(project: Project) -> list[str]:
     DVC writes beside its outputs."""
     outs = stage_outputs(yaml.safe_load((project.root / "dvc.yaml").read_text()))
     uncached = [path for path, options in outs.items() if options.get("cache") is False]
-    sets = project.sets_dir.relative_to(project.root)
-    records = ["dvc.yaml", "params.yaml", "dvc.lock", f"{sets}.dvc", str(project.registry_file.relative_to(project.root))]
+    sets = project.path(catalog.DELIVERED_SETS).relative_to(project.root)
+    records = ["dvc.yaml", "params.yaml", "dvc.lock", f"{sets}.dvc", str(project.path(catalog.SET_REGISTRY).relative_to(project.root))]
     gitignores = {str(Path(path).parent / ".gitignore") for path in [*outs, str(sets)]}
     return sorted(p for p in {*records, *uncached, *gitignores} if (project.root / p).exists())

@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from formset import services
 from formset.schemas.skeleton import SOURCES
 
 REPO = Path(__file__).resolve().parent.parent
@@ -321,14 +322,32 @@ def no_global_git_identity(monkeypatch, tmp_path):
 PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "formset", "flows", "tasks", "schemas"]
 
 
+#: The API URL of this test process's Prefect server (``prefect_api``), once started.
+PREFECT_API: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_api():
+    """One Prefect server (API only) per test process, which every command the tests run
+    reports to: without it each command's flows would start a temporary server of their own
+    (~8 s a command). Its database is under ``PREFECT_HOME``, warm from the last session."""
+    server = services.start_prefect_server(PREFECT_HOME / "server", api_only=True)
+    PREFECT_API["url"] = server.address
+    with server:
+        yield server.address
+    PREFECT_API.clear()
+
+
 def project_env(project: Path) -> dict:
     """The environment of a command run in ``project``: this venv first on PATH, the project
-    as ``FORMSET_ROOT`` and one warm Prefect database for the whole test session (a cold one
-    costs ~20 s a start)."""
+    as ``FORMSET_ROOT``, one warm Prefect database for the whole test session and the test
+    process's Prefect server (``prefect_api``)."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["FORMSET_ROOT"] = str(project)
     env.setdefault("PREFECT_HOME", str(PREFECT_HOME))
+    if "url" in PREFECT_API:
+        env.setdefault("PREFECT_API_URL", PREFECT_API["url"])
     # `python -m` would put the project first on sys.path, and its copy of formset/ (a code
     # dep in dvc.yaml) would shadow the installed package.
     env["PYTHONSAFEPATH"] = "1"

@@ -21,6 +21,7 @@ from formset.tasks.synthetic.generator import generate_set
 from typer.testing import CliRunner
 
 from formset import cli, gitops
+from formset import catalog
 from formset.config import Project
 from formset.locking import project_lock
 from formset.registry import copy_hashed, read_registry, recover_staging, store_object
@@ -96,7 +97,7 @@ def add_set(*args: str):
 
 
 def dvc_status(project: Project) -> str:
-    return run_dvc(project, "status", str(project.sets_dir.with_suffix(".dvc").relative_to(project.root)))
+    return run_dvc(project, "status", str(project.path(catalog.DELIVERED_SETS).with_suffix(".dvc").relative_to(project.root)))
 
 
 def commits(project: Project) -> list[str]:
@@ -107,10 +108,10 @@ def test_an_accepted_delivery_is_copied_tracked_registered_and_committed(project
     result = add_set(delivery)
     assert result.exit_code == 0, result.output
     assert f"added set {SET_ID} as version 1" in result.output
-    stored = project.sets_dir / SET_ID
+    stored = project.path(catalog.DELIVERED_SETS) / SET_ID
     assert (stored / "samples.csv").read_bytes() == (delivery / "samples.csv").read_bytes()
     assert sorted(p.relative_to(stored) for p in stored.rglob("*")) == sorted(p.relative_to(delivery) for p in delivery.rglob("*"))
-    assert [p.name for p in project.sets_dir.iterdir()] == [SET_ID]  # no staging left behind
+    assert [p.name for p in project.path(catalog.DELIVERED_SETS).iterdir()] == [SET_ID]  # no staging left behind
     assert (project.root / "data" / "sets.dvc").is_file()
     # Every file was stored in DVC's cache as it was copied: DVC recorded exactly those.
     objects = project.root / ".dvc" / "cache" / "files" / "md5"
@@ -134,8 +135,8 @@ def test_a_delivery_with_bad_rows_is_refused_with_a_report_and_nothing_changes(p
     assert f"│ 3    │ {rows[1]['sample_id']} │ label      │ 'good' is not one of correct, incorrect, or empty" in result.output
     assert f"│ 6    │ {rows[4]['sample_id']} │ kinect_csv │ '../../outside.csv' leads out of the set folder" in result.output
     assert "Refused: nothing was added" in result.output and "--allow-quarantine" in result.output
-    assert list(project.sets_dir.iterdir()) == []
-    assert not project.registry_file.exists() and commits(project) == []
+    assert list(project.path(catalog.DELIVERED_SETS).iterdir()) == []
+    assert not project.path(catalog.SET_REGISTRY).exists() and commits(project) == []
 
 
 def test_every_video_is_probed_to_its_end_and_a_bad_one_is_a_row_problem(project, delivery):
@@ -175,7 +176,7 @@ def test_every_video_is_probed_to_its_end_and_a_bad_one_is_a_row_problem(project
     for row, (*_, says) in zip(report, expected):
         assert row[3].startswith(says)
     assert "Refused: nothing was added. 4 row(s) of samples.csv have problems" in result.output
-    assert list(project.sets_dir.iterdir()) == []
+    assert list(project.path(catalog.DELIVERED_SETS).iterdir()) == []
 
     result = add_set(delivery, "--allow-quarantine")
     assert result.exit_code == 0, result.output
@@ -187,7 +188,7 @@ def test_a_set_id_that_is_not_a_slug_refuses_the_whole_delivery(project, deliver
     result = add_set(delivery)
     assert result.exit_code == 1
     assert "Refused, nothing was added" in result.output and "set_id 'Lab A' is not valid" in result.output
-    assert not project.sets_dir.exists() or list(project.sets_dir.iterdir()) == []
+    assert not project.path(catalog.DELIVERED_SETS).exists() or list(project.path(catalog.DELIVERED_SETS).iterdir()) == []
 
 
 def test_allow_quarantine_adds_the_set_and_says_which_rows_the_pipeline_will_quarantine(project, delivery):
@@ -197,7 +198,7 @@ def test_allow_quarantine_adds_the_set_and_says_which_rows_the_pipeline_will_qua
     assert "1 row(s) with problems will be quarantined by the pipeline" in result.output
     (entry,) = read_registry(project)[SET_ID]
     assert (entry["n_samples"], entry["n_accepted"]) == (24, 23)
-    assert (project.sets_dir / SET_ID / "samples.csv").read_bytes() == (delivery / "samples.csv").read_bytes()
+    assert (project.path(catalog.DELIVERED_SETS) / SET_ID / "samples.csv").read_bytes() == (delivery / "samples.csv").read_bytes()
 
 
 def test_a_relabel_is_the_next_version_listing_exactly_the_changed_cells(project, delivery):
@@ -222,11 +223,11 @@ def test_a_relabel_is_the_next_version_listing_exactly_the_changed_cells(project
 
 def test_the_same_delivery_twice_changes_nothing(project, delivery):
     assert add_set(delivery).exit_code == 0
-    registry, history = project.registry_file.read_bytes(), commits(project)
+    registry, history = project.path(catalog.SET_REGISTRY).read_bytes(), commits(project)
     result = add_set(delivery)
     assert result.exit_code == 0
     assert f"set {SET_ID} is already added as version 1: nothing changed" in result.output
-    assert project.registry_file.read_bytes() == registry and commits(project) == history
+    assert project.path(catalog.SET_REGISTRY).read_bytes() == registry and commits(project) == history
 
 
 def test_add_set_exits_75_while_another_command_changes_the_project(project, delivery):
@@ -234,13 +235,13 @@ def test_add_set_exits_75_while_another_command_changes_the_project(project, del
         result = add_set(delivery)
     assert result.exit_code == 75
     assert "busy" in result.output and "formset nightly" in result.output
-    assert not project.sets_dir.exists() and not project.registry_file.exists()
+    assert not project.path(catalog.DELIVERED_SETS).exists() and not project.path(catalog.SET_REGISTRY).exists()
 
 
 def test_sets_lists_registered_sets_and_sets_copied_by_hand(project, delivery):
     assert add_set(delivery, "--no-commit").exit_code == 0
     assert commits(project) == []
-    shutil.copytree(delivery, project.sets_dir / "by-hand")  # like `make demo`'s copy
+    shutil.copytree(delivery, project.path(catalog.DELIVERED_SETS) / "by-hand")  # like `make demo`'s copy
     result = CliRunner().invoke(cli.app, ["sets", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["set_id"]: row for row in json.loads(result.output)}
@@ -327,8 +328,8 @@ def test_a_relabel_after_an_add_set_killed_before_registering_still_lists_the_ch
     assert add_set(delivery).exit_code == 0
     rows = edit_samples(delivery, {(0, "label"): "incorrect"})
     # Killed after the swap: the new delivery is in data/sets, neither registered nor committed.
-    shutil.rmtree(project.sets_dir / SET_ID)
-    shutil.copytree(delivery, project.sets_dir / SET_ID)
+    shutil.rmtree(project.path(catalog.DELIVERED_SETS) / SET_ID)
+    shutil.copytree(delivery, project.path(catalog.DELIVERED_SETS) / SET_ID)
 
     result = add_set(delivery)
     assert result.exit_code == 0, result.output
@@ -345,7 +346,7 @@ def test_new_exercises_are_refused_with_the_one_step_that_adds_them(project, del
     # The step, as it is to be written: params.yaml's list with the new names after it.
     assert f"  exercises: [{', '.join([*listed, 'hurdle_step', 'side_lunge'])}]\n" in result.output
     assert f"then run `formset add-set {delivery}` again" in result.output
-    assert list(project.sets_dir.iterdir()) == []
+    assert list(project.path(catalog.DELIVERED_SETS).iterdir()) == []
 
     # Doing that one step is all it takes.
     params = project.root / "params.yaml"

@@ -59,8 +59,8 @@ def test_quarantine_is_partitioned_by_stage_then_set():
         "quarantine/ingest", "data/quarantine/ingest", tables.QUARANTINE, ("set_id",)
     )
     project = Project(Path("/p"))
-    assert project.quarantine_dir("validate") == Path("/p/data/quarantine/validate")
-    assert project.quarantine_dir() == Path("/p/data/quarantine")
+    assert project.path(catalog.quarantine_of("validate")) == Path("/p/data/quarantine/validate")
+    assert project.path(catalog.QUARANTINE) == Path("/p/data/quarantine")
 
 
 def test_files_that_are_not_tables_have_no_schema():
@@ -121,16 +121,16 @@ def test_names_are_unique_and_a_stage_output_s_name_is_what_pull_calls_it():
 def test_the_project_paths_are_the_catalog_s():
     project = Project(Path("/p"))
     assert project.path(catalog.KEYPOINTS) == Path("/p/data/keypoints")
-    assert (project.keypoints_dir, project.features_dir, project.catalog_dir, project.reps_dir, project.compare_dir) == (
+    assert (project.path(catalog.KEYPOINTS), project.path(catalog.FEATURES), project.path(catalog.CATALOG), project.path(catalog.REP_TABLES), project.path(catalog.COMPARISONS)) == (
         Path("/p/data/keypoints"), Path("/p/data/features"), Path("/p/data/catalog"), Path("/p/data/reps"), Path("/p/data/compare"),
     )
-    assert (project.sets_dir, project.registry_file, project.scores_dir) == (
+    assert (project.path(catalog.DELIVERED_SETS), project.path(catalog.SET_REGISTRY), project.path(catalog.SCORES)) == (
         Path("/p/data/sets"), Path("/p/data/registry.json"), Path("/p/data/scores"),
     )
-    assert (project.dataset_card, project.data_docs_index, project.validation_dir) == (
+    assert (project.path(catalog.DATASET_CARD), project.path(catalog.DATA_DOCS_INDEX), project.path(catalog.VALIDATION)) == (
         Path("/p/data/quality/dataset_card.md"), Path("/p/data/quality/docs/index.html"), Path("/p/data/validation"),
     )
-    assert (project.predictions_dir, project.exercise_predictions_dir, project.metrics_dir) == (
+    assert (project.path(catalog.PREDICTIONS), project.path(catalog.EXERCISE_PREDICTIONS), project.path(catalog.METRICS)) == (
         Path("/p/data/predictions"), Path("/p/data/exercise_predictions"), Path("/p/metrics"),
     )
 
@@ -187,7 +187,7 @@ def test_the_scan_finds_a_spelled_path_a_joined_sub_table_and_a_listed_folder():
 """Docstrings may name data/keypoints."""
 KEYPOINTS = project.root / "data/keypoints"
 MODEL = "models/classifier.pt"
-samples = project.catalog_dir / "samples"
+samples = project.path(catalog.CATALOG) / "samples"
 parts = ("reps", "recordings")
 word = "samples"
 '''

@@ -22,7 +22,7 @@ import pytest
 from conftest import REPO
 from typer.testing import CliRunner
 
-from formset import cli
+from formset import catalog, cli
 from formset.config import Project
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import FEATURES, KEYPOINTS, QUARANTINE, SAMPLES, joint_columns
@@ -89,7 +89,7 @@ def catalog_rows(set_id: str, samples: tuple = BUILT_SAMPLES) -> pd.DataFrame:
 
 def deliver(project: Project, set_id: str, sample_ids: list[str]) -> None:
     """``data/sets/<set_id>/samples.csv`` naming ``sample_ids`` (the set as delivered)."""
-    set_dir = project.sets_dir / set_id
+    set_dir = project.path(catalog.DELIVERED_SETS) / set_id
     set_dir.mkdir(parents=True)
     with (set_dir / "samples.csv").open("w", newline="") as stream:
         writer = csv.writer(stream)
@@ -103,12 +103,12 @@ def build(project: Project, set_id: str = SET_ID, quarantined: list[tuple] = ())
     ``quarantined``: (sample_id, reason, detail) records of samples ingest left out.
     """
     deliver(project, set_id, [s for s, *_ in BUILT_SAMPLES] + [s for s, *_ in quarantined])
-    write_table(catalog_rows(set_id), project.catalog_dir / "samples" / f"{set_id}.parquet", SAMPLES)
+    write_table(catalog_rows(set_id), project.path(catalog.SAMPLES) / f"{set_id}.parquet", SAMPLES)
     records = pd.DataFrame(
         [(set_id, sample_id, "ingest", reason, detail, None) for sample_id, reason, detail in quarantined],
         columns=QUARANTINE.names,
     )
-    write_table(records, project.quarantine_dir("ingest") / f"{set_id}.parquet", QUARANTINE)
+    write_table(records, project.path(catalog.quarantine_of("ingest")) / f"{set_id}.parquet", QUARANTINE)
 
 
 # --- naming a sample: report, overlay ---------------------------------------------------
@@ -170,7 +170,7 @@ def test_a_malformed_sample_argument_says_the_expected_form(project, command, ar
 def overlay_project(project) -> Project:
     """lab-a built, with a SYNTHETIC front video of sq_01 (gray frames) and its keypoints."""
     build(project)
-    video = project.sets_dir / SET_ID / CLIP
+    video = project.path(catalog.DELIVERED_SETS) / SET_ID / CLIP
     video.parent.mkdir(parents=True)
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), CLIP_FPS, CLIP_SIZE)
     for _ in range(CLIP_FRAMES):
@@ -186,7 +186,7 @@ def overlay_project(project) -> Project:
         derived_joints="", frame=np.arange(CLIP_FRAMES, dtype=np.int32), time_s=np.arange(CLIP_FRAMES) / CLIP_FPS,
         image_width=CLIP_SIZE[0], image_height=CLIP_SIZE[1],
     )  # fmt: skip
-    write_table(rows, project.keypoints_dir / f"{SET_ID}.parquet", KEYPOINTS)
+    write_table(rows, project.path(catalog.KEYPOINTS) / f"{SET_ID}.parquet", KEYPOINTS)
     return project
 
 
@@ -291,7 +291,7 @@ def test_sets_fit_80_columns_with_every_set_id_whole(project, set_ids, lab_a):
     for set_id in set_ids:
         build(project, set_id, quarantined=[("sq_09", "bad_label", "why")])
     version = {"version": 2, "n_samples": 4, "labels": {"correct": 1, "incorrect": 1, "unlabeled": 2}, "added": "2026-11-30T09:00:00+00:00"}
-    project.registry_file.write_text(json.dumps({"lab-a": [version]}))
+    project.path(catalog.SET_REGISTRY).write_text(json.dumps({"lab-a": [version]}))
 
     lines = formset_sets_at_80_columns(project)
     assert max(map(len, lines)) <= 80
@@ -330,7 +330,7 @@ def test_quarantine_also_lists_samples_validation_flagged_and_kept(project):
     build(project)
     detail = "Expected the share of frames missing a core joint is at most 0.3; found 0.667 in the front view."
     flagged = pd.DataFrame([(SET_ID, "sq_01", "validate", "incomplete_keypoints", detail, "0.667")], columns=QUARANTINE.names)
-    write_table(flagged, project.validation_dir / "warnings.parquet", QUARANTINE)
+    write_table(flagged, project.path(catalog.VALIDATION) / "warnings.parquet", QUARANTINE)
     result = run("quarantine")
     assert result.exit_code == 0
     said = flat(result.output)
@@ -346,8 +346,8 @@ def test_card_says_how_many_samples_have_at_least_one_fault(project):
     empty = {name: schema.empty_table().to_pandas() for name, schema in (("keypoints", KEYPOINTS), ("features", FEATURES), ("quarantine", QUARANTINE))}
     validation = {"passed_critical": True, "n_expectations": 1, "n_failed_critical": 0, "n_failed_warning": 0}
     card = dataset_card(samples, empty["keypoints"], empty["features"], empty["quarantine"], empty["quarantine"], validation, "docs/index.html")
-    project.dataset_card.parent.mkdir(parents=True)
-    project.dataset_card.write_text(card_markdown(card))
+    project.path(catalog.DATASET_CARD).parent.mkdir(parents=True)
+    project.path(catalog.DATASET_CARD).write_text(card_markdown(card))
 
     result = run("card")
     assert result.exit_code == 0, result.output

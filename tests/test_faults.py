@@ -9,7 +9,7 @@ import pytest
 
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
-from formset.tasks.faults import FaultModel, best_f1_threshold, check_fault_labels, evaluate_faults, fault_figures, fault_targets
+from formset.tasks.faults import FaultModel, best_f1_threshold, f1_at_thresholds, check_fault_labels, evaluate_faults, fault_figures, fault_targets
 from formset.tasks.sequences import build_sequences
 from test_train import PARAMS, synthetic_set
 
@@ -43,6 +43,16 @@ def test_best_f1_threshold_separates_and_defaults_without_positives():
     assert best_f1_threshold(scores, np.array([0, 0, 1, 1, 1], bool)) == pytest.approx(0.275)
     assert best_f1_threshold(scores, np.array([1, 0, 0, 0, 1], bool)) == 0.5  # 0.5 and 0.65 both best (F1 2/3)
     assert best_f1_threshold(scores, np.zeros(5, bool)) == 0.5
+
+
+def test_f1_at_thresholds_counts_ties_as_positive_and_is_zero_without_predictions():
+    scores = np.array([0.1, 0.4, 0.4, 0.9])
+    truth = np.array([0, 1, 0, 1], bool)
+    # >= 0.4: TP 2, FP 1 -> 4/5; >= 0.9: TP 1 -> 2/3; >= 0.05: every score, TP 2, FP 2 -> 4/6;
+    # above every score: nothing predicted -> 0; no positive at all -> 0, not a division by 0.
+    f1 = f1_at_thresholds(scores, truth, np.array([0.4, 0.9, 0.05, 0.95]))
+    assert f1 == pytest.approx([0.8, 2 / 3, 2 / 3, 0.0])
+    assert f1_at_thresholds(scores, np.zeros(4, bool), np.array([0.5])) == pytest.approx([0.0])
 
 
 def test_figures_per_fault_leave_unknowns_out():

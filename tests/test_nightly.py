@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 from conftest import git_dvc_project, run_ok
 from formset.flows import nightly
-from formset.flows.stages import ValidationFailed
+from formset.stage_result import ValidationFailed
 
 from formset import gitops
 from formset.config import Project

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from test_validate import EXERCISES, PARAMS, synthetic_features, synthetic_keypoints, synthetic_samples
 
+from formset import catalog
 from formset.schemas.skeleton import JOINTS
 from formset.schemas.tables import FEATURES, KEYPOINTS, QUARANTINE, SAMPLES, joint_columns
 from formset.schemas.vocab import FAULTS
@@ -251,18 +252,18 @@ def small_project(root: Path, samples: pd.DataFrame, keypoints: pd.DataFrame | N
     project = Project(root)
     shutil.copy(REPO / "params.yaml", project.params_file)
     set_id = samples.loc[0, "set_id"]
-    write_table(samples, project.catalog_dir / "samples" / f"{set_id}.parquet", SAMPLES)
-    write_table(synthetic_keypoints() if keypoints is None else keypoints, project.keypoints_dir / f"{set_id}.parquet", KEYPOINTS)
-    (project.catalog_dir / "sets").mkdir(parents=True)
-    (project.catalog_dir / "sets" / f"{set_id}.parquet").touch()  # the set is registered
-    write_table(synthetic_features(), project.features_dir / f"{set_id}.parquet", FEATURES)
+    write_table(samples, project.path(catalog.SAMPLES) / f"{set_id}.parquet", SAMPLES)
+    write_table(synthetic_keypoints() if keypoints is None else keypoints, project.path(catalog.KEYPOINTS) / f"{set_id}.parquet", KEYPOINTS)
+    project.path(catalog.SETS).mkdir(parents=True)
+    (project.path(catalog.SETS) / f"{set_id}.parquet").touch()  # the set is registered
+    write_table(synthetic_features(), project.path(catalog.FEATURES) / f"{set_id}.parquet", FEATURES)
     rejected = records((set_id, "s003", "ingest", "missing_file"))
-    write_table(rejected, project.quarantine_dir("ingest") / f"{set_id}.parquet", QUARANTINE)
+    write_table(rejected, project.path(catalog.quarantine_of("ingest")) / f"{set_id}.parquet", QUARANTINE)
     return project
 
 
 def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
-    from formset.flows.stages import validate_and_report
+    from formset.flows.stages.validate import validate_and_report
 
     samples = synthetic_samples()
     samples["label"] = "maybe"  # critical, and in every sample: the dataset is wrong, not a few samples
@@ -271,39 +272,40 @@ def test_a_refused_build_still_gets_its_card_and_data_docs(tmp_path):
     report = validate_and_report(project)
 
     assert not report.passed_critical
-    card = json.loads(project.dataset_card.with_suffix(".json").read_text())
+    card = json.loads(project.path(catalog.DATASET_CARD).with_suffix(".json").read_text())
     assert card["validation"]["passed_critical"] is False
     assert card["validation"]["data_docs"] == "docs/index.html"
     # The index needs scripts from CDNs; the card links every suite's result page directly.
     pages = card["validation"]["suite_pages"]
     assert set(pages) == set(report.suites)
-    assert all((project.quality_dir / page).is_file() for page in pages.values())
-    assert f"| samples | [{pages['samples']}]({pages['samples']}) |" in project.dataset_card.read_text()
+    assert all((project.path(catalog.QUALITY) / page).is_file() for page in pages.values())
+    assert f"| samples | [{pages['samples']}]({pages['samples']}) |" in project.path(catalog.DATASET_CARD).read_text()
     assert card["quarantine"]["by_reason"] == [{"stage": "ingest", "reason": "missing_file", "samples": 1}]
-    assert "Validation FAILED" in project.dataset_card.read_text()
-    assert "samples" in project.data_docs_index.read_text()
-    assert sorted(p.name for p in project.quality_dir.iterdir()) == ["dataset_card.json", "dataset_card.md", "docs"]
+    assert "Validation FAILED" in project.path(catalog.DATASET_CARD).read_text()
+    assert "samples" in project.path(catalog.DATA_DOCS_INDEX).read_text()
+    assert sorted(p.name for p in project.path(catalog.QUALITY).iterdir()) == ["dataset_card.json", "dataset_card.md", "docs"]
 
 
 def test_data_docs_are_rebuilt_only_when_the_validated_tables_change(tmp_path):
-    from formset.flows.stages import validate_and_report
+    from formset.flows.stages.validate import validate_and_report
 
     project = small_project(tmp_path, synthetic_samples())
     validate_and_report(project)
-    first = {p: p.read_bytes() for p in project.quality_dir.rglob("*") if p.is_file()}
+    first = {p: p.read_bytes() for p in project.path(catalog.QUALITY).rglob("*") if p.is_file()}
 
     validate_and_report(project)  # nothing changed: GX would stamp new run times
-    assert {p: p.read_bytes() for p in project.quality_dir.rglob("*") if p.is_file()} == first
+    assert {p: p.read_bytes() for p in project.path(catalog.QUALITY).rglob("*") if p.is_file()} == first
 
     features = synthetic_features()
     features.loc[features.index[0], "angle_left_knee"] = 200.0
-    write_table(features, project.features_dir / "synthetic_set.parquet", FEATURES)
+    write_table(features, project.path(catalog.FEATURES) / "synthetic_set.parquet", FEATURES)
     validate_and_report(project)
-    assert project.data_docs_index.read_bytes() != first[project.data_docs_index]
+    assert project.path(catalog.DATA_DOCS_INDEX).read_bytes() != first[project.path(catalog.DATA_DOCS_INDEX)]
 
 
 def test_a_sample_the_gate_quarantines_is_recorded_and_left_out_downstream(tmp_path):
-    from formset.flows.stages import gated_features, validate_and_report
+    from formset.flows.stages.partitions import gated_features
+    from formset.flows.stages.validate import validate_and_report
 
     keypoints = synthetic_keypoints()
     odd = (keypoints["sample_id"] == "s002") & (keypoints["frame"] == 4)
@@ -313,11 +315,11 @@ def test_a_sample_the_gate_quarantines_is_recorded_and_left_out_downstream(tmp_p
     report = validate_and_report(project)
 
     assert report.passed_critical
-    quarantined = read_table(project.quarantine_dir("validate"), QUARANTINE)
+    quarantined = read_table(project.path(catalog.quarantine_of("validate")), QUARANTINE)
     assert quarantined[["sample_id", "stage", "reason"]].values.tolist() == [["s002", "validate", "bad_confidence"]]
     assert set(gated_features(project)["sample_id"]) == {"s001"}
     assert set(gated_features(project, "synthetic_set")["sample_id"]) == {"s001"}
-    card = json.loads(project.dataset_card.with_suffix(".json").read_text())
+    card = json.loads(project.path(catalog.DATASET_CARD).with_suffix(".json").read_text())
     assert card["samples"]["with_features"] == 1
     assert {"stage": "validate", "reason": "bad_confidence", "samples": 1} in card["quarantine"]["by_reason"]
-    assert json.loads((project.validation_dir / "summary.json").read_text())["n_samples_quarantined"] == 1
+    assert json.loads((project.path(catalog.VALIDATION) / "summary.json").read_text())["n_samples_quarantined"] == 1

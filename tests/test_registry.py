@@ -11,7 +11,6 @@ from conftest import REPO
 
 from formset.codedeps import _resolve, import_closure, imported_modules
 from formset.flows import registry
-from formset.flows.stages import STAGES
 
 
 def test_the_committed_dvc_yaml_is_the_one_the_registry_generates():
@@ -22,7 +21,7 @@ def test_the_committed_dvc_yaml_is_the_one_the_registry_generates():
 
 def test_the_generated_dvc_yaml_holds_every_stage_in_order_with_its_declarations():
     stages = yaml.safe_load(registry.dvc_yaml())["stages"]
-    assert list(stages) == [s.name for s in registry.STAGES] == list(STAGES)
+    assert list(stages) == [s.name for s in registry.STAGES] == list(registry.STAGE_NAMES)
     compare = stages["compare"]
     assert compare["cmd"] == "formset stage compare"
     assert compare["params"] == ["compare", "cluster.max_distance"]
@@ -32,17 +31,17 @@ def test_the_generated_dvc_yaml_holds_every_stage_in_order_with_its_declarations
     assert stages["ingest"]["outs"] == ["data/catalog", "data/quarantine/ingest"]
 
 
-def test_a_stage_s_code_is_what_its_flow_can_import_and_nothing_of_other_stages():
+def test_a_stage_s_code_is_what_its_module_can_import_and_nothing_of_other_stages():
     keypoints, ingest = set(registry.stage_code("keypoints")), set(registry.stage_code("ingest"))
     # Reached only through a function-level import (pose backends are deferred: heavy).
     assert {"tasks/pose/mediapipe_backend.py", "tasks/pose/mmpose_backend.py", "tasks/readers/video.py", "schemas/series.py"} <= keypoints
-    assert {"flows/stages.py", "formset/storage.py", "formset/provenance.py", "flows/runner.py"} <= keypoints
+    assert {"flows/stages/keypoints.py", "flows/stages/partitions.py", "formset/storage.py", "formset/provenance.py", "flows/runner.py"} <= keypoints
+    assert "flows/stages/ingest.py" not in keypoints and "flows/stages/keypoints.py" not in ingest
     assert "tasks/pose/mediapipe_backend.py" not in ingest and "tasks/readers/video.py" not in ingest
     assert "tasks/ingest.py" in ingest and "tasks/ingest.py" not in keypoints
     # Shared maths lives in tasks/maths/: reps smooths with it and does not run normalize.
     assert "tasks/maths/smoothing.py" in registry.stage_code("reps") and "tasks/normalize.py" not in registry.stage_code("reps")
     assert "tasks/cluster.py" in registry.stage_code("compare")
-    # flows/stages.py imports the validate task's report type for type checking only.
     assert "tasks/validate.py" not in registry.stage_code("cluster")
     assert "tasks/validate.py" in registry.stage_code("validate")
 
