@@ -18,7 +18,7 @@ Each is read and normalized with the stages' own functions and ``params.yaml`` (
 no validation quarantine), then for every family x exercise mode the train stage's
 cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds by person).
 ``--body-frame false,true`` compares the inputs as they are with the body-frame inputs
-(``train.body_frame``, ``tasks/body.py``: each execution's own rest posture and body frame).
+(``train.body_frame``, ``tasks/learning/body.py``: each execution's own rest posture and body frame).
 ``--fusions average,fused`` compares the ways views meet (``train.view_fusion``; the
 synthetic set only, UI-PRMD has one view) and ``--centering false,true`` features as they
 are against centered by person (``train.person_centering``), on the same folds.
@@ -47,15 +47,15 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from formset.tasks.synthetic import generator as synthetic
-from formset.tasks.ingest import ingest_set
-from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
-from formset.tasks.models import EXERCISE_MODES, MODEL_FAMILIES, VIEW_FUSIONS
-from formset.tasks.normalize import features_for_samples
-from formset.tasks.sequences import build_sequences
 from formset.quarantine import StageSkipped
 from formset.tasks.exercise import recognition_params, recognize_exercises
 from formset.tasks.faults import evaluate_faults
+from formset.tasks.ingest import ingest_set
+from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
+from formset.tasks.learning.families import EXERCISE_MODES, MODEL_FAMILIES, VIEW_FUSIONS
+from formset.tasks.learning.sequences import build_sequences
+from formset.tasks.normalize import features_for_samples
+from formset.tasks.synthetic import generator as synthetic
 from formset.tasks.train import cross_validate, summarize_folds
 
 REPO = Path(__file__).resolve().parent.parent

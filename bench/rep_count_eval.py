@@ -28,12 +28,12 @@ from formset import catalog
 from formset.config import Project
 from formset.schemas import tables
 from formset.storage import read_table
-from formset.tasks.synthetic import generator as synthetic
 from formset.tasks.compare import compare_executions
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.reps import count_errors, reps_for_samples
+from formset.tasks.synthetic import generator as synthetic
 
 REPO = Path(__file__).resolve().parent.parent
 FPS = 15.0

@@ -6,7 +6,7 @@ standing person squatting, ``TEMPLATES`` noise variants, each execution's first 
 so every file differs; no real people), then each stage runs as its own process, ``formset
 stage NAME``, as ``dvc repro`` runs it, against one Prefect server started for the benchmark:
 ingest, keypoints, normalize, validate; then train input assembly (``build_sequences`` of
-``tasks/sequences.py`` over every gated feature row, in a fresh process). Per stage it prints
+``tasks/learning/sequences.py`` over every gated feature row, in a fresh process). Per stage it prints
 wall seconds, peak resident memory of the stage's process (and the pool processes it waited
 for), and milliseconds per execution; then each size's time ÷ the smallest size's, measured
 in the same run, against the ratio of their sizes. Goals: 20k ÷ 1k ≤ 22 (per-sample cost
@@ -102,7 +102,7 @@ from formset.config import Project
 from formset.flows.stages.partitions import gated_features
 from formset.schemas import tables
 from formset.storage import read_table
-from formset.tasks.sequences import build_sequences
+from formset.tasks.learning.sequences import build_sequences
 project = Project.find(sys.argv[1])
 samples = read_table(project.path(catalog.SAMPLES), tables.SAMPLES)
 build_sequences(gated_features(project), samples, project.params()["train"])
@@ -186,7 +186,7 @@ def report(results: dict[int, dict[str, tuple[float, float]]], sizes: list[int])
         ratios = "".join(f"{results[n][stage][0] / results[base][stage][0]:>15.1f}x" if stage in results[base] else f"{'':>16}" for n in sizes[1:])
         print(f"{stage:<32}{cells}{ratios}")
     for n in sizes:
-        if f"keypoints (dask, 2 workers)" in results[n]:
+        if "keypoints (dask, 2 workers)" in results[n]:
             for stage in ("keypoints", "normalize"):
                 local, cluster = results[n][stage][0], results[n][f"{stage} (dask, 2 workers)"][0]
                 print(f"{n:,} executions, {stage}: dask 2 workers / local process = {cluster / local:.2f} ({cluster:.1f} s / {local:.1f} s)")

@@ -35,11 +35,11 @@ from formset.tasks.cluster import load_clusters, score_samples
 from formset.tasks.compare import compare_group, rep_joint_scores
 from formset.tasks.keypoints import VIDEO_KIND, is_video_column, read_view, series_to_frame, source_columns
 from formset.tasks.normalize import features_for_samples
-from formset.tasks.render.overlay import write_overlay
 from formset.tasks.pose.backends import PoseBackend, get_backend
+from formset.tasks.readers.video import Frame, FrameSpool
+from formset.tasks.render.overlay import write_overlay
 from formset.tasks.render.report import RecordingData, render_recording
 from formset.tasks.reps import reps_for_samples, tempo_sentence
-from formset.tasks.readers.video import Frame, FrameSpool
 
 ANALYSIS_SET, ANALYSIS_SAMPLE = "analysis", "recording"
 #: The analyzed person is nobody in the version: every reference is someone else.

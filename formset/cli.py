@@ -666,7 +666,8 @@ def analyze(
     as_json: Annotated[bool, typer.Option("--json", help="Print result.json instead of the table.")] = False,
 ) -> None:
     """Analyze one recording with the pipeline's stages and a published version's models; nothing is added to the datasets."""
-    from formset.analyze import AnalysisRefused, analyze as run_analysis, load_version
+    from formset.analyze import AnalysisRefused, load_version
+    from formset.analyze import analyze as run_analysis
 
     project = _project()
     if not recording.exists():

@@ -13,7 +13,7 @@ The models of a version, each a file the train stage writes (``dvc.yaml`` output
 name with ``formset pull NAME``):
 
 - ``classifier`` (``models/classifier.pt``): ``p(incorrect)`` of a sample, the mean over its
-  views (``tasks.models``).
+  views (``tasks.learning.families``).
 - ``exercise_model`` (``models/exercise_model.pt``): which exercise a keypoint sequence
   shows (``tasks.exercise``); a sample's is the most probable over its views.
 - ``fault_model`` (``models/fault_model.pt``): the probability of each body-part fault
@@ -40,9 +40,9 @@ from formset import catalog, pull
 from formset.quarantine import Rejection, StageSkipped
 from formset.tasks.exercise import ExerciseModel, per_sample_exercise
 from formset.tasks.faults import FaultModel, sample_mean
-from formset.tasks.models import TrainedModel
+from formset.tasks.learning.families import TrainedModel
+from formset.tasks.learning.sequences import SAMPLE_KEY, Sequences, build_sequences
 from formset.tasks.normalize import features_for_samples
-from formset.tasks.sequences import SAMPLE_KEY, Sequences, build_sequences
 from formset.tasks.train import DECISION_THRESHOLD
 
 #: Model name (``formset pull NAME``) -> its path in a version.

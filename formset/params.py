@@ -22,7 +22,6 @@ from formset.schemas.skeleton import AXES, JOINTS
 from formset.schemas.tables import ANGLES
 from formset.schemas.vocab import VIEWS
 
-
 #: What a value of each scalar type is called in a message.
 KIND_WORDS: dict[type, str] = {int: "a whole number", float: "a number", str: "text", bool: "true or false"}
 

@@ -32,7 +32,14 @@ from formset.storage import atomic_path, write_json
 from formset.summary import quarantine_listing
 from formset.tasks.delivery import check_report, label_changes, labels_sha256, sets_overview, version_entry
 from formset.tasks.ingest import (
-    SAMPLES_FILE, SET_FILE, Problem, ingest_set, parse_samples_csv, parse_set_yaml, problem_table, read_set_file,
+    SAMPLES_FILE,
+    SET_FILE,
+    Problem,
+    ingest_set,
+    parse_samples_csv,
+    parse_set_yaml,
+    problem_table,
+    read_set_file,
 )  # fmt: skip
 from formset.tasks.keypoints import is_video_column
 from formset.tasks.readers.video import min_decoded_fraction, probe_to_end

@@ -5,8 +5,8 @@ Trained on every sample's ``exercise`` (labeled correct / incorrect or not), fro
 the view a one-hot input channel that the summaries leave out), so one model serves them all.
 
 The model (``ExerciseModel``): each execution resampled to ``exercise_model.length`` steps and
-standardized per channel, MiniRocket features (``tasks.minirocket``; Dempster, Schmidt, Webb,
-KDD 2021) and the per-execution kinematic summaries (``tasks.models.kinematic_summaries``:
+standardized per channel, MiniRocket features (``tasks.learning.minirocket``; Dempster, Schmidt, Webb,
+KDD 2021) and the per-execution kinematic summaries (``tasks.learning.families.kinematic_summaries``:
 ranges, extremes and their timing, which carry the posture MiniRocket's zero-sum kernels do
 not see), standardized, into a one-vs-rest ridge classifier with its penalty chosen by
 leave-one-out (``RidgeClassifierCV``). A sequence's probabilities are the softmax of its
@@ -14,7 +14,7 @@ decision values (a ranking, not a calibrated probability); a sample's exercise i
 with the highest mean probability over its views.
 
 It is judged like the form classifier, on people it has not seen: leave-people-out folds
-(``tasks.train.assign_folds``, stratified by exercise), an out-of-fold prediction for every
+(``tasks.learning.folds.assign_folds``, stratified by exercise), an out-of-fold prediction for every
 sample, then the final model fitted on everyone. It is a stage of its own (``exercise``),
 after validation and before the reps stage, whose ``wrong_exercise`` check reads the
 out-of-fold predictions.
@@ -35,11 +35,9 @@ import torch
 from sklearn.linear_model import RidgeClassifierCV
 
 from formset.quarantine import StageSkipped
-from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
-from formset.tasks.models import RIDGE_ALPHAS, rocket_inputs
-from formset.tasks.sequences import SAMPLE_KEY, Sequences
-from formset.tasks.train import assign_folds, mean_std
-
+from formset.tasks.learning.families import RIDGE_ALPHAS, RocketFeatures
+from formset.tasks.learning.folds import assign_folds, mean_std
+from formset.tasks.learning.sequences import SAMPLE_KEY, Sequences
 
 #: Keys of the ``train`` group that exercise recognition reads: its inputs and its folds.
 RECOGNITION_INPUTS: tuple[str, ...] = ("views", "joints", "axes", "angles", "max_frames", "cv_folds", "seed")
@@ -69,65 +67,6 @@ def check_recognizable(subjects: np.ndarray, exercises: np.ndarray) -> None:
     if len(people) < 2:
         raise StageSkipped(f"every sample comes from one person ({', '.join(people)}): exercise recognition cannot be "
                            "judged on people it has not seen; add samples of at least one more person")  # fmt: skip
-
-
-@dataclass
-class RocketFeatures:
-    """Each execution resampled, standardized per channel, MiniRocket features and the
-    kinematic summaries, standardized (the two blocks weighing the same): the inputs of the
-    exercise and fault models."""
-
-    length: int
-    channel_mean: np.ndarray
-    channel_scale: np.ndarray
-    transform: MiniRocketParameters
-    feature_mean: np.ndarray
-    feature_scale: np.ndarray
-    body_frame: bool = False
-
-    @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int,
-            body_frame: bool = False) -> "RocketFeatures":  # fmt: skip
-        """``body_frame``: the ``tasks.body`` channels of each execution (``tasks.models.rocket_inputs``)."""
-        series, summaries = rocket_inputs(seqs, rows, length, body_frame)
-        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
-        channel_scale = np.where(spread > 1e-9, spread, 1.0)
-        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
-        transform = fit_minirocket(series, n_features, seed)
-        X = np.hstack([transform_minirocket(series, transform), summaries])
-        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
-        feature_scale = np.where(spread > 1e-9, spread, 1.0)
-        # The few summaries weigh as much as the many MiniRocket features (tasks.models, minirocket).
-        n_rocket = transform.n_features
-        feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
-        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale, body_frame)
-
-    def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        """float64, shape ``(len(rows), feature)``, standardized."""
-        series, summaries = rocket_inputs(seqs, np.asarray(rows), self.length, self.body_frame)
-        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
-        X = np.hstack([transform_minirocket(series, self.transform), summaries])
-        return (X - self.feature_mean) / self.feature_scale
-
-    def state(self) -> dict:
-        t = self.transform
-        arrays = {
-            "channel_mean": self.channel_mean, "channel_scale": self.channel_scale, "dilations": t.dilations,
-            "features_per_dilation": t.features_per_dilation, "channel_counts": t.channel_counts,
-            "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
-            "feature_scale": self.feature_scale,
-        }  # fmt: skip
-        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length,
-                "body_frame": self.body_frame}  # fmt: skip
-
-    @classmethod
-    def from_state(cls, state: dict) -> "RocketFeatures":
-        a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
-        transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
-                                         a["channel_indices"], a["biases"])  # fmt: skip
-        # A model saved before body-frame inputs read the positions as they are.
-        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"],
-                   bool(state.get("body_frame", False)))  # fmt: skip
 
 
 @dataclass

@@ -33,10 +33,9 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
-from formset.tasks.exercise import RocketFeatures
-from formset.tasks.models import RIDGE_ALPHAS
-from formset.tasks.sequences import CORRECT, SAMPLE_KEY, Sequences
-from formset.tasks.train import assign_folds
+from formset.tasks.learning.families import RIDGE_ALPHAS, RocketFeatures
+from formset.tasks.learning.folds import assign_folds
+from formset.tasks.learning.sequences import CORRECT, SAMPLE_KEY, Sequences
 
 #: Threshold of a fault whose validation scores hold no positive (nothing to tune on).
 DEFAULT_THRESHOLD = 0.5

@@ -24,9 +24,9 @@ from formset.quarantine import Rejection, SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.tables import KEYPOINTS, joint_columns
 from formset.schemas.vocab import SOURCE_COLUMNS, VIEWS
+from formset.tasks.pose.backends import PoseBackend
 from formset.tasks.readers.kinect import read_kinect_csv
 from formset.tasks.readers.openpose import read_openpose_folder
-from formset.tasks.pose.backends import PoseBackend
 
 STAGE = "keypoints"
 #: samples.csv source columns per view, in reading priority: computed keypoints before video.

@@ -1,12 +1,12 @@
 """Correct-vs-incorrect models judged on people they have not seen: leave-people-out k-fold
 cross-validation, then the final model fitted on everyone.
 
-1. ``build_sequences`` (``tasks.sequences``): one sequence per labeled sample x view.
+1. ``build_sequences`` (``tasks.learning.sequences``): one sequence per labeled sample x view.
 2. **Folds** (``assign_folds``): the people are dealt into ``cv_folds`` folds (fewer when
    there are fewer people), whole people only, stratified by exercise x label so each fold
    holds about the same mix (scikit-learn's ``StratifiedGroupKFold``, seeded).
 3. **Cross-validation**: for each fold, the model family of ``train.model`` is fitted on the
-   other folds' people (``tasks.models.fit_model``) and predicts the fold's samples; a
+   other folds' people (``tasks.learning.families.fit_model``) and predicts the fold's samples; a
    sample's ``p(incorrect)`` is the mean over its views, ``incorrect`` at 0.5 or above.
    Every labeled sample thus gets one out-of-fold prediction (the ``PREDICTIONS`` table).
 4. **Metrics** per fold (accuracy, precision, recall, F1 with ``incorrect`` the positive
@@ -23,21 +23,16 @@ cross-validation, then the final model fitted on everyone.
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
-from sklearn.model_selection import StratifiedGroupKFold
 
 from formset.quarantine import StageSkipped
-from formset.storage import atomic_path
-from formset.tasks.models import TrainedModel, fit_model
-from formset.tasks.sequences import CLASS_LABELS, N_CLASSES, SAMPLE_KEY, Sequences, build_sequences
+from formset.tasks.learning.families import TrainedModel, fit_model
+from formset.tasks.learning.folds import assign_folds, mean_std
+from formset.tasks.learning.sequences import CLASS_LABELS, N_CLASSES, SAMPLE_KEY, Sequences, build_sequences
 
 #: ``p(incorrect)`` at or above which a sample is predicted incorrect.
 DECISION_THRESHOLD = 0.5
@@ -109,48 +104,6 @@ def check_trainable(subjects: np.ndarray, y: np.ndarray, whose: str = "the label
         )
 
 
-def assign_folds(subjects: np.ndarray, strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
-    """Deal whole people into folds, stratified by ``strata`` as far as people allow.
-
-    Parameters
-    ----------
-    subjects
-        shape ``(row,)``: the person of each row.
-    strata
-        shape ``(row,)``: the stratum of each row (exercise and label); ignored when no
-        stratum has as many rows as there are folds.
-    n_folds
-        Folds wanted; fewer when there are fewer people.
-    seed
-        Seed of the deal: the same inputs and seed give the same folds.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64, shape ``(row,)``: the fold of each row, 0 .. folds - 1, every fold non-empty,
-        all rows of a person in one fold.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two people, or ``n_folds`` below 2.
-    """
-    people = np.unique(np.asarray(subjects, dtype=str))
-    if len(people) < 2 or n_folds < 2:
-        raise ValueError(f"cross-validation needs two folds of people: {len(people)} people, {n_folds} folds asked")
-    folds = min(n_folds, len(people))
-    fold = np.full(len(subjects), -1, dtype=np.int64)
-    codes = pd.factorize(np.asarray(strata, dtype=str))[0]
-    if (np.bincount(codes) < folds).all():
-        codes = np.zeros_like(codes)  # no stratum fills the folds: people only (scikit-learn refuses)
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "least populated class": fewer members than folds
-        for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(codes)), codes, np.asarray(subjects, dtype=str))):
-            fold[held_out] = number
-    return pd.factorize(fold, sort=True)[0].astype(np.int64)  # renumbered: no empty fold
-
-
 def per_sample(seqs: Sequences, rows: np.ndarray, p_incorrect: np.ndarray, fold: np.ndarray) -> pd.DataFrame:
     """Average the views' ``p(incorrect)`` of each sample among the sequences ``rows``.
 
@@ -199,14 +152,6 @@ def fold_figures(predictions: pd.DataFrame) -> dict[str, float | None]:
     auc = float(roc_auc_score(actual, predictions["p_incorrect"])) if len(np.unique(actual)) == 2 else None
     return {"accuracy": float((actual == predicted).mean()), "precision": float(precision), "recall": float(recall),
             "f1": float(f1), "auc": auc}  # fmt: skip
-
-
-def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (ddof 1; 0 for one value) of the known values."""
-    known = np.array([v for v in values if v is not None], dtype=np.float64)
-    if not len(known):
-        return None, None
-    return float(known.mean()), float(known.std(ddof=1)) if len(known) > 1 else 0.0
 
 
 def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, params: dict) -> dict:
@@ -313,38 +258,3 @@ def train_and_evaluate(features: pd.DataFrame, samples: pd.DataFrame, params: di
     model = fit_model(seqs, np.arange(len(seqs.y)), params)
     confusion = predictions.rename(columns={"truth": "actual"})[list(CONFUSION_COLUMNS)]
     return TrainResult(model, summarize_folds(predictions, sequence_correct, params), predictions, roc_table(predictions), confusion)
-
-
-def save_model(model: TrainedModel, path: str | os.PathLike, meta: dict) -> None:
-    """Save the fitted model(s) and ``meta`` (JSON-able) to ``path``, atomically.
-
-    The file holds only tensors and plain values, so ``load_model`` reads it with
-    ``torch.load(weights_only=True)``.
-    """
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state(), "meta": json.dumps(meta, sort_keys=True)}, tmp)
-
-
-def save_skipped(path: str | os.PathLike, reason: str, meta: dict) -> None:
-    """Fill the model's slot with why there is no model (``load_model`` raises it), atomically."""
-    with atomic_path(path) as tmp:
-        torch.save({"skipped": reason, "meta": json.dumps(meta, sort_keys=True)}, tmp)
-
-
-def load_model(path: str | os.PathLike) -> tuple[TrainedModel, dict]:
-    """Load a model written by ``save_model`` (safe loading only).
-
-    Returns
-    -------
-    tuple
-        ``(model, meta)``.
-
-    Raises
-    ------
-    StageSkipped
-        The file was written by ``save_skipped``: training was skipped, and why.
-    """
-    payload = torch.load(path, weights_only=True)
-    if "skipped" in payload:
-        raise StageSkipped(f"{path} holds no model: training was skipped ({payload['skipped']})")
-    return TrainedModel.from_state(payload["model"]), json.loads(payload["meta"])

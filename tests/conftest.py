@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+
 from formset import services
 from formset.schemas.skeleton import SOURCES
 
@@ -216,10 +217,11 @@ def generated_features(tmp_path_factory):
     generator's plan (``Execution`` per sample, with its known reps).
     """
     import yaml
-    from formset.tasks.synthetic import generator as synthetic
+
     from formset.tasks.ingest import ingest_set
     from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
     from formset.tasks.normalize import features_for_samples
+    from formset.tasks.synthetic import generator as synthetic
 
     params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
     set_dir = tmp_path_factory.mktemp("generated") / "generated"

@@ -15,16 +15,15 @@ import dvc.api
 import pandas as pd
 import pytest
 from conftest import CUT_DECODED_FRAMES, REAL_FRAMES, REAL_VIDEO, cut_real_video, git_dvc_project
-from formset.tasks import ingest
-from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
-from formset.tasks.synthetic.generator import generate_set
 from typer.testing import CliRunner
 
-from formset import cli, gitops
-from formset import catalog
+from formset import catalog, cli, gitops
 from formset.config import Project
 from formset.locking import project_lock
 from formset.registry import copy_hashed, read_registry, recover_staging, store_object
+from formset.tasks import ingest
+from formset.tasks.delivery import WHOLE_SAMPLE, label_changes
+from formset.tasks.synthetic.generator import generate_set
 from formset.versioning import dvc as run_dvc
 
 pytestmark = pytest.mark.usefixtures("no_global_git_identity")

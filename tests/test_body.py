@@ -1,18 +1,19 @@
-"""Tests of the body-frame inputs (``tasks.body``) on hand-made skeletons whose angles are
+"""Tests of the body-frame inputs (``tasks.learning.body``) on hand-made skeletons whose angles are
 known by construction, and of the models that read them (synthetic data, not people)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from formset.tasks.body import BODY_ANGLES, BODY_JOINTS, BODY_SEGMENTS, body_series, series_summaries, to_body_frame
-from formset.tasks.exercise import ExerciseModel, recognize_exercises
-from formset.tasks.models import fit_model, rocket_inputs
-from formset.tasks.sequences import build_sequences
-from formset.tasks.train import load_model, save_model, train_and_evaluate
 from test_exercise import EXERCISE_PARAMS, two_exercises
 from test_train import PARAMS, synthetic_set
+
+from formset.tasks.exercise import ExerciseModel, recognize_exercises
+from formset.tasks.learning.body import BODY_ANGLES, BODY_JOINTS, BODY_SEGMENTS, body_series, series_summaries, to_body_frame
+from formset.tasks.learning.families import fit_model, rocket_inputs
+from formset.tasks.learning.model_files import load_model, save_model
+from formset.tasks.learning.sequences import build_sequences
+from formset.tasks.train import train_and_evaluate
 
 #: A standing person facing the camera (x to their left, y up, z towards the camera), 3-D.
 STANDING = {
@@ -160,7 +161,7 @@ def test_a_model_saved_before_body_frame_inputs_reads_positions_as_they_are():
     state = model.state()
     for saved in state["models"].values():
         del saved["body_frame"]
-    from formset.tasks.models import TrainedModel
+    from formset.tasks.learning.families import TrainedModel
 
     old = TrainedModel.from_state(state)
     assert not any(m.body_frame for m in old.models.values())

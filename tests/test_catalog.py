@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from formset import catalog
-from formset.catalog import Table
 from formset.config import Project
 from formset.flows import registry
 from formset.pull import TABLES_INSIDE, output_name, table_paths

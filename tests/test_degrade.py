@@ -31,7 +31,7 @@ from formset.quarantine import StageSkipped
 from formset.schemas import tables
 from formset.storage import read_table
 from formset.summary import flagged_listing
-from formset.tasks.train import load_model
+from formset.tasks.learning.model_files import load_model
 
 pytestmark = pytest.mark.slow
 

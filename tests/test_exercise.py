@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_train import DELTA_COLUMNS, PARAMS, POSITION_COLUMNS, synthetic_set
 
 from formset.quarantine import StageSkipped
 from formset.tasks.exercise import (
@@ -15,8 +16,7 @@ from formset.tasks.exercise import (
     recognize_exercises,
     softmax,
 )
-from formset.tasks.sequences import UNLABELED, build_sequences
-from test_train import DELTA_COLUMNS, PARAMS, POSITION_COLUMNS, synthetic_set
+from formset.tasks.learning.sequences import UNLABELED, build_sequences
 
 EXERCISE_PARAMS = {**PARAMS, "exercise_model": {"length": 24, "features": 840}, "cv_folds": 3}
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_train import PARAMS, synthetic_set
 
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
-from formset.tasks.faults import FaultModel, best_f1_threshold, f1_at_thresholds, check_fault_labels, evaluate_faults, fault_figures, fault_targets
-from formset.tasks.sequences import build_sequences
-from test_train import PARAMS, synthetic_set
+from formset.tasks.faults import (
+    FaultModel,
+    best_f1_threshold,
+    check_fault_labels,
+    evaluate_faults,
+    f1_at_thresholds,
+    fault_figures,
+    fault_targets,
+)
+from formset.tasks.learning.sequences import build_sequences
 
 FAULT_PARAMS = {**PARAMS, "cv_folds": 3, "fault_model": {"length": 24, "features": 840, "inner_folds": 2}}
 KNEE = FAULTS.index("fault_left_knee")

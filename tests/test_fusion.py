@@ -1,4 +1,4 @@
-"""Views fused (``tasks.sequences.fuse_views``, ``train.view_fusion: fused``) and features
+"""Views fused (``tasks.learning.sequences.fuse_views``, ``train.view_fusion: fused``) and features
 centered by person (``train.person_centering``) on hand-made arrays whose results are known
 by construction."""
 
@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from formset.tasks.models import TrainedModel, center_by_person, fit_model
-from formset.tasks.sequences import FUSED_VIEW, Sequences, build_sequences, fuse_views
 from test_train import PARAMS, synthetic_set
+
+from formset.tasks.learning.families import TrainedModel, center_by_person, fit_model
+from formset.tasks.learning.sequences import FUSED_VIEW, Sequences, build_sequences, fuse_views
 
 
 def two_view_sequences() -> Sequences:

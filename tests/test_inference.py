@@ -10,18 +10,18 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from test_exercise import EXERCISE_PARAMS, two_exercises
+from test_faults import FAULT_PARAMS, with_faults
+from test_train import PARAMS, synthetic_set
 
 from formset import models as inference
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
 from formset.tasks.exercise import recognize_exercises
 from formset.tasks.faults import fault_targets, fit_fault_model
-from formset.tasks.models import fit_model
-from formset.tasks.sequences import build_sequences
-from formset.tasks.train import save_model, save_skipped
-from test_exercise import EXERCISE_PARAMS, two_exercises
-from test_faults import FAULT_PARAMS, with_faults
-from test_train import PARAMS, synthetic_set
+from formset.tasks.learning.families import fit_model
+from formset.tasks.learning.model_files import save_model, save_skipped
+from formset.tasks.learning.sequences import build_sequences
 
 NORMALIZE = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
 

@@ -9,7 +9,6 @@ import sys
 import textwrap
 
 import pytest
-
 from conftest import REPO
 
 spec = importlib.util.spec_from_file_location("mutation_runner", REPO / "tools" / "mutation.py")

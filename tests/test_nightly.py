@@ -11,12 +11,12 @@ from datetime import date
 
 import pytest
 from conftest import git_dvc_project, run_ok
-from formset.flows import nightly
-from formset.stage_result import ValidationFailed
 
 from formset import gitops
 from formset.config import Project
+from formset.flows import nightly
 from formset.locking import ProjectBusy, project_lock
+from formset.stage_result import ValidationFailed
 
 pytestmark = pytest.mark.usefixtures("no_global_git_identity")
 

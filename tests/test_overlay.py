@@ -7,8 +7,6 @@ leaning forward by 45 degrees, both knees bent at exactly 90 degrees, hips at 90
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pandas as pd
@@ -17,6 +15,7 @@ import pytest
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
 from formset.schemas.tables import KEYPOINTS, joint_columns
+from formset.tasks.readers.video import FrameSpool, iter_frames, tap
 from formset.tasks.render.overlay import (
     MIDLINE_COLOUR,
     NO_PERSON,
@@ -32,7 +31,6 @@ from formset.tasks.render.overlay import (
     save_frame_png,
     write_overlay,
 )
-from formset.tasks.readers.video import FrameSpool, iter_frames, tap
 
 REAL_SIZE = (608, 1080)  # (width, height), upright
 CLIP_FRAMES = 40  # conftest's real_clip

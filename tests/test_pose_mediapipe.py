@@ -20,6 +20,7 @@ from scipy.signal import find_peaks
 
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.skeleton import JOINT_INDEX, JOINTS
+from formset.tasks.keypoints import read_view_outcome
 from formset.tasks.pose.mediapipe_backend import (
     LANDMARK_COUNT,
     MediaPipeBackend,
@@ -27,7 +28,6 @@ from formset.tasks.pose.mediapipe_backend import (
     check_detections,
     landmarks_to_series,
 )
-from formset.tasks.keypoints import read_view_outcome
 from formset.tasks.readers.video import iter_frames
 
 pytest.importorskip("mediapipe")

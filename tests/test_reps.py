@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import GENERATED_FPS
 
 from formset.schemas import tables
 from formset.storage import to_arrow
-from formset.tasks.maths.kinematics import compute_kinematics, horizontal_distance
 from formset.tasks.reps import (
     STATUSES,
     count_errors,
@@ -33,8 +33,6 @@ from formset.tasks.reps import (
     tempo_sentence,
 )
 from formset.tasks.synthetic.generator import rep_frames
-
-from conftest import GENERATED_FPS
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -13,7 +13,6 @@ Every engine is stopped by its fixture's finaliser, whatever the test does.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal

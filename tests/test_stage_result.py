@@ -8,12 +8,12 @@ import sys
 
 import pytest
 from conftest import git_dvc_project, run_ok
-from formset.flows import build, nightly
-from formset.flows.registry import STAGES
 from rich.console import Console
 
 from formset import cli, gitops
 from formset.config import Project
+from formset.flows import build, nightly
+from formset.flows.registry import STAGES
 from formset.stage_result import EVERY_SET_CURRENT, UP_TO_DATE, StageResult
 
 #: A per-set stage that computed one set and reused another, as its flow returns it.

@@ -12,10 +12,8 @@ import torch
 
 from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
-from formset.tasks.conv_lstm import FormClassifier, class_weights, standardization
-from formset.tasks.sequences import build_sequences, frame_positions, input_columns, split_by_subject
-from formset.tasks.minirocket import dilation_schedule, fit_minirocket, transform_minirocket
-from formset.tasks.models import (
+from formset.tasks.learning.conv_lstm import FormClassifier, class_weights, standardization
+from formset.tasks.learning.families import (
     EXERCISE_MODES,
     MODEL_FAMILIES,
     SHARED,
@@ -24,16 +22,11 @@ from formset.tasks.models import (
     kinematic_summaries,
     summary_channels,
 )
-from formset.tasks.train import (
-    assign_folds,
-    check_trainable,
-    load_model,
-    roc_table,
-    save_model,
-    save_skipped,
-    summarize_folds,
-    train_and_evaluate,
-)
+from formset.tasks.learning.folds import assign_folds
+from formset.tasks.learning.minirocket import dilation_schedule, fit_minirocket, transform_minirocket
+from formset.tasks.learning.model_files import load_model, save_model, save_skipped
+from formset.tasks.learning.sequences import build_sequences, frame_positions, input_columns, split_by_subject
+from formset.tasks.train import check_trainable, roc_table, summarize_folds, train_and_evaluate
 
 #: The seed-003 input: the core joints' x, y and their deltas (no extra joints, no angles).
 POSITION_COLUMNS, DELTA_COLUMNS, _ = input_columns({})
@@ -416,7 +409,7 @@ def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
 
 
 def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weights(monkeypatch):
-    from formset.tasks import conv_lstm
+    from formset.tasks.learning import conv_lstm
 
     features, samples = synthetic_set(n_subjects=8, samples_per_subject=4, seed=1)
     params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 30, "patience": 3, "learning_rate": 0.003}

@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from test_degrade import ALL_STAGES, flat, recorded_stages
 from conftest import REPO, bare_project, dvc, formset
+from test_degrade import ALL_STAGES, flat, recorded_stages
 
 ARCHIVE = REPO.parent / "shared" / "data" / "uiprmd-dev.tar.gz"
 PEOPLE = ("s01", "s02", "s03")

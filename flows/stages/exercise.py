@@ -11,8 +11,8 @@ from formset.incremental import code_digest
 from formset.quarantine import StageSkipped
 from formset.storage import read_table, write_json
 from formset.tasks.exercise import recognition_params, recognize_exercises
-from formset.tasks.sequences import build_sequences
-from formset.tasks.train import save_model, save_skipped
+from formset.tasks.learning.model_files import save_model, save_skipped
+from formset.tasks.learning.sequences import build_sequences
 
 
 @flow(name="exercise", log_prints=True)

@@ -22,8 +22,9 @@ from formset.incremental import code_digest
 from formset.quarantine import StageSkipped
 from formset.storage import read_table, write_json
 from formset.tasks.faults import evaluate_faults
-from formset.tasks.sequences import build_sequences
-from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, save_model, save_skipped, train_and_evaluate
+from formset.tasks.learning.model_files import save_model, save_skipped
+from formset.tasks.learning.sequences import build_sequences
+from formset.tasks.train import CONFUSION_COLUMNS, ROC_COLUMNS, train_and_evaluate
 
 
 @flow(name="train", log_prints=True)

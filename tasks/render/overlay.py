@@ -31,8 +31,8 @@ from formset.quarantine import SampleError
 from formset.schemas.skeleton import JOINT_INDEX
 from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path
-from formset.tasks.maths.kinematics import compute_angles
 from formset.tasks.maths.arrays import keypoint_arrays
+from formset.tasks.maths.kinematics import compute_angles
 from formset.tasks.readers.video import Frame, FrameSpool, fit_within, iter_frames, prefetch, probe
 
 #: Pixel axes of a 2-D keypoint (x right, y down in images).

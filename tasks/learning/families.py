@@ -5,7 +5,7 @@ Every family learns ``p(incorrect)`` of one sequence (one sample x view, ``tasks
 Sequences``) and is saved as tensors and plain values only, so a model file loads with
 torch's safe loader:
 
-- ``conv_lstm``: Conv1D x3 -> bidirectional LSTM -> dense (``tasks.train.FormClassifier``),
+- ``conv_lstm``: Conv1D x3 -> bidirectional LSTM -> dense (``tasks.learning.conv_lstm.FormClassifier``),
   the architecture of the Kinect-based exercise assessment work the project follows
   (Liao, Vakanski, Xian: "A Deep Learning Framework for Assessing Physical Rehabilitation
   Exercises", IEEE TNSRE 28(2), 2020, on UI-PRMD).
@@ -16,7 +16,7 @@ torch's safe loader:
   per-repetition summaries there; on a recording of several reps they summarise the whole
   recording.
 - ``minirocket``: each execution resampled to ``minirocket.length`` steps, per channel
-  standardized, MiniRocket features (``tasks.minirocket``) and the ``kinematic`` summaries,
+  standardized, MiniRocket features (``tasks.learning.minirocket``) and the ``kinematic`` summaries,
   standardized (the two blocks scaled to weigh the same), into a class-balanced ridge
   classifier with its penalty chosen by
   leave-one-out (``RidgeClassifierCV``); ``p(incorrect)`` is the logistic function of twice
@@ -27,7 +27,7 @@ torch's safe loader:
   and the summaries carry the levels.
 
 Inputs (``train.body_frame``, ``kinematic`` and ``minirocket``): false reads the normalized
-positions and angles as they are; true reads ``tasks.body``'s channels of each execution
+positions and angles as they are; true reads ``tasks.learning.body``'s channels of each execution
 alone (``rocket_inputs``, ``execution_summaries``): MiniRocket convolves the body-frame joint
 angles, the summaries read the displacements from the execution's rest posture, the angles
 and the segment directions.
@@ -41,7 +41,7 @@ An exercise no training sample has gets the training samples' share of incorrect
 Views (``train.view_fusion``): ``average`` fits the family on every view's sequence and a
 sample's ``p(incorrect)`` is the mean over its views (``tasks.train.per_sample``); ``fused``
 fits it on one sequence per sample holding all its views, aligned on the recordings' times
-(``tasks.sequences.fuse_views``; a missing view is zeros and a presence channel), and every
+(``tasks.learning.sequences.fuse_views``; a missing view is zeros and a presence channel), and every
 view of a sample gets the sample's ``p(incorrect)``.
 """
 
@@ -56,10 +56,10 @@ import torch
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
 from formset.params import ExerciseMode, ModelFamily, ViewFusion
-from formset.tasks.body import body_series, series_summaries
-from formset.tasks.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
-from formset.tasks.conv_lstm import FormClassifier, predict_proba, train_classifier
-from formset.tasks.sequences import Sequences, fuse_views
+from formset.tasks.learning.body import body_series, series_summaries
+from formset.tasks.learning.conv_lstm import FormClassifier, predict_proba, train_classifier
+from formset.tasks.learning.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
+from formset.tasks.learning.sequences import Sequences, fuse_views
 
 MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
 EXERCISE_MODES: tuple[str, ...] = get_args(ExerciseMode)
@@ -207,7 +207,7 @@ def kinematic_summaries(seqs: Sequences, rows: np.ndarray) -> np.ndarray:
 
 def execution_summaries(seqs: Sequences, rows: np.ndarray, body_frame: bool) -> np.ndarray:
     """The per-execution summaries a model reads: ``kinematic_summaries`` of the channels as
-    they are, or with ``body_frame`` the same statistics of the ``tasks.body`` summary
+    they are, or with ``body_frame`` the same statistics of the ``tasks.learning.body`` summary
     channels (displacements from the execution's rest posture in its body frame, angles,
     segment directions) resampled to ``BODY_STEPS`` steps, then the duration."""
     if not body_frame:
@@ -288,7 +288,7 @@ def rocket_inputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(series, summaries)`` of the sequences ``rows``: what MiniRocket convolves, float64
     ``(len(rows), channel, length)``, and the per-execution summaries. As they are:
-    ``resampled_series`` and ``kinematic_summaries``; with ``body_frame``, the ``tasks.body``
+    ``resampled_series`` and ``kinematic_summaries``; with ``body_frame``, the ``tasks.learning.body``
     channels of each execution alone (segment directions, when ``directions``, and angles;
     summaries of the displacements from rest, angles and segment directions, and the
     duration)."""
@@ -297,6 +297,65 @@ def rocket_inputs(
         return resampled_series(seqs, rows, length), kinematic_summaries(seqs, rows)
     series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length, directions)
     return series, series_summaries(summary, seqs.duration_s[rows])
+
+
+@dataclass
+class RocketFeatures:
+    """Each execution resampled, standardized per channel, MiniRocket features and the
+    kinematic summaries, standardized (the two blocks weighing the same): the inputs of the
+    exercise and fault models."""
+
+    length: int
+    channel_mean: np.ndarray
+    channel_scale: np.ndarray
+    transform: MiniRocketParameters
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
+    body_frame: bool = False
+
+    @classmethod
+    def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int,
+            body_frame: bool = False) -> "RocketFeatures":  # fmt: skip
+        """``body_frame``: the ``tasks.learning.body`` channels of each execution (``tasks.learning.families.rocket_inputs``)."""
+        series, summaries = rocket_inputs(seqs, rows, length, body_frame)
+        channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
+        channel_scale = np.where(spread > 1e-9, spread, 1.0)
+        series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
+        transform = fit_minirocket(series, n_features, seed)
+        X = np.hstack([transform_minirocket(series, transform), summaries])
+        feature_mean, spread = X.mean(axis=0), X.std(axis=0)
+        feature_scale = np.where(spread > 1e-9, spread, 1.0)
+        # The few summaries weigh as much as the many MiniRocket features (tasks.learning.families, minirocket).
+        n_rocket = transform.n_features
+        feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
+        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale, body_frame)
+
+    def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
+        """float64, shape ``(len(rows), feature)``, standardized."""
+        series, summaries = rocket_inputs(seqs, np.asarray(rows), self.length, self.body_frame)
+        series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
+        X = np.hstack([transform_minirocket(series, self.transform), summaries])
+        return (X - self.feature_mean) / self.feature_scale
+
+    def state(self) -> dict:
+        t = self.transform
+        arrays = {
+            "channel_mean": self.channel_mean, "channel_scale": self.channel_scale, "dilations": t.dilations,
+            "features_per_dilation": t.features_per_dilation, "channel_counts": t.channel_counts,
+            "channel_indices": t.channel_indices, "biases": t.biases, "feature_mean": self.feature_mean,
+            "feature_scale": self.feature_scale,
+        }  # fmt: skip
+        return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length,
+                "body_frame": self.body_frame}  # fmt: skip
+
+    @classmethod
+    def from_state(cls, state: dict) -> "RocketFeatures":
+        a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
+        transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
+                                         a["channel_indices"], a["biases"])  # fmt: skip
+        # A model saved before body-frame inputs read the positions as they are.
+        return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"],
+                   bool(state.get("body_frame", False)))  # fmt: skip
 
 
 def _centered(X: np.ndarray, seqs: Sequences, rows: np.ndarray, centered: bool) -> np.ndarray:

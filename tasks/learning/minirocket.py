@@ -8,9 +8,9 @@ kernel x dilation a few biases; a feature is the proportion of positive values (
 convolution output minus a bias. Biases are quantiles of the output on random training
 series, at low-discrepancy quantile levels; half the kernel x dilation pairs pad the series
 (output as long as the input), the others keep only the positions where the kernel fits.
-A linear classifier on the features does the rest (``tasks.models``).
+A linear classifier on the features does the rest (``tasks.learning.families``).
 
-Series here are equally long (``tasks.models`` resamples each execution to a fixed length):
+Series here are equally long (``tasks.learning.families`` resamples each execution to a fixed length):
 ``X`` has shape ``(series, channel, time)``.
 """
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from formset.tasks.sequences import CLASS_LABELS, INCORRECT, N_CLASSES, Sequences, split_by_subject
+from formset.tasks.learning.sequences import CLASS_LABELS, INCORRECT, N_CLASSES, Sequences, split_by_subject
 
 #: Sequences per forward pass when predicting (memory, not results, depends on it).
 PREDICT_BATCH = 256

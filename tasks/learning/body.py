@@ -33,11 +33,11 @@ Rehabilitation Exercises", IEEE TNSRE 28(2), 2020). ``series`` holds what MiniRo
 convolves: the segment directions and angles (exercise recognition), or the angles alone
 (the form classifier: on UI-PRMD the directions lowered it, README, Models); ``summary`` the
 displacements, angles and segment directions (what the per-execution summaries read;
-``tasks.models``).
+``tasks.learning.families``).
 
 A 2-D view (z 0) gets the same channels with z 0; a joint the inputs lack is taken as the
 origin (its segments and angles are then constant and carry nothing). In a fused sequence
-(``tasks.sequences.fuse_views``: channels ``<name>@<view>``) each view is derived on its
+(``tasks.learning.sequences.fuse_views``: channels ``<name>@<view>``) each view is derived on its
 own, over the steps where that view is present.
 """
 
@@ -230,7 +230,7 @@ def series_summaries(series: np.ndarray, duration_s: np.ndarray) -> np.ndarray:
     """Per execution and channel of ``series`` (``(execution, channel, time)``, equally
     long) its minimum, maximum, range, mean, standard deviation and the times of the minimum
     and the maximum (share of the execution), then the duration; shape
-    ``(execution, channel * 7 + 1)``, channel-major (as ``tasks.models.kinematic_summaries``)."""
+    ``(execution, channel * 7 + 1)``, channel-major (as ``tasks.learning.families.kinematic_summaries``)."""
     span = max(series.shape[2] - 1, 1)
     low, high = series.min(axis=2), series.max(axis=2)
     stats = np.stack([low, high, high - low, series.mean(axis=2), series.std(axis=2), series.argmin(axis=2) / span,
