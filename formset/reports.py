@@ -14,8 +14,10 @@ import pandas as pd
 
 from formset import catalog, provenance
 from formset.config import Project
+from formset.quarantine import SampleError
 from formset.schemas.vocab import VIDEO_VIEWS
 from formset.storage import atomic_path, read_table
+from formset.tasks.render.overlay import annotated_frames
 from formset.tasks.render.report import RecordingData, render_index, render_recording
 
 #: Longer side of the video frames embedded in a report, pixels.
@@ -27,7 +29,6 @@ MAX_FRAME_REPS = 3
 @dataclass
 class ReportTables:
     """The tables a report reads, whole (``formset report --all`` slices them per sample)."""
-
     samples: pd.DataFrame
     recordings: pd.DataFrame
     reps: pd.DataFrame
@@ -76,9 +77,6 @@ class ReportTables:
 def video_frames(project: Project, sample: pd.Series, recordings: pd.DataFrame, reps: pd.DataFrame) -> dict:
     """Annotated frames of the primary view's video (caption -> BGR image); empty when the
     primary view is not a video or the video cannot be read."""
-    from formset.quarantine import SampleError
-    from formset.tasks.render.overlay import annotated_frames
-
     primary = recordings[recordings["primary_view"]]
     view = primary["view"].iloc[0] if len(primary) else None
     video = sample.get(f"{view}_video") if view in VIDEO_VIEWS else None

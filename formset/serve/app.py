@@ -24,8 +24,11 @@ from pathlib import Path
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
+from formset.analyze import load_version
 from formset.config import Project
+from formset.quarantine import SampleError
 from formset.serve.jobs import DONE, FAILED, QUEUED, SERVED_FILES, JobPool, QueueFull
+from formset.tasks.readers.video import probe
 
 #: Suffixes kept on an upload (OpenCV / FFmpeg guess the container by content anyway).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi")
@@ -38,7 +41,6 @@ RETRY_AFTER_S = 30
 
 class Refused(HTTPException):
     """An upload refused with a status, a reason code and a sentence."""
-
     def __init__(self, status_code: int, reason: str, detail: str, headers: dict | None = None):
         super().__init__(status_code, {"reason": reason, "detail": detail}, headers)
 
@@ -66,9 +68,6 @@ def save_upload(upload: UploadFile, target: Path, max_bytes: int) -> int:
 
 def check_video(path: Path, max_seconds: float) -> None:
     """Refuse what is not a decodable video (415 / 422) or runs longer than ``max_seconds`` (413)."""
-    from formset.quarantine import SampleError
-    from formset.tasks.readers.video import probe
-
     try:
         info = probe(path)
     except SampleError as error:
@@ -103,8 +102,6 @@ def job_view(job, pool: JobPool) -> dict:
 
 def create_app(project: Project, rev: str | None = None, version=None) -> FastAPI:
     """The service for ``project``, judging with the published version ``rev`` (or ``version``, loaded)."""
-    from formset.analyze import load_version
-
     params = project.params()
     settings = params["serve"]
 

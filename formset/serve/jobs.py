@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context, parent_process
 from pathlib import Path
 
+from formset import runtime
+from formset.analyze import AnalysisRefused, analyze
+
 #: A job id: 128 random bits, URL-safe base64 (22 characters); nothing else names a folder.
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -48,7 +51,6 @@ def is_job_id(text: str) -> bool:
 @dataclass
 class Job:
     """One analysis: where its files are, and how far it got."""
-
     id: str
     folder: Path
     created: float
@@ -67,8 +69,6 @@ _WORKER: dict = {}
 
 
 def _init_worker(params: dict, version) -> None:
-    from formset import runtime
-
     runtime.configure(Path.cwd())
     _WORKER.update(params=params, version=version)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
@@ -83,8 +83,6 @@ def _exit_with_parent() -> None:
 
 def _run_job(folder: str, upload: str, exercise: str, view: str) -> dict:
     """Analyze ``upload`` into ``folder`` (in a worker): ``{"result": ...}`` or ``{"error": ...}``."""
-    from formset.analyze import AnalysisRefused, analyze
-
     out = Path(folder)
     marker = out / "stage"
     try:
@@ -113,7 +111,6 @@ class JobPool:
     version
         The ``formset.analyze.Version`` every job is judged with.
     """
-
     def __init__(self, jobs_dir: Path, params: dict, version):
         settings = params["serve"]
         self.jobs_dir = Path(jobs_dir)
