@@ -46,9 +46,10 @@ def pose_alone(params: dict) -> tuple[float, float]:
 def analyze_end_to_end(params: dict, out: Path) -> tuple[float, float]:
     """Wall and CPU seconds of ``formset.analyze.analyze`` end to end."""
     from formset.analyze import Version, analyze
+    from formset.params import parse
 
     wall, cpu = time.perf_counter(), time.process_time()
-    analyze(VIDEO, out, params, Version.empty("benchmark"), view="side", exercise="squat")
+    analyze(VIDEO, out, parse(params), Version.empty("benchmark"), view="side", exercise="squat")
     return time.perf_counter() - wall, time.process_time() - cpu
 
 

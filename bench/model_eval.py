@@ -40,6 +40,7 @@ import platform
 import tarfile
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -47,8 +48,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from formset.params import Params, TrainParams
+from formset.params import load as load_params
 from formset.quarantine import StageSkipped
-from formset.tasks.exercise import recognition_params, recognize_exercises
+from formset.tasks.exercise import recognize_exercises
 from formset.tasks.faults import evaluate_faults
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
@@ -79,24 +82,24 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def read_features(set_dir: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_features(set_dir: Path, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(samples, features)`` of one set, through ingest, keypoints and normalize."""
     # The one step that adds a delivery's new exercises: they join params.yaml's list.
-    exercises = [*params["exercises"], *pd.read_csv(set_dir / "samples.csv")["exercise"].unique()]
+    exercises = [*params.exercises, *pd.read_csv(set_dir / "samples.csv")["exercise"].unique()]
     samples = ingest_set(set_dir, exercises).samples
     outcomes = {
         sample["sample_id"]: {
-            view: read_view_outcome(sample, column, set_dir, params["keypoints"], None)
+            view: read_view_outcome(sample, column, set_dir, params.keypoints, None)
             for view, column in source_columns(sample).items()
         }
         for sample in samples.to_dict("records")
     }
     keypoints, _ = assemble_samples(samples, outcomes)
-    features, _ = features_for_samples(keypoints, params["normalize"])
+    features, _ = features_for_samples(keypoints, params.normalize)
     return samples, features
 
 
-def dataset(name: str, work: Path, params: dict) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def dataset(name: str, work: Path, params: Params) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """A dataset's ``(samples, features)``, cached as Parquet under ``work``; None when absent."""
     cached = work / f"{name}-samples.parquet", work / f"{name}-features.parquet"
     if all(path.is_file() for path in cached):
@@ -117,7 +120,7 @@ def dataset(name: str, work: Path, params: dict) -> tuple[pd.DataFrame, pd.DataF
     return samples, features
 
 
-def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> dict:
+def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: TrainParams) -> dict:
     """The cross-validation's metrics and its seconds (``seconds``)."""
     seqs = build_sequences(features, samples, params)
     start = time.perf_counter()
@@ -126,10 +129,10 @@ def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> dic
     return {**summarize_folds(predictions, sequence_correct, params), "seconds": seconds}
 
 
-def recognition_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> str:
+def recognition_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: Params) -> str:
     """Exercise recognition's leave-people-out figures on one dataset, against its target."""
     start = time.perf_counter()
-    metrics = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params).metrics
+    metrics = recognize_exercises(build_sequences(features, samples, params.train, labeled_only=False), params.train, params.recognition).metrics
     seconds = time.perf_counter() - start
     target = TARGET_EXERCISE[name]
     weakest = min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["recall"])
@@ -139,7 +142,7 @@ def recognition_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, p
             f"{'met' if metrics['accuracy'] >= target else 'NOT met'}")  # fmt: skip
 
 
-def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: dict) -> list[str]:
+def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: TrainParams) -> list[str]:
     """The fault heads' leave-people-out figures per fault on one dataset."""
     start = time.perf_counter()
     try:
@@ -184,18 +187,18 @@ def main() -> None:
     parser.add_argument("--per-movement", action="store_true", help="also print each movement's accuracy")
     parser.add_argument("--tasks", default="classifier", help=f"any of {', '.join(TASKS)} (default: classifier)")
     args = parser.parse_args()
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    modes = args.modes.split(",") if args.modes else [params["train"]["exercise_mode"]]
+    params = load_params(REPO / "params.yaml")
+    modes = args.modes.split(",") if args.modes else [params.train.exercise_mode]
     unknown = set(modes) - set(EXERCISE_MODES)
     if unknown:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
-    fusions = args.fusions.split(",") if args.fusions else [params["train"]["view_fusion"]]
-    centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params["train"]["person_centering"]]
+    fusions = args.fusions.split(",") if args.fusions else [params.train.view_fusion]
+    centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params.train.person_centering]
     bodies = ([yaml.safe_load(b) for b in args.body_frame.split(",")] if args.body_frame
-              else [params["train"].get("body_frame", False)])  # fmt: skip
+              else [params.train.body_frame])  # fmt: skip
     if set(fusions) - set(VIEW_FUSIONS):
         parser.error(f"unknown view fusions {sorted(set(fusions) - set(VIEW_FUSIONS))}: use {', '.join(VIEW_FUSIONS)}")
-    print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params['train']['threads']}, "
+    print(f"{date.today()}, {cpu_name()}, {os.cpu_count()} cores, train.threads {params.train.threads}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     tasks = args.tasks.split(",")
     models = [m for m in args.models.split(",") if m != "none"] if "classifier" in tasks else []
@@ -212,18 +215,18 @@ def main() -> None:
             print(f"{name}: {samples['subject_id'].nunique()} people, {len(samples)} samples, "
                   f"read in {time.perf_counter() - start:.0f} s")  # fmt: skip
             if "exercise" in tasks:
-                extra.append(recognition_line(name, samples, features, recognition_params(params)))
+                extra.append(recognition_line(name, samples, features, params))
                 print("  ", extra[-1], flush=True)
             if "faults" in tasks:
-                extra.extend(fault_lines(name, samples, features, params["train"]))
+                extra.extend(fault_lines(name, samples, features, params.train))
                 print("\n".join(extra[-8:]), flush=True)
             # One view only (UI-PRMD's Kinect): nothing to fuse, fused is averaging.
-            set_fusions = fusions if features["view"].nunique() > 1 else [params["train"]["view_fusion"]]
+            set_fusions = fusions if features["view"].nunique() > 1 else [params.train.view_fusion]
             for model in models:
                 for mode in modes:
                     for fusion, centered, body in [(f, c, b) for f in set_fusions for c in centerings for b in bodies]:
-                        train = {**params["train"], "model": model, "exercise_mode": mode, "view_fusion": fusion,
-                                 "person_centering": centered, "body_frame": body}  # fmt: skip
+                        train = replace(params.train, model=model, exercise_mode=mode, view_fusion=fusion,
+                                        person_centering=centered, body_frame=body)  # fmt: skip
                         metrics = evaluate(samples, features, train)
                         rows.append({**row(name, metrics, fusion, centered), "body_frame": body})
                         per_movement[(name, model, mode, fusion, centered, body)] = {

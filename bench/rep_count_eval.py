@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from formset import catalog
 from formset.config import Project
+from formset.params import load as load_params
 from formset.schemas import tables
 from formset.storage import read_table
 from formset.tasks.compare import compare_executions
@@ -79,18 +79,18 @@ def boundary_errors(reps: pd.DataFrame, recordings: pd.DataFrame, plan: dict) ->
 
 
 def evaluate_generated(subjects: int, seed: int) -> None:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = load_params(REPO / "params.yaml")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         set_dir = Path(tmp) / "generated"
         synthetic.generate_set(set_dir, set_id="generated", n_subjects=subjects, fps=FPS, seed=seed)
-        samples = ingest_set(set_dir, params["exercises"]).samples
-        outcomes = {s["sample_id"]: {v: read_view_outcome(s, c, set_dir, params["keypoints"], None)
+        samples = ingest_set(set_dir, params.exercises).samples
+        outcomes = {s["sample_id"]: {v: read_view_outcome(s, c, set_dir, params.keypoints, None)
                                      for v, c in source_columns(s).items()} for s in samples.to_dict("records")}  # fmt: skip
         keypoints, _ = assemble_samples(samples, outcomes)
-    features, _ = features_for_samples(keypoints, params["normalize"])
-    kinematics, reps, recordings = reps_for_samples(features, samples, tables.QUARANTINE.empty_table().to_pandas(), params["reps"])
-    _, _, metrics = compare_executions(features, kinematics, samples, params["compare"])
+    features, _ = features_for_samples(keypoints, params.normalize)
+    kinematics, reps, recordings = reps_for_samples(features, samples, tables.QUARANTINE.empty_table().to_pandas(), params.reps)
+    _, _, metrics = compare_executions(features, kinematics, samples, params.compare)
     plan = {e.sample_id: e for e in synthetic.plan_set(subjects, ("squat", "push_up"), 6, seed)}
     print(f"generated set: {subjects} people, seed {seed}, {len(samples)} recordings x 3 views, {FPS:g} fps "
           f"({time.perf_counter() - started:.0f} s)")  # fmt: skip

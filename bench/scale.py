@@ -105,7 +105,7 @@ from formset.storage import read_table
 from formset.tasks.learning.sequences import build_sequences
 project = Project.find(sys.argv[1])
 samples = read_table(project.path(catalog.SAMPLES), tables.SAMPLES)
-build_sequences(gated_features(project), samples, project.params()["train"])
+build_sequences(gated_features(project), samples, project.params().train)
 """
 
 

@@ -123,11 +123,11 @@ def nightly_deployment(project: Project):
     from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
-    params = project.params()["nightly"]
+    params = project.params().nightly
     return nightly_flow.to_deployment(
-        name=params["deployment"],
-        schedule=Cron(params["cron"], timezone=params["timezone"]),
-        parameters={"root": str(project.root), "wait_s": params["wait_s"]},
+        name=params.deployment,
+        schedule=Cron(params.cron, timezone=params.timezone),
+        parameters={"root": str(project.root), "wait_s": params.wait_s},
         entrypoint_type=EntrypointType.MODULE_PATH,
         description="Reprocess what changed, validate, retrain and publish a dataset version (formset).",
     )

@@ -30,25 +30,24 @@ from prefect.context import FlowRunContext
 from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from formset.params import RunnerKind
+from formset.params import RunnerKind, RunnerParams
 
 KINDS: tuple[str, ...] = get_args(RunnerKind)
-DEFAULT_SETTINGS = {"kind": "processes", "workers": 2, "address": None, "samples_per_task": 50}
 #: The environment variable naming a Dask scheduler to run on, whatever params.yaml says.
 ADDRESS_VARIABLE = "FORMSET_DASK_ADDRESS"
 #: Dask workers run one task at a time each: the pose models are single-threaded and hold the GIL.
 DASK_THREADS_PER_WORKER = 1
 
 
-def task_runner(settings: Mapping | None) -> TaskRunner:
+def task_runner(settings: RunnerParams) -> TaskRunner:
     """A fresh task runner built from the ``runner`` group of params.yaml.
 
     Parameters
     ----------
     settings
-        ``kind`` (one of ``KINDS``), ``workers`` (parallel tasks, at least 1; for ``dask``
-        the local cluster's processes) and ``address`` (``dask`` only: an existing
-        scheduler, when set ``workers`` is ignored). Missing keys take ``DEFAULT_SETTINGS``.
+        ``kind`` (one of ``KINDS``), ``workers`` (parallel tasks; for ``dask`` the local
+        cluster's processes) and ``address`` (``dask`` only: an existing scheduler, when set
+        ``workers`` is ignored).
 
     Returns
     -------
@@ -59,14 +58,14 @@ def task_runner(settings: Mapping | None) -> TaskRunner:
     Raises
     ------
     ValueError
-        Unknown ``kind`` or ``workers`` below 1; the message names the params.yaml key.
+        A Dask scheduler's address without a Prefect server to report to.
     """
     kind, workers, address = resolved(settings, os.environ)
     if kind == "threads":
         return ThreadPoolTaskRunner(max_workers=workers)
     if kind == "processes":
         return ProcessPoolTaskRunner(max_workers=workers, initializer=_set_environment, initargs=(_flow_api_env(),))
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask import DaskTaskRunner  # Dask: only for the runs that use it
 
     if address:
         if get_current_settings().api.url is None:
@@ -86,34 +85,24 @@ def task_runner(settings: Mapping | None) -> TaskRunner:
     )
 
 
-def resolved(settings: Mapping | None, environ: Mapping[str, str]) -> tuple[str, int, str | None]:
+def resolved(settings: RunnerParams, environ: Mapping[str, str]) -> tuple[str, int, str | None]:
     """The ``kind``, ``workers`` and ``address`` a runner is built with.
 
     Parameters
     ----------
     settings
-        The ``runner`` group of params.yaml; missing keys take ``DEFAULT_SETTINGS``.
+        The ``runner`` group of params.yaml.
     environ
         The environment: a non-empty ``FORMSET_DASK_ADDRESS`` makes the kind ``dask`` at
         that address.
-
-    Raises
-    ------
-    ValueError
-        Unknown ``kind`` or ``workers`` below 1; the message names the params.yaml key.
     """
-    merged = {**DEFAULT_SETTINGS, **(settings or {})}
-    kind, workers, address = merged["kind"], int(merged["workers"]), merged["address"]
-    if kind not in KINDS:
-        raise ValueError(f"runner.kind in params.yaml must be one of {', '.join(KINDS)}, got {kind!r}")
-    if workers < 1:
-        raise ValueError(f"runner.workers in params.yaml must be at least 1, got {workers}")
+    kind, address = settings.kind, settings.address
     if environ.get(ADDRESS_VARIABLE):
         kind, address = "dask", environ[ADDRESS_VARIABLE]
-    return kind, workers, address if kind == "dask" else None
+    return kind, settings.workers, address if kind == "dask" else None
 
 
-def set_runner(settings: Mapping | None) -> TaskRunner:
+def set_runner(settings: RunnerParams) -> TaskRunner:
     """The task runner of the per-set stages (ingest, normalize, reps): the Dask cluster of
     ``task_runner`` when the kind resolves to ``dask``, else threads of this process."""
     kind, workers, _ = resolved(settings, os.environ)

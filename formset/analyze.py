@@ -27,6 +27,7 @@ import pandas as pd
 
 from formset import models, provenance, pull
 from formset.catalog import CLUSTERS, COMPARE_METRICS, FEATURES, KINEMATICS, SAMPLES, TRAIN_METRICS
+from formset.params import CompareParams, KeypointsParams, NormalizeParams, Params, plain
 from formset.quarantine import SampleError, StageSkipped
 from formset.schemas import tables
 from formset.schemas.series import KeypointSeries
@@ -131,7 +132,7 @@ class Version:
         metrics = {k: self.train_metrics.get(k) for k in ("accuracy", "f1", "auc", "n_samples", "n_subjects")}
         return {
             "dataset_version": self.label,
-            "model": self.models.train_params.get("model") if self.models else None,
+            "model": self.models.train_params.model if self.models else None,
             "model_metrics": metrics if self.models else None,
             "references": int(self.references[["set_id", "sample_id"]].drop_duplicates().shape[0]) if len(self.references) else 0,
             "notes": self.notes,
@@ -225,7 +226,7 @@ def load_version(rev: str | None = None, repo: str | None = None) -> Version:
 
 # ------------------------------------------------------------------ stages, one sample
 def extract_keypoints(
-    path: Path, column: str, catalog: pd.DataFrame, params: dict, on_frame: Callable[[Frame], None] | None = None
+    path: Path, column: str, catalog: pd.DataFrame, params: KeypointsParams, on_frame: Callable[[Frame], None] | None = None
 ) -> pd.DataFrame:
     """The ``KEYPOINTS`` rows of the recording, by the keypoints stage's readers and pose backend.
 
@@ -237,7 +238,7 @@ def extract_keypoints(
     AnalysisRefused
         The stage's quarantine reason (``unreadable_video``, ``no_person_detected`` ...).
     """
-    backend = get_backend(params["pose_backend"], params) if is_video_column(column) else None
+    backend = get_backend(params.pose_backend, plain(params)) if is_video_column(column) else None
     if backend is not None and on_frame is not None:
         backend = FrameTappedBackend(backend, on_frame)
     try:
@@ -262,7 +263,7 @@ class FrameTappedBackend:
         return self.backend.extract(video, view, on_frame=self.on_frame)
 
 
-def normalized_features(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
+def normalized_features(keypoints: pd.DataFrame, params: NormalizeParams) -> pd.DataFrame:
     """``FEATURES`` rows by the normalize stage; its rejection refuses the recording."""
     features, rejections = features_for_samples(keypoints, params)
     if rejections:
@@ -280,7 +281,7 @@ def comparable_references(version: Version, exercise: str, view: str, source: st
 
 def compare_with_version(
     features: pd.DataFrame, kinematics: pd.DataFrame, catalog: pd.DataFrame, references: pd.DataFrame,
-    version: Version, params: dict,
+    version: Version, params: CompareParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """DTW of the recording and its reps against ``references`` (the compare stage's
     ``compare_group``), judged by the version's learned thresholds.
@@ -307,15 +308,15 @@ def compare_with_version(
 
 
 def joint_scores(
-    features: pd.DataFrame, kinematics: pd.DataFrame, catalog: pd.DataFrame, version: Version, params: dict
+    features: pd.DataFrame, kinematics: pd.DataFrame, catalog: pd.DataFrame, version: Version, params: Params
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cluster stage's per-joint scores of the recording and of each rep (``SCORES``,
     ``REP_SCORES`` rows); empty when the version has no clusters."""
     if version.clusters is None:
         return tables.SCORES.empty_table().to_pandas(), tables.REP_SCORES.empty_table().to_pandas()
     return (
-        score_samples(features, catalog, version.clusters, params["cluster"]),
-        rep_joint_scores(features, kinematics, catalog, version.clusters, params["cluster"]["max_distance"]),
+        score_samples(features, catalog, version.clusters, params.cluster),
+        rep_joint_scores(features, kinematics, catalog, version.clusters, params.cluster.max_distance),
     )
 
 
@@ -324,7 +325,7 @@ def trained_views(version: Version) -> list[str]:
     (``metrics/train.json: per_view``), else those ``train.views`` allowed. A view the
     params allow but no training sample had is not one."""
     per_view = version.train_metrics.get("per_view")
-    return sorted(per_view) if per_view else list(version.models.train_params["views"])
+    return sorted(per_view) if per_view else list(version.models.train_params.views)
 
 
 def model_answer(features: pd.DataFrame, catalog: pd.DataFrame, version: Version) -> dict:
@@ -413,7 +414,7 @@ def verdict_text(verdicts: pd.DataFrame, n_references: int) -> dict:
 
 
 def analyze(
-    recording: str | Path, out_dir: str | Path, params: dict, version: Version, view: str = "front",
+    recording: str | Path, out_dir: str | Path, params: Params, version: Version, view: str = "front",
     exercise: str | None = None, fps: float = DEFAULT_FPS, overlay_formats: tuple[str, ...] = (".mp4",),
     on_stage=None, overlay_max_side: int | None = None,
 ) -> dict:  # fmt: skip
@@ -432,7 +433,7 @@ def analyze(
     view
         The camera's view (``front``, ``diagonal``, ``side``); a Kinect CSV is ``kinect``.
     exercise
-        A name of ``params["exercises"]``, or None / ``auto`` for the version's exercise model.
+        A name of ``params.exercises``, or None / ``auto`` for the version's exercise model.
     fps
         Frame rate of a Kinect CSV or OpenPose folder.
     overlay_formats
@@ -456,8 +457,8 @@ def analyze(
     """
     path, out = Path(recording), Path(out_dir)
     started = on_stage or (lambda stage: None)
-    if exercise not in (None, AUTO, *params["exercises"]):
-        raise AnalysisRefused("unknown_exercise", f"{exercise!r} is not one of {', '.join(params['exercises'])}")
+    if exercise not in (None, AUTO, *params.exercises):
+        raise AnalysisRefused("unknown_exercise", f"{exercise!r} is not one of {', '.join(params.exercises)}")
     column = source_column(path, view)
     view, source = SOURCE_COLUMNS[column]
     catalog = one_sample_catalog(column, path.name, exercise or AUTO, fps)
@@ -466,12 +467,12 @@ def analyze(
         # The pose backend's frames are kept for the overlay, which then decodes nothing.
         spool = None
         if source == VIDEO_KIND:
-            spool = stack.enter_context(FrameSpool(out / SPOOL_FILE, overlay_max_side or params["analyze"]["overlay_max_side"]))
+            spool = stack.enter_context(FrameSpool(out / SPOOL_FILE, overlay_max_side or params.analyze.overlay_max_side))
         started("keypoints")
-        keypoints = extract_keypoints(path, column, catalog, params["keypoints"], on_frame=spool)
+        keypoints = extract_keypoints(path, column, catalog, params.keypoints, on_frame=spool)
         result, tables_of_result = judge(path, keypoints, catalog, view, source, exercise, version, params, started)
         started("overlay and report")
-        result["files"] = write_outputs(path, out, result, keypoints, catalog, *tables_of_result, params["reps"]["tempo"],
+        result["files"] = write_outputs(path, out, result, keypoints, catalog, *tables_of_result, params.reps.tempo,
                                         overlay_formats, spool)  # fmt: skip
     (out / "result.json").write_text(json.dumps(result, indent=2, default=_json_default) + "\n")
     return result
@@ -479,7 +480,7 @@ def analyze(
 
 def judge(
     path: Path, keypoints: pd.DataFrame, catalog: pd.DataFrame, view: str, source: str, exercise: str | None,
-    version: Version, params: dict, started: Callable[[str], None],
+    version: Version, params: Params, started: Callable[[str], None],
 ) -> tuple[dict, tuple[pd.DataFrame, ...]]:  # fmt: skip
     """The recording's keypoints through normalize, recognition, reps, compare and the models.
 
@@ -492,18 +493,18 @@ def judge(
         recording, for the report and the overlay.
     """
     started("normalize")
-    features = normalized_features(keypoints, params["normalize"])
+    features = normalized_features(keypoints, params.normalize)
     exercise_probability = None
     if exercise in (None, AUTO):
         exercise, exercise_probability = recognise_exercise(features, version)
         catalog["exercise"] = exercise
     no_quarantine = tables.QUARANTINE.empty_table().to_pandas()
     started("reps")
-    kinematics, reps, recordings = reps_for_samples(features, catalog, no_quarantine, params["reps"])
+    kinematics, reps, recordings = reps_for_samples(features, catalog, no_quarantine, params.reps)
     started("compare")
     references = comparable_references(version, exercise, view, source)
     n_references = int(references[["set_id", "sample_id"]].drop_duplicates().shape[0]) if len(references) else 0
-    distances, verdicts = compare_with_version(features, kinematics, catalog, references, version, params["compare"])
+    distances, verdicts = compare_with_version(features, kinematics, catalog, references, version, params.compare)
     # Joint clusters of other views or sources are not comparable either.
     scored_by = version if n_references else Version.empty("no comparable references")
     scores, rep_scores = joint_scores(features, kinematics, catalog, scored_by, params)
@@ -513,7 +514,7 @@ def judge(
         "status": recording_row["status"], "detail": recording_row["detail"],
         "rep_count": int(recording_row["rep_count"]),
         "reps": _records(reps, ["rep", "start_frame", "bottom_frame", "end_frame", "start_s", "bottom_s", "end_s", "duration_s", "depth"]),
-        "tempo": {"feedback": recording_row["tempo_feedback"], "sentence": tempo_sentence(reps["duration_s"].to_numpy(dtype=np.float64), params["reps"]["tempo"])},
+        "tempo": {"feedback": recording_row["tempo_feedback"], "sentence": tempo_sentence(reps["duration_s"].to_numpy(dtype=np.float64), params.reps.tempo)},
         "model": model_answer(features, catalog, version),
         "dtw": verdict_text(verdicts, n_references),
         "joint_scores": _records(scores.sort_values("score"), ["joint", "score"]) if len(scores) else [],

@@ -247,7 +247,7 @@ def add_set(
         except (DvcError, GitError) as err:
             console.print(f"[red]The set was copied into {catalog.DELIVERED_SETS.path} but could not be recorded:[/]\n{err}")
             raise typer.Exit(1)
-    print_delivery(delivery, set_dir, project.params()["exercises"])
+    print_delivery(delivery, set_dir, project.params().exercises)
     if delivery.status == "refused":
         raise typer.Exit(1)
 

@@ -10,11 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from formset import catalog
 from formset.catalog import Table
-from formset.params import parse as parse_params
+from formset.params import Params
+from formset.params import load as load_params
 
 
 def find_root(start: str | os.PathLike | None = None) -> Path:
@@ -46,17 +45,15 @@ class Project:
     def params_file(self) -> Path:
         return self.root / "params.yaml"
 
-    def params(self) -> dict:
-        """All parameters, as a dict of group -> dict, every key checked first.
+    def params(self) -> Params:
+        """Every parameter of ``params.yaml``, typed and checked (``formset.params``).
 
         Raises
         ------
         formset.params.ParamsError
             A key is missing, unknown, or its value not what the key allows (one line).
         """
-        raw = yaml.safe_load(self.params_file.read_text())
-        parse_params(raw, self.params_file.name)
-        return raw
+        return load_params(self.params_file)
 
     @property
     def state_dir(self) -> Path:

@@ -37,6 +37,7 @@ import torch
 import yaml
 
 from formset import catalog, pull
+from formset.params import NormalizeParams, TrainParams, group
 from formset.quarantine import Rejection, StageSkipped
 from formset.tasks.exercise import ExerciseModel, per_sample_exercise
 from formset.tasks.faults import FaultModel, sample_mean
@@ -110,8 +111,8 @@ class Models:
     classifier: TrainedModel
     exercise_model: ExerciseModel | None
     fault_model: FaultModel | None
-    train_params: dict
-    normalize_params: dict
+    train_params: TrainParams
+    normalize_params: NormalizeParams
     device: str = "cpu"
     missing: dict[str, str] = field(default_factory=dict)
 
@@ -260,12 +261,13 @@ def load(rev: str | None = None, repo: str | None = None) -> Models:
     if "classifier" not in payloads:
         raise StageSkipped(f"no classifier to predict with: {missing['classifier']}")
     classifier_meta = json.loads(payloads["classifier"]["meta"])
-    train_params = classifier_meta["params"]
-    device = choose_device(train_params.get("device"))
+    train_params = group(TrainParams, classifier_meta["params"], f"version {label}: {MODEL_FILES['classifier']}")
+    device = choose_device(train_params.device)
     classifier = TrainedModel.from_state(payloads["classifier"]["model"]).to(device)
     exercise_model = ExerciseModel.from_state(payloads["exercise_model"]["model"]) if "exercise_model" in payloads else None
     fault_model = FaultModel.from_state(payloads["fault_model"]["model"]) if "fault_model" in payloads else None
-    return Models(label, classifier, exercise_model, fault_model, train_params, params["normalize"], device, missing)
+    normalize_params = group(NormalizeParams, params["normalize"], f"version {label}: params.yaml")
+    return Models(label, classifier, exercise_model, fault_model, train_params, normalize_params, device, missing)
 
 
 def read_keypoints(path: str | Path) -> pd.DataFrame:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping, Union
+from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
@@ -31,6 +31,10 @@ RunnerKind = Literal["processes", "threads", "dask"]
 ModelFamily = Literal["conv_lstm", "kinematic", "minirocket"]
 ExerciseMode = Literal["input", "per_exercise"]
 ViewFusion = Literal["average", "fused"]
+
+
+#: A params group's dataclass.
+G = TypeVar("G")
 
 
 class ParamsError(ValueError):
@@ -60,12 +64,12 @@ def count() -> Any:
 
 
 @dataclass(frozen=True)
-class Ingest:
+class IngestParams:
     sets_dir: str
 
 
 @dataclass(frozen=True)
-class Runner:
+class RunnerParams:
     kind: RunnerKind
     workers: int = count()
     address: str | None
@@ -73,7 +77,7 @@ class Runner:
 
 
 @dataclass(frozen=True)
-class Keypoints:
+class KeypointsParams:
     openpose_min_confidence: float = fraction()
     min_frames: int = count()
     pose_backend: Literal["mediapipe", "mmpose", "none"]
@@ -87,7 +91,7 @@ class Keypoints:
 
 
 @dataclass(frozen=True)
-class Normalize:
+class NormalizeParams:
     reference_window: int = count()
     max_gap_frames: int = in_range(0, math.inf)
     smoothing_sigma: float = positive()
@@ -95,14 +99,14 @@ class Normalize:
 
 
 @dataclass(frozen=True)
-class Validate:
+class ValidateParams:
     max_missing_rate: float = fraction()
     max_abs_normalized: float = positive()
     max_quarantined_share: float = fraction()
 
 
 @dataclass(frozen=True)
-class Cluster:
+class ClusterParams:
     views: tuple[str, ...] = names_of(VIEWS)
     eps: float = positive()
     min_samples: int = count()
@@ -111,7 +115,7 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class Compare:
+class CompareParams:
     views: tuple[str, ...] = names_of(VIEWS)
     joints: tuple[str, ...] = names_of(JOINTS)
     axes: tuple[str, ...] = names_of(AXES)
@@ -119,25 +123,25 @@ class Compare:
 
 
 @dataclass(frozen=True)
-class KinematicModel:
+class KinematicModelParams:
     C: float = positive()
 
 
 @dataclass(frozen=True)
-class MiniRocketModel:
+class MiniRocketModelParams:
     length: int = count()
     features: int = count()
 
 
 @dataclass(frozen=True)
-class FaultModel:
+class FaultModelParams:
     length: int = count()
     features: int = count()
     inner_folds: int = in_range(2, math.inf)
 
 
 @dataclass(frozen=True)
-class Train:
+class TrainParams:
     seed: int
     threads: int = count()
     device: str
@@ -162,20 +166,20 @@ class Train:
     conv_kernels: tuple[int, ...]
     lstm_units: int = count()
     dense_units: int = count()
-    kinematic: KinematicModel
-    minirocket: MiniRocketModel
-    fault_model: FaultModel
+    kinematic: KinematicModelParams
+    minirocket: MiniRocketModelParams
+    fault_model: FaultModelParams
 
 
 @dataclass(frozen=True)
-class Recognition:
+class RecognitionParams:
     length: int = count()
     features: int = count()
     body_frame: bool
 
 
 @dataclass(frozen=True)
-class ExerciseReps:
+class ExerciseRepsParams:
     signal: tuple[str, ...]
     direction: Literal["down", "up"]
     min_range: float = positive()
@@ -184,16 +188,16 @@ class ExerciseReps:
 
 
 @dataclass(frozen=True)
-class Tempo:
+class TempoParams:
     irregular_std_s: float = positive()
     too_fast_s: float = positive()
     too_slow_s: float = positive()
 
 
 @dataclass(frozen=True)
-class Reps:
+class RepsParams:
     recognition_min_margin: float = positive()
-    exercises: dict[str, ExerciseReps]
+    exercises: dict[str, ExerciseRepsParams]
     default_min_range: float = positive()
     max_gap_s: float = positive()
     smoothing_s: float = positive()
@@ -206,16 +210,16 @@ class Reps:
     posture_views: tuple[str, ...] = names_of(VIEWS)
     moment_arm_views: tuple[str, ...] = names_of(VIEWS)
     view_preference: tuple[str, ...] = names_of(VIEWS)
-    tempo: Tempo
+    tempo: TempoParams
 
 
 @dataclass(frozen=True)
-class Analyze:
+class AnalyzeParams:
     overlay_max_side: int = count()
 
 
 @dataclass(frozen=True)
-class Serve:
+class ServeParams:
     workers: int = count()
     max_queue: int = in_range(0, math.inf)
     max_upload_mb: float = positive()
@@ -226,7 +230,7 @@ class Serve:
 
 
 @dataclass(frozen=True)
-class Nightly:
+class NightlyParams:
     deployment: str
     cron: str
     timezone: str
@@ -238,19 +242,19 @@ class Params:
     """Every group of ``params.yaml``."""
 
     exercises: tuple[str, ...]
-    ingest: Ingest
-    runner: Runner
-    keypoints: Keypoints
-    normalize: Normalize
-    validate: Validate
-    cluster: Cluster
-    compare: Compare
-    train: Train
-    recognition: Recognition
-    reps: Reps
-    analyze: Analyze
-    serve: Serve
-    nightly: Nightly
+    ingest: IngestParams
+    runner: RunnerParams
+    keypoints: KeypointsParams
+    normalize: NormalizeParams
+    validate: ValidateParams
+    cluster: ClusterParams
+    compare: CompareParams
+    train: TrainParams
+    recognition: RecognitionParams
+    reps: RepsParams
+    analyze: AnalyzeParams
+    serve: ServeParams
+    nightly: NightlyParams
 
 
 def load(path: str | Path) -> Params:
@@ -272,6 +276,25 @@ def parse(raw: Any, source: str = "params.yaml") -> Params:
     unknown = [e for e in params.reps.exercises if e not in params.exercises]
     if unknown:
         raise ParamsError(f"{source}: reps.exercises.{unknown[0]} is not in `exercises` ({', '.join(params.exercises)})")
+    return params
+
+
+def group(kind: type[G], raw: Any, source: str) -> G:
+    """One params group ``kind`` (``TrainParams`` ...) from the mapping ``raw``, checked as
+    ``parse`` checks it; ``source`` names where ``raw`` came from in a message (a model
+    file's saved parameters)."""
+    return _dataclass(raw, kind, "", source)
+
+
+def plain(params: Any) -> Any:
+    """``params`` (a group, ``Params`` or anything JSON-able) as plain JSON and YAML values
+    (mappings, lists, scalars): what provenance records and model files keep."""
+    if is_dataclass(params):
+        return plain(asdict(params))
+    if isinstance(params, dict):
+        return {key: plain(value) for key, value in params.items()}
+    if isinstance(params, (list, tuple)):
+        return [plain(value) for value in params]
     return params
 
 

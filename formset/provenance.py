@@ -15,6 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from formset.params import plain
+
 if TYPE_CHECKING:
     import pyarrow
 
@@ -64,6 +66,7 @@ def record(stage: str, params: object, inputs: dict, code_sha256: str | None = N
     its code (``code_sha256``, see ``formset.incremental.code_digest``) and its inputs, but
     not the git version, so that a commit that leaves a stage's code alone does not redo it.
     """
+    params = plain(params)
     made_from = {"stage": stage, "params_sha256": params_digest(params), "code_sha256": code_sha256, "inputs": inputs}
     return {**made_from, "code": code_version(), "params": params, "key": params_digest(made_from)}
 

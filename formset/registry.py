@@ -26,6 +26,7 @@ import pandas as pd
 
 from formset import catalog, gitops
 from formset.config import Project
+from formset.params import plain
 from formset.quarantine import SampleError
 from formset.schemas.vocab import SOURCE_COLUMNS
 from formset.storage import atomic_path, write_json
@@ -121,11 +122,11 @@ def add_delivery(project: Project, source: Path, allow_quarantine: bool = False,
     # Staged inside data/sets: the rename into place stays on one file system.
     with tempfile.TemporaryDirectory(prefix=f".{set_id}.", suffix=".tmp", dir=project.path(catalog.DELIVERED_SETS)) as staging:
         staged = Path(staging) / set_id  # named as it will be stored, as ingest checks
-        result = ingest_set(staged, params["exercises"], copy_hashed(source, staged, cache_objects_dir(project)))
+        result = ingest_set(staged, params.exercises, copy_hashed(source, staged, cache_objects_dir(project)))
         if result.set_row is None:
             return Delivery("refused", set_id, set_problem=result.rejections[0].detail)
         new_cells = samples_cells(staged)
-        videos = video_problems(staged, new_cells, result.problems, min_decoded_fraction(params["keypoints"]))
+        videos = video_problems(staged, new_cells, result.problems, min_decoded_fraction(plain(params.keypoints)))
         report = check_report(pd.concat([result.problems, problem_table(new_cells["sample_id"], videos)]))
         if len(report) and not allow_quarantine:
             return Delivery("refused", set_id, report=report)

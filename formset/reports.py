@@ -113,7 +113,7 @@ def recording_html(project: Project, loaded: ReportTables, set_id: str, sample_i
     rows = loaded.of_sample(set_id, sample_id)
     data = RecordingData(sample=sample, frames=video_frames(project, sample, rows["recordings"], rows["reps"]),
                          made_by=made_by(project, loaded), **rows)  # fmt: skip
-    return render_recording(data, project.params()["reps"]["tempo"])
+    return render_recording(data, project.params().reps.tempo)
 
 
 def made_by(project: Project, loaded: ReportTables) -> str:

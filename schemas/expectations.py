@@ -319,13 +319,13 @@ def feature_sample_views_suite(max_missing_rate: float, max_abs_normalized: floa
     return Suite("feature_sample_views", grain="sample_view", keys=SAMPLE_VIEW_KEYS, checks=tuple(checks))
 
 
-def all_suites(params: Mapping[str, float], exercises: Sequence[str]) -> tuple[Suite, ...]:
+def all_suites(max_missing_rate: float, max_abs_normalized: float, exercises: Sequence[str]) -> tuple[Suite, ...]:
     """Every suite of the validate stage.
 
     Parameters
     ----------
-    params
-        The ``validate`` group of ``params.yaml`` (``max_missing_rate``, ``max_abs_normalized``).
+    max_missing_rate, max_abs_normalized
+        ``validate.max_missing_rate`` and ``validate.max_abs_normalized`` of ``params.yaml``.
     exercises
         The exercise names of ``params.yaml: exercises``.
     """
@@ -333,5 +333,5 @@ def all_suites(params: Mapping[str, float], exercises: Sequence[str]) -> tuple[S
         samples_suite(exercises),
         keypoints_suite(),
         features_suite(),
-        feature_sample_views_suite(params["max_missing_rate"], params["max_abs_normalized"]),
+        feature_sample_views_suite(max_missing_rate, max_abs_normalized),
     )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import DBSCAN
 
+from formset.params import ClusterParams, plain
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.schemas.tables import SCORES
 from formset.storage import write_json
@@ -61,7 +62,8 @@ class JointClusters:
         lengths, ``axis`` over ``PLANAR_AXES`` or ``SPATIAL_AXES``. A key with zero rows
         means DBSCAN found only noise; a missing key means no correct frames.
     params
-        The ``cluster`` parameters the centroids were fitted with.
+        The ``cluster`` parameters the centroids were fitted with (``formset.params.plain``:
+        as the clusters file records them).
     subjects
         The subjects whose executions were used, sorted; None when all were.
     """
@@ -172,7 +174,7 @@ def _with_catalog(features: pd.DataFrame, samples: pd.DataFrame, views: Iterable
 def fit_joint_clusters(
     features: pd.DataFrame,
     samples: pd.DataFrame,
-    params: dict,
+    params: ClusterParams,
     subjects: Iterable[str] | None = None,
 ) -> JointClusters:
     """Cluster the positions of correct executions per exercise, view and core joint.
@@ -194,7 +196,7 @@ def fit_joint_clusters(
     -------
     JointClusters
     """
-    rows = _with_catalog(features, samples, params["views"])
+    rows = _with_catalog(features, samples, params.views)
     correct = rows[rows["label"] == "correct"]
     if subjects is not None:
         subjects = tuple(sorted(set(subjects)))
@@ -206,9 +208,9 @@ def fit_joint_clusters(
             points = group[_position_columns(joint, axes)].to_numpy(dtype=np.float64)
             points = points[np.isfinite(points).all(axis=1)]
             if len(points):
-                points = even_subsample(points, params["max_fit_points"])
-                centroids[(exercise, view, joint)] = cluster_centroids(points, params["eps"], params["min_samples"])
-    return JointClusters(centroids=centroids, params=dict(params), subjects=subjects)
+                points = even_subsample(points, params.max_fit_points)
+                centroids[(exercise, view, joint)] = cluster_centroids(points, params.eps, params.min_samples)
+    return JointClusters(centroids=centroids, params=plain(params), subjects=subjects)
 
 
 def _score_joint(
@@ -247,7 +249,7 @@ def _score_joint(
 
 
 def score_samples(
-    features: pd.DataFrame, samples: pd.DataFrame, clusters: JointClusters, params: dict
+    features: pd.DataFrame, samples: pd.DataFrame, clusters: JointClusters, params: ClusterParams
 ) -> pd.DataFrame:
     """Score every sample of the catalog per view and core joint against ``clusters``.
 
@@ -269,7 +271,7 @@ def score_samples(
         (0-1, the mean frame score), ``mean_distance`` (torso lengths) and ``n_frames`` (the
         frames in which the joint was present and scored).
     """
-    rows = _with_catalog(features, samples, params["views"])
+    rows = _with_catalog(features, samples, params.views)
     parts = []
     for (exercise, view), group in rows.groupby(GROUP_KEY, sort=True):
         sample_code = group.groupby(SAMPLE_KEY, sort=False).ngroup().to_numpy()
@@ -281,7 +283,7 @@ def score_samples(
             axes = view_axes if centroids is None else SPATIAL_AXES[: centroids.shape[1]]
             positions = group[_position_columns(joint, axes)].to_numpy(dtype=np.float64)
             score, mean_distance, n_frames = _score_joint(
-                positions, sample_code, n_samples, centroids, params["max_distance"]
+                positions, sample_code, n_samples, centroids, params.max_distance
             )
             parts.append(
                 pd.DataFrame(

@@ -34,6 +34,7 @@ import pandas as pd
 from dtaidistance import dtw
 from sklearn.metrics import roc_auc_score
 
+from formset.params import CompareParams
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.schemas.tables import DISTANCES, REP_SCORES, VERDICTS
 from formset.tasks.cluster import JointClusters, frame_scores, nearest_distance
@@ -165,7 +166,7 @@ def _pick_references(index: pd.DataFrame, chosen: str | None) -> np.ndarray:
 
 
 def compare_group(
-    frames: pd.DataFrame, exercise: str, view: str, params: dict, measured: set[tuple[str, str]] | None = None
+    frames: pd.DataFrame, exercise: str, view: str, params: CompareParams, measured: set[tuple[str, str]] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Distances of every recording and rep of one exercise x view (or of the ``measured``
     samples only) to its references.
@@ -189,8 +190,8 @@ def compare_group(
     verdicts : pandas.DataFrame
         ``VERDICTS`` columns, ``threshold`` and ``beyond_threshold`` still empty.
     """
-    has_depth = bool(np.isfinite(frames[[f"{j}_z" for j in params["joints"]]].to_numpy(dtype=np.float64)).any())
-    features = feature_columns(params["joints"], params["axes"], has_depth)
+    has_depth = bool(np.isfinite(frames[[f"{j}_z" for j in params.joints]].to_numpy(dtype=np.float64)).any())
+    features = feature_columns(params.joints, params.axes, has_depth)
     index, arrays = segments(frames, features)
     distance_parts, verdict_parts = [], []
     for is_rep in (False, True):
@@ -203,7 +204,7 @@ def compare_group(
             is_measured = np.array([key in measured for key in zip(scoped["set_id"], scoped["sample_id"])], dtype=bool)
             scoped.loc[is_measured, "label"] = None  # a measured sample is never its own reference
             targets = np.flatnonzero(is_measured)
-        references = _pick_references(scoped, (params.get("references") or {}).get(exercise))
+        references = _pick_references(scoped, params.references.get(exercise))
         reference_subjects = scoped["subject_id"].to_numpy()[references]
         per_pair = dtw_to_references([arrays[i] for i in scope], references, targets)  # (segment, reference, feature)
         if targets is not None:
@@ -281,7 +282,7 @@ def learn_threshold(distance: np.ndarray, incorrect: np.ndarray) -> dict:
 
 
 def compare_executions(
-    features: pd.DataFrame, kinematics: pd.DataFrame, samples: pd.DataFrame, params: dict
+    features: pd.DataFrame, kinematics: pd.DataFrame, samples: pd.DataFrame, params: CompareParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """DTW distances, learned thresholds and verdicts of every recording and rep.
 
@@ -307,7 +308,7 @@ def compare_executions(
         ``{scope: {"<exercise>/<view>": learn_threshold(...)}}`` for ``recording`` and ``rep``,
         plus ``auc_mean`` per scope (the mean over groups that have an AUC).
     """
-    frames = features[features["view"].isin(params["views"])].merge(
+    frames = features[features["view"].isin(params.views)].merge(
         kinematics[["set_id", "sample_id", "view", "frame", "rep"]], on=["set_id", "sample_id", "view", "frame"], how="left"
     ).merge(samples[[*SAMPLE_KEY, "subject_id", "exercise", "label"]], on=SAMPLE_KEY, how="inner")
     distance_parts, verdict_parts = [], []

@@ -20,7 +20,7 @@ after validation and before the reps stage, whose ``wrong_exercise`` check reads
 out-of-fold predictions.
 
 Its parameters are the ``recognition`` group of ``params.yaml`` and the inputs the form
-classifier reads (``RECOGNITION_INPUTS`` of the ``train`` group): ``recognition_params``
+classifier reads (``RECOGNITION_INPUTS`` of the ``train`` group): ``recognition_record``
 puts them together.
 """
 
@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from sklearn.linear_model import RidgeClassifierCV
 
+from formset.params import Params, RecognitionParams, TrainParams, plain
 from formset.quarantine import StageSkipped
 from formset.tasks.learning.families import RIDGE_ALPHAS, RocketFeatures
 from formset.tasks.learning.folds import assign_folds, mean_std
@@ -43,11 +44,11 @@ from formset.tasks.learning.sequences import SAMPLE_KEY, Sequences
 RECOGNITION_INPUTS: tuple[str, ...] = ("views", "joints", "axes", "angles", "max_frames", "cv_folds", "seed")
 
 
-def recognition_params(all_params: dict) -> dict:
-    """The parameters ``recognize_exercises`` reads, from the whole of ``params.yaml``: the
-    ``RECOGNITION_INPUTS`` of ``train`` and the ``recognition`` group as ``exercise_model``."""
-    train = all_params["train"]
-    return {**{key: train[key] for key in RECOGNITION_INPUTS if key in train}, "exercise_model": all_params["recognition"]}
+def recognition_record(params: Params) -> dict:
+    """What exercise recognition's outputs are made with, as recorded in their provenance and
+    model file: the ``RECOGNITION_INPUTS`` of ``train`` and the ``recognition`` group as
+    ``exercise_model`` (a change to the classifier's other keys leaves recognition as it was)."""
+    return {**{key: getattr(params.train, key) for key in RECOGNITION_INPUTS}, "exercise_model": plain(params.recognition)}
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
@@ -79,18 +80,18 @@ class ExerciseModel:
     intercept: np.ndarray  # (class,)
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict) -> "ExerciseModel":
+    def fit(cls, seqs: Sequences, rows: np.ndarray, recognition: RecognitionParams, seed: int) -> "ExerciseModel":
         """Fit on the sequences ``rows`` (at least two exercises among them).
 
         Parameters
         ----------
-        params
-            The ``train`` group: ``exercise_model`` (``length``, ``features``) and ``seed``.
+        recognition
+            The ``recognition`` group: ``length``, ``features``, ``body_frame``.
+        seed
+            ``train.seed``.
         """
-        settings = params["exercise_model"]
         rows = np.asarray(rows)
-        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"],
-                                      bool(settings.get("body_frame", False)))  # fmt: skip
+        features = RocketFeatures.fit(seqs, rows, recognition.length, recognition.features, seed, recognition.body_frame)
         labels = np.asarray(seqs.exercise[rows], dtype=str)
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(features(seqs, rows), labels)
         coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
@@ -168,15 +169,17 @@ class ExerciseResult:
     predictions: pd.DataFrame
 
 
-def recognize_exercises(seqs: Sequences, params: dict) -> ExerciseResult:
+def recognize_exercises(seqs: Sequences, train: TrainParams, recognition: RecognitionParams) -> ExerciseResult:
     """Leave-people-out cross-validation of exercise recognition, then the final fit.
 
     Parameters
     ----------
     seqs
         Every sample's sequences (``build_sequences(..., labeled_only=False)``).
-    params
-        The ``train`` group: ``cv_folds``, ``seed``, ``exercise_model``.
+    train
+        The ``train`` group: its ``cv_folds`` and ``seed``.
+    recognition
+        The ``recognition`` group (``ExerciseModel.fit``).
 
     Raises
     ------
@@ -185,7 +188,7 @@ def recognize_exercises(seqs: Sequences, params: dict) -> ExerciseResult:
     """
     check_recognizable(seqs.subject, seqs.exercise)
     classes = sorted(set(np.asarray(seqs.exercise, dtype=str)))
-    fold = assign_folds(seqs.subject, seqs.exercise, int(params["cv_folds"]), int(params["seed"]))
+    fold = assign_folds(seqs.subject, seqs.exercise, train.cv_folds, train.seed)
     probabilities = np.zeros((len(fold), len(classes)))
     for number in np.unique(fold):
         train_rows, test_rows = np.flatnonzero(fold != number), np.flatnonzero(fold == number)
@@ -193,7 +196,7 @@ def recognize_exercises(seqs: Sequences, params: dict) -> ExerciseResult:
             # The other folds' people did one exercise: that is all a model of them can name.
             probabilities[np.ix_(test_rows, [classes.index(seqs.exercise[train_rows][0])])] = 1.0
             continue
-        model = ExerciseModel.fit(seqs, train_rows, params)
+        model = ExerciseModel.fit(seqs, train_rows, recognition, train.seed)
         probabilities[np.ix_(test_rows, [classes.index(c) for c in model.classes])] = model.predict_proba(seqs, test_rows)
     everyone = np.arange(len(fold))
     predictions = per_sample_exercise(seqs, everyone, probabilities, classes)
@@ -208,4 +211,4 @@ def recognize_exercises(seqs: Sequences, params: dict) -> ExerciseResult:
         "min_exercise_recall": min(e["recall"] for e in per_exercise.values()), "folds": int(fold.max() + 1),
         "n_samples": len(predictions), "n_subjects": int(pd.Series(seqs.subject).nunique()), "classes": classes,
     }  # fmt: skip
-    return ExerciseResult(ExerciseModel.fit(seqs, everyone, params), metrics, predictions)
+    return ExerciseResult(ExerciseModel.fit(seqs, everyone, recognition, train.seed), metrics, predictions)

@@ -31,6 +31,7 @@ import torch
 from sklearn.linear_model import RidgeClassifierCV
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score
 
+from formset.params import TrainParams
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
 from formset.tasks.learning.families import RIDGE_ALPHAS, RocketFeatures
@@ -98,9 +99,9 @@ class ExerciseHeads:
     constant: np.ndarray  # (fault,): p used instead of the head where not NaN
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: dict) -> "ExerciseHeads":
-        settings = params["fault_model"]
-        features = RocketFeatures.fit(seqs, rows, settings["length"], settings["features"], params["seed"])
+    def fit(cls, seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: TrainParams) -> "ExerciseHeads":
+        settings = params.fault_model
+        features = RocketFeatures.fit(seqs, rows, settings.length, settings.features, params.seed)
         X = features(seqs, rows)
         coef = np.zeros((len(FAULTS), X.shape[1]))
         intercept, constant = np.zeros(len(FAULTS)), np.full(len(FAULTS), np.nan)
@@ -158,7 +159,7 @@ class FaultModel:
         return cls(json.loads(state["faults"]), heads, state["thresholds"].numpy(), state["prior"].numpy())
 
 
-def _fit_heads(seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: dict) -> dict:
+def _fit_heads(seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: TrainParams) -> dict:
     return {e: ExerciseHeads.fit(seqs, rows[seqs.exercise[rows] == e], targets, params) for e in np.unique(seqs.exercise[rows])}
 
 
@@ -168,14 +169,14 @@ def sample_mean(seqs: Sequences, rows: np.ndarray, values: np.ndarray) -> pd.Dat
     return frame.groupby(level=SAMPLE_KEY, sort=True).mean()
 
 
-def fit_fault_model(seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: dict) -> FaultModel:
+def fit_fault_model(seqs: Sequences, rows: np.ndarray, targets: np.ndarray, params: TrainParams) -> FaultModel:
     """Fit the heads on ``rows`` and tune each fault's threshold on inner leave-people-out
     folds of those rows' people (module docstring)."""
     rows = np.asarray(rows)
     prior = np.nan_to_num(np.nanmean(np.vstack([targets[rows], np.full((1, len(FAULTS)), np.nan)]), axis=0))
     if len(np.unique(np.asarray(seqs.subject[rows], dtype=str))) < 2:  # nobody to validate on
         return FaultModel(list(FAULTS), _fit_heads(seqs, rows, targets, params), np.full(len(FAULTS), DEFAULT_THRESHOLD), prior)
-    inner = assign_folds(seqs.subject[rows], seqs.exercise[rows], int(params["fault_model"]["inner_folds"]), int(params["seed"]))
+    inner = assign_folds(seqs.subject[rows], seqs.exercise[rows], params.fault_model.inner_folds, params.seed)
     scores = np.full((len(rows), len(FAULTS)), np.nan)
     for number in np.unique(inner):
         fit_rows, check_rows = rows[inner != number], rows[inner == number]
@@ -224,7 +225,7 @@ class FaultResult:
     predictions: pd.DataFrame
 
 
-def evaluate_faults(seqs: Sequences, samples: pd.DataFrame, params: dict) -> FaultResult:
+def evaluate_faults(seqs: Sequences, samples: pd.DataFrame, params: TrainParams) -> FaultResult:
     """Leave-people-out cross-validation of the fault heads (thresholds tuned inside each
     fold on its training people), then the final model on everyone.
 
@@ -245,7 +246,7 @@ def evaluate_faults(seqs: Sequences, samples: pd.DataFrame, params: dict) -> Fau
     targets = fault_targets(seqs, samples)
     check_fault_labels(targets, seqs.subject)
     strata = np.char.add(np.asarray(seqs.exercise, dtype=str), np.where(seqs.y == 1, "/incorrect", "/correct"))
-    fold = assign_folds(seqs.subject, strata, int(params["cv_folds"]), int(params["seed"]))
+    fold = assign_folds(seqs.subject, strata, params.cv_folds, params.seed)
     probabilities = np.zeros((len(fold), len(FAULTS)))
     thresholds = np.zeros((len(fold), len(FAULTS)))
     for number in np.unique(fold):

@@ -20,6 +20,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from formset.params import KeypointsParams
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.series import KeypointSeries
 from formset.schemas.tables import KEYPOINTS, joint_columns
@@ -107,7 +108,7 @@ def series_table(views: list[tuple[str, str, KeypointSeries]]) -> pd.DataFrame:
 
 
 def extract_sample(
-    sample: Mapping, set_dir: Path, params: dict, backend: PoseBackend | None
+    sample: Mapping, set_dir: Path, params: KeypointsParams, backend: PoseBackend | None
 ) -> list[KeypointSeries]:
     """Read every view of one sample.
 
@@ -165,7 +166,7 @@ def is_video_column(column: str) -> bool:
 
 
 def read_view(
-    sample: Mapping, column: str, set_dir: Path, params: dict, backend: PoseBackend | None
+    sample: Mapping, column: str, set_dir: Path, params: KeypointsParams, backend: PoseBackend | None
 ) -> KeypointSeries:
     """Read one view of one sample from the source in ``sample[column]``.
 
@@ -193,12 +194,12 @@ def read_view(
         The reader's error, ``no_pose_backend`` or ``too_few_frames`` (see ``extract_sample``).
     """
     series = _read_source(column, sample, Path(set_dir), params, backend)
-    _check_found_frames(series, sample[column], params["min_frames"])
+    _check_found_frames(series, sample[column], params.min_frames)
     return series
 
 
 def read_view_outcome(
-    sample: Mapping, column: str, set_dir: Path, params: dict, backend: PoseBackend | None
+    sample: Mapping, column: str, set_dir: Path, params: KeypointsParams, backend: PoseBackend | None
 ) -> KeypointSeries | Rejection:
     """``read_view``, with a bad source returned as the sample's ``Rejection``.
 
@@ -246,7 +247,7 @@ def assemble_samples(
 
 
 def keypoints_for_samples(
-    samples: pd.DataFrame, sets_dir: Path, params: dict, backend: PoseBackend | None = None
+    samples: pd.DataFrame, sets_dir: Path, params: KeypointsParams, backend: PoseBackend | None = None
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     """Run ``extract_sample`` over catalog rows; bad samples become rejections.
 
@@ -300,7 +301,7 @@ def _given(value: object) -> bool:
 
 
 def _read_source(
-    column: str, sample: Mapping, set_dir: Path, params: dict, backend: PoseBackend | None
+    column: str, sample: Mapping, set_dir: Path, params: KeypointsParams, backend: PoseBackend | None
 ) -> KeypointSeries:
     """Read the source named in ``sample[column]`` with the reader of its kind."""
     view, kind = SOURCE_COLUMNS[column]
@@ -310,7 +311,7 @@ def _read_source(
     if kind == "kinect_csv":
         return read_kinect_csv(path, units=sample["kinect_units"], fps=fps)
     if kind == "openpose":
-        return read_openpose_folder(path, view, fps=fps, min_confidence=params["openpose_min_confidence"])
+        return read_openpose_folder(path, view, fps=fps, min_confidence=params.openpose_min_confidence)
     if backend is None:
         raise SampleError(
             "no_pose_backend",

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from formset.params import NormalizeParams
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.skeleton import AXES, JOINT_INDEX, JOINTS
 from formset.schemas.tables import ANGLES, FEATURES, joint_columns
@@ -521,7 +522,7 @@ def view_errors(units: np.ndarray, frame: np.ndarray, view_start: np.ndarray) ->
 
 
 def normalize_views(
-    points: np.ndarray, confidence: np.ndarray, frame: np.ndarray, view_start: np.ndarray, y_down: bool, params: dict
+    points: np.ndarray, confidence: np.ndarray, frame: np.ndarray, view_start: np.ndarray, y_down: bool, params: NormalizeParams
 ) -> tuple[dict[str, np.ndarray], dict[int, SampleError]]:
     """Steps 1-6 of the method for the rows of several views of one ``units``.
 
@@ -551,15 +552,15 @@ def normalize_views(
         View index -> ``no_reference_frame`` or ``degenerate_torso``; the rows of those
         views hold NaN.
     """
-    points = drop_low_confidence(points, confidence, params["min_confidence"])
-    reference = reference_frames(points, frame, params["reference_window"], view_start)
+    points = drop_low_confidence(points, confidence, params.min_confidence)
+    reference = reference_frames(points, frame, params.reference_window, view_start)
     found = reference >= 0
     # A view without a reference frame gets a stand-in one: all-NaN, so degenerate below.
     normalized, torso_length, degenerate = normalize_to_torsos(
         points, np.where(found, reference, view_start), view_start, y_down
     )
-    filled, was_filled = interpolate_gaps(normalized, frame, params["max_gap_frames"], view_start)
-    smoothed = gaussian_smooth(filled, params["smoothing_sigma"], frame, view_start)
+    filled, was_filled = interpolate_gaps(normalized, frame, params.max_gap_frames, view_start)
+    smoothed = gaussian_smooth(filled, params.smoothing_sigma, frame, view_start)
     row_view = view_of_rows(view_start, len(frame))
     features = {
         "positions": smoothed,
@@ -575,7 +576,7 @@ def normalize_views(
     return features, errors
 
 
-def features_by_view(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, list[tuple[tuple, SampleError]]]:
+def features_by_view(keypoints: pd.DataFrame, params: NormalizeParams) -> tuple[pd.DataFrame, list[tuple[tuple, SampleError]]]:
     """Normalized positions, deltas and angles of every sample x view that can be normalized.
 
     Parameters
@@ -681,7 +682,7 @@ def sorted_errors(
     return [(tuple(keys[view]), errors[view]) for view in sorted(errors)]
 
 
-def features_for_view(keypoints: pd.DataFrame, params: dict) -> pd.DataFrame:
+def features_for_view(keypoints: pd.DataFrame, params: NormalizeParams) -> pd.DataFrame:
     """Normalized positions, deltas and angles of one sample seen from one view.
 
     Parameters
@@ -716,7 +717,7 @@ def empty_features() -> pd.DataFrame:
     return FEATURES.empty_table().to_pandas()
 
 
-def features_for_samples(keypoints: pd.DataFrame, params: dict) -> tuple[pd.DataFrame, list[Rejection]]:
+def features_for_samples(keypoints: pd.DataFrame, params: NormalizeParams) -> tuple[pd.DataFrame, list[Rejection]]:
     """Features of every sample x view in a keypoints table.
 
     Parameters

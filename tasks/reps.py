@@ -56,11 +56,13 @@ All per-frame work is vectorized over frames; loops run over reps and sample-vie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.signal import find_peaks
 
+from formset.params import ExerciseRepsParams, RepsParams, TempoParams
 from formset.schemas.skeleton import AXES, JOINTS
 from formset.schemas.tables import KINEMATIC_ANGLES, KINEMATICS, MOMENT_ARMS, RECORDINGS, REPS, joint_columns
 from formset.tasks.maths.kinematics import compute_kinematics
@@ -113,7 +115,7 @@ class RepSearch:
     far_level: float = np.nan
 
 
-def rep_signal(frames: pd.DataFrame, columns: list[str]) -> np.ndarray:
+def rep_signal(frames: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """The mean of ``columns`` over those present in each frame.
 
     Parameters
@@ -128,7 +130,7 @@ def rep_signal(frames: pd.DataFrame, columns: list[str]) -> np.ndarray:
     numpy.ndarray
         float64, shape ``(frame,)``; NaN where none of the columns has a value.
     """
-    values = frames[columns].to_numpy(dtype=np.float64, na_value=np.nan)
+    values = frames[list(columns)].to_numpy(dtype=np.float64, na_value=np.nan)
     present = np.isfinite(values)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(present.any(axis=1), np.where(present, values, 0.0).sum(axis=1) / present.sum(axis=1), np.nan)
@@ -236,8 +238,8 @@ def find_reps(
     frame: np.ndarray,
     raw_signal: np.ndarray,
     lean_deg: float,
-    spec: dict,
-    params: dict,
+    spec: ExerciseRepsParams,
+    params: RepsParams,
 ) -> RepSearch:
     """Reps in one sample-view's rep signal (module docstring, steps 2-6).
 
@@ -253,7 +255,7 @@ def find_reps(
         The performer's median trunk inclination, degrees from vertical (``sample_lean``);
         NaN skips the posture check.
     spec
-        The exercise's entry of ``params["exercises"]``: ``signal``, ``direction``,
+        The exercise's entry of ``params.exercises``: ``signal``, ``direction``,
         ``min_range`` (signal units), ``upright`` (bool or None: no posture check).
     params
         The ``reps`` group of ``params.yaml``.
@@ -265,35 +267,35 @@ def find_reps(
     present = float(np.isfinite(raw_signal).mean()) if len(raw_signal) else 0.0
     duration = float(time_s[-1] - time_s[0]) if len(time_s) else 0.0
     empty = np.full(len(raw_signal), np.nan)
-    if present < params["min_present_fraction"]:
+    if present < params.min_present_fraction:
         return RepSearch("no_person", f"the body parts that move in this exercise are visible in only "
                          f"{present:.0%} of the frames", (), empty)  # fmt: skip
-    if duration < params["min_rep_s"]:
+    if duration < params.min_rep_s:
         return RepSearch("too_short", f"the recording lasts {duration:.2f} s, shorter than one rep "
-                         f"({params['min_rep_s']} s)", (), empty)  # fmt: skip
-    upright = spec.get("upright")
+                         f"({params.min_rep_s} s)", (), empty)  # fmt: skip
+    upright = spec.upright
     if upright is not None and np.isfinite(lean_deg) and (lean_deg <= UPRIGHT_MAX_DEG) != upright:
         posture = "upright" if lean_deg <= UPRIGHT_MAX_DEG else "lying"
         return RepSearch("wrong_exercise", f"the trunk is {posture} ({lean_deg:.0f} deg from vertical, median) "
                          f"but this exercise is done {'upright' if upright else 'lying'}", (), empty)  # fmt: skip
     step_s = float(np.median(np.diff(time_s) / np.diff(frame)))
-    signal = gaussian_smooth(fill_short_gaps(raw_signal, time_s, params["max_gap_s"]), params["smoothing_s"] / step_s, frame)
-    share, rest_level, far_level = excursion(signal, spec["direction"], params["rest_percentile"])
+    signal = gaussian_smooth(fill_short_gaps(raw_signal, time_s, params.max_gap_s), params.smoothing_s / step_s, frame)
+    share, rest_level, far_level = excursion(signal, spec.direction, params.rest_percentile)
     moved = abs(far_level - rest_level)
-    if moved < spec["min_range"]:
-        return RepSearch("no_movement", f"the {'/'.join(spec['signal'])} moves by {moved:.3g}, less than a rep's "
-                         f"{spec['min_range']}", (), signal, rest_level, far_level)  # fmt: skip
-    min_rows = max(1, int(round(params["min_rep_s"] / step_s / np.median(np.diff(frame)))))
+    if moved < spec.min_range:
+        return RepSearch("no_movement", f"the {'/'.join(spec.signal)} moves by {moved:.3g}, less than a rep's "
+                         f"{spec.min_range}", (), signal, rest_level, far_level)  # fmt: skip
+    min_rows = max(1, int(round(params.min_rep_s / step_s / np.median(np.diff(frame)))))
     bottoms, _ = find_peaks(
         np.where(np.isnan(share), -np.inf, share),
-        height=params["min_depth"],
-        prominence=params["min_prominence"],
+        height=params.min_depth,
+        prominence=params.min_prominence,
         distance=min_rows,
     )
     reps = [
         rep
-        for rep in rep_bounds(share, time_s, bottoms, params["rest_speed_fraction"])
-        if time_s[rep.end] - time_s[rep.start] >= params["min_rep_s"]
+        for rep in rep_bounds(share, time_s, bottoms, params.rest_speed_fraction)
+        if time_s[rep.end] - time_s[rep.start] >= params.min_rep_s
     ]
     if not reps:
         return RepSearch("no_reps", "the signal moves, but never in a rep-shaped dip and back", (), signal,
@@ -301,7 +303,7 @@ def find_reps(
     return RepSearch(OK, f"{len(reps)} reps", tuple(reps), signal, rest_level, far_level)
 
 
-def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
+def tempo_feedback(durations_s: np.ndarray, tempo: TempoParams) -> str:
     """Kim & Heo's feedback on rep durations.
 
     Parameters
@@ -321,16 +323,16 @@ def tempo_feedback(durations_s: np.ndarray, tempo: dict) -> str:
         return ""
     mean = float(np.mean(durations_s))
     notes = []
-    if len(durations_s) > 1 and float(np.std(durations_s, ddof=1)) > tempo["irregular_std_s"]:
+    if len(durations_s) > 1 and float(np.std(durations_s, ddof=1)) > tempo.irregular_std_s:
         notes.append("irregular")
-    if mean < tempo["too_fast_s"]:
+    if mean < tempo.too_fast_s:
         notes.append("too fast")
-    elif mean > tempo["too_slow_s"]:
+    elif mean > tempo.too_slow_s:
         notes.append("too slow")
     return ", ".join(notes) or "good tempo"
 
 
-def tempo_sentence(durations_s: np.ndarray, tempo: dict) -> str:
+def tempo_sentence(durations_s: np.ndarray, tempo: TempoParams) -> str:
     """``tempo_feedback`` as a sentence a coach reads: the count, the mean duration, the
     spread, and which rule is broken with what to do.
 
@@ -348,17 +350,17 @@ def tempo_sentence(durations_s: np.ndarray, tempo: dict) -> str:
     notes = []
     if len(durations_s) > 1:
         spread, std = float(np.ptp(durations_s)), float(np.std(durations_s, ddof=1))
-        if std > tempo["irregular_std_s"]:
-            parts.append(f"{spread:.2f} s apart (std {std:.2f} s, above {tempo['irregular_std_s']} s)")
+        if std > tempo.irregular_std_s:
+            parts.append(f"{spread:.2f} s apart (std {std:.2f} s, above {tempo.irregular_std_s} s)")
             notes.append("uneven")
         else:
             parts.append(f"{spread:.2f} s apart at most")
-    if mean < tempo["too_fast_s"]:
-        notes.append(f"faster than {tempo['too_fast_s']} s per rep: slow down")
-    elif mean > tempo["too_slow_s"]:
-        notes.append(f"slower than {tempo['too_slow_s']} s per rep: speed up")
+    if mean < tempo.too_fast_s:
+        notes.append(f"faster than {tempo.too_fast_s} s per rep: slow down")
+    elif mean > tempo.too_slow_s:
+        notes.append(f"slower than {tempo.too_slow_s} s per rep: speed up")
     if not notes:
-        return f"{', '.join(parts)}: a steady tempo within {tempo['too_fast_s']}-{tempo['too_slow_s']} s per rep."
+        return f"{', '.join(parts)}: a steady tempo within {tempo.too_fast_s}-{tempo.too_slow_s} s per rep."
     return f"{', '.join(parts)}: {'; '.join(notes)}."
 
 
@@ -375,8 +377,8 @@ def signal_range(values: np.ndarray, rest_percentile: float) -> float:
     return float(high - low)
 
 
-def default_rep_spec(columns: pd.DataFrame, params: dict) -> dict:
-    """The rep signal of an exercise ``params["exercises"]`` does not list (module docstring,
+def default_rep_spec(columns: pd.DataFrame, params: RepsParams) -> ExerciseRepsParams:
+    """The rep signal of an exercise ``params.exercises`` does not list (module docstring,
     step 8), chosen from one sample-view's frames.
 
     Parameters
@@ -389,30 +391,30 @@ def default_rep_spec(columns: pd.DataFrame, params: dict) -> dict:
 
     Returns
     -------
-    dict
-        An entry of the ``reps.exercises`` layout: ``signal`` (one ``<joint>_<axis>`` column,
+    ExerciseRepsParams
+        As an entry of ``reps.exercises``: ``signal`` (one ``<joint>_<axis>`` column,
         or none when no coordinate is present in enough frames), ``direction``,
         ``min_range``, ``angle`` (one kinematics angle column, or none) and ``upright``
         (None).
     """
     candidates = [c for c in joint_columns(suffixes=AXES) if c in columns and not c.startswith("mid_hip_")]
     values = columns[candidates].to_numpy(dtype=np.float64, na_value=np.nan)  # (frame, coordinate)
-    present = np.isfinite(values).mean(axis=0) >= params["min_present_fraction"]
-    ranges = np.array([signal_range(v, params["rest_percentile"]) if ok else np.nan for v, ok in zip(values.T, present)])
-    spec = {"signal": [], "direction": "down", "min_range": params["default_min_range"], "angle": [], "upright": None}
+    present = np.isfinite(values).mean(axis=0) >= params.min_present_fraction
+    ranges = np.array([signal_range(v, params.rest_percentile) if ok else np.nan for v, ok in zip(values.T, present)])
+    signal_column, direction, angle = (), "down", ()
     if np.isfinite(ranges).any():
         best = int(np.nanargmax(ranges))
         signal = values[:, best]
         edge = max(1, int(round(REST_EDGE_FRACTION * len(signal))))
         rest = np.nanmedian(np.concatenate([signal[:edge], signal[-edge:]]))
-        low, high = np.nanpercentile(signal, [100 - params["rest_percentile"], params["rest_percentile"]])
-        spec["signal"] = [candidates[best]]
-        spec["direction"] = "down" if not np.isfinite(rest) or rest >= (low + high) / 2 else "up"
+        low, high = np.nanpercentile(signal, [100 - params.rest_percentile, params.rest_percentile])
+        signal_column = (candidates[best],)
+        direction = "down" if not np.isfinite(rest) or rest >= (low + high) / 2 else "up"
     angles = [a for a in KINEMATIC_ANGLES if a in columns]
-    angle_ranges = [signal_range(columns[a].to_numpy(dtype=np.float64, na_value=np.nan), params["rest_percentile"]) for a in angles]
+    angle_ranges = [signal_range(columns[a].to_numpy(dtype=np.float64, na_value=np.nan), params.rest_percentile) for a in angles]
     if np.isfinite(angle_ranges).any():
-        spec["angle"] = [angles[int(np.nanargmax(angle_ranges))]]
-    return spec
+        angle = (angles[int(np.nanargmax(angle_ranges))],)
+    return ExerciseRepsParams(signal_column, direction, params.default_min_range, angle, upright=None)
 
 
 def _view_points(frames: pd.DataFrame) -> np.ndarray:
@@ -477,7 +479,7 @@ def recognition_verdict(row: pd.Series) -> str:
 
 
 def reps_for_view(
-    frames: pd.DataFrame, exercise: str, lean_deg: float, params: dict, verdict: str = ""
+    frames: pd.DataFrame, exercise: str, lean_deg: float, params: RepsParams, verdict: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Kinematics, reps and recording summary of one sample-view.
 
@@ -507,24 +509,24 @@ def reps_for_view(
     set_id, sample_id, view = (str(frames[key].iloc[0]) for key in GROUP_KEYS)
     time_s = frames["time_s"].to_numpy(dtype=np.float64)
     frame = frames["frame"].to_numpy(dtype=np.int64)
-    spec = params["exercises"].get(exercise)
+    spec = params.exercises.get(exercise)
     # Moment arms about the mid-foot only mean something standing on the feet ("Check squat forms with deep learning").
-    standing = spec is not None and spec.get("upright") is True
-    kinematic = compute_kinematics(_view_points(frames), standing and view in params["moment_arm_views"])
+    standing = spec is not None and spec.upright is True
+    kinematic = compute_kinematics(_view_points(frames), standing and view in params.moment_arm_views)
     columns = pd.concat([frames.reset_index(drop=True), pd.DataFrame(kinematic)[list(kinematic)]], axis=1)
     columns = columns.loc[:, ~columns.columns.duplicated(keep="last")]
     if spec is None:
         spec = default_rep_spec(columns, params)
     if verdict:
         search = RepSearch("wrong_exercise", verdict, (), np.full(len(frames), np.nan))
-    elif spec["signal"]:
-        search = find_reps(time_s, frame, rep_signal(columns, spec["signal"]), lean_deg, spec, params)
+    elif spec.signal:
+        search = find_reps(time_s, frame, rep_signal(columns, spec.signal), lean_deg, spec, params)
     else:
         search = RepSearch("no_person", "no joint coordinate is visible in enough frames to follow the movement",
                            (), np.full(len(frames), np.nan))  # fmt: skip
     rep_of_row = np.zeros(len(frames), dtype=np.int64)  # 0: in no rep
     rows = []
-    angle = rep_signal(columns, spec["angle"]) if spec["angle"] else None
+    angle = rep_signal(columns, spec.angle) if spec.angle else None
     for number, rep in enumerate(search.reps, start=1):
         rep_of_row[rep.start : rep.end + 1] = number
         inside = slice(rep.start, rep.end + 1)
@@ -543,7 +545,7 @@ def reps_for_view(
         )  # fmt: skip
     reps = pd.DataFrame(rows, columns=[c for c in REPS.names if c not in (*GROUP_KEYS, "exercise", "signal")])
     reps = reps.assign(set_id=set_id, sample_id=sample_id, view=view, exercise=exercise,
-                       signal="+".join(spec["signal"]))[REPS.names]  # fmt: skip
+                       signal="+".join(spec.signal))[REPS.names]  # fmt: skip
     kinematics = pd.DataFrame(
         {
             "set_id": set_id, "sample_id": sample_id, "view": view,
@@ -561,7 +563,7 @@ def reps_for_view(
         "exercise_s": float(durations.sum()),
         "mean_rep_s": float(durations.mean()) if len(durations) else None,
         "std_rep_s": float(durations.std(ddof=1)) if len(durations) > 1 else None,
-        "tempo_feedback": tempo_feedback(durations, params["tempo"]),
+        "tempo_feedback": tempo_feedback(durations, params.tempo),
     }  # fmt: skip
     return kinematics, reps, recording
 
@@ -589,7 +591,7 @@ def reps_for_samples(
     features: pd.DataFrame,
     samples: pd.DataFrame,
     quarantine: pd.DataFrame,
-    params: dict,
+    params: RepsParams,
     recognized: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Kinematics, reps and recording summaries of every sample of a catalog.
@@ -615,10 +617,10 @@ def reps_for_samples(
         least one ``RECORDINGS`` row: one per view with features, or one ``no_keypoints`` row.
     """
     exercise_of = samples.set_index(["set_id", "sample_id"])["exercise"]
-    lean = sample_lean(features, params["posture_views"])
+    lean = sample_lean(features, params.posture_views)
     verdicts = {}
     if recognized is not None:
-        others = named_otherwise(recognized, params["recognition_min_margin"])
+        others = named_otherwise(recognized, params.recognition_min_margin)
         verdicts = {(row["set_id"], row["sample_id"]): recognition_verdict(row) for _, row in others.iterrows()}
     parts = [
         reps_for_view(frames.sort_values("frame"), exercise_of[key[:2]], lean.get(key[:2], np.nan), params,
@@ -635,7 +637,7 @@ def reps_for_samples(
     ]
     recordings = pd.DataFrame([p[2] for p in parts] + missing, columns=RECORDINGS.names)
     if len(recordings):
-        recordings["primary_view"] = mark_primary_views(recordings, params["view_preference"])
+        recordings["primary_view"] = mark_primary_views(recordings, params.view_preference)
         labeled = samples.set_index(["set_id", "sample_id"])["rep_count"]
         keys = pd.MultiIndex.from_frame(recordings[["set_id", "sample_id"]])
         recordings["labeled_rep_count"] = labeled.reindex(keys).to_numpy()

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_curve
 
+from formset.params import TrainParams
 from formset.quarantine import StageSkipped
 from formset.tasks.learning.families import TrainedModel, fit_model
 from formset.tasks.learning.folds import assign_folds, mean_std
@@ -154,7 +155,7 @@ def fold_figures(predictions: pd.DataFrame) -> dict[str, float | None]:
             "f1": float(f1), "auc": auc}  # fmt: skip
 
 
-def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, params: dict) -> dict:
+def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, params: TrainParams) -> dict:
     """``metrics/train.json``: the cross-validation's figures.
 
     Parameters
@@ -178,7 +179,7 @@ def summarize_folds(predictions: pd.DataFrame, sequence_correct: pd.DataFrame, p
     """
     by_fold = [fold_figures(group) for _, group in predictions.groupby("fold", sort=True)]
     metrics = {
-        "model": params["model"], "exercise_mode": params["exercise_mode"], "folds": len(by_fold),
+        "model": params.model, "exercise_mode": params.exercise_mode, "folds": len(by_fold),
         "n_samples": len(predictions), "n_subjects": int(predictions["subject_id"].nunique()),
     }  # fmt: skip
     for figure in FOLD_FIGURES:
@@ -208,7 +209,7 @@ def roc_table(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(threshold, 1.0)})
 
 
-def cross_validate(seqs: Sequences, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cross_validate(seqs: Sequences, params: TrainParams) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Out-of-fold predictions of every labeled sample (module docstring, steps 2-3).
 
     Returns
@@ -222,7 +223,7 @@ def cross_validate(seqs: Sequences, params: dict) -> tuple[pd.DataFrame, pd.Data
         The training people of a fold lack a class.
     """
     strata = np.char.add(np.asarray(seqs.exercise, dtype=str), np.where(seqs.y == 1, "/incorrect", "/correct"))
-    fold = assign_folds(seqs.subject, strata, int(params["cv_folds"]), int(params["seed"]))
+    fold = assign_folds(seqs.subject, strata, params.cv_folds, params.seed)
     p_incorrect = np.empty(len(seqs.y))
     for number in np.unique(fold):
         train_rows, test_rows = np.flatnonzero(fold != number), np.flatnonzero(fold == number)
@@ -235,8 +236,8 @@ def cross_validate(seqs: Sequences, params: dict) -> tuple[pd.DataFrame, pd.Data
     return per_sample(seqs, everyone, p_incorrect, fold), sequence_correct
 
 
-def train_and_evaluate(features: pd.DataFrame, samples: pd.DataFrame, params: dict) -> TrainResult:
-    """Cross-validate ``params["model"]`` by people, then fit it on everyone.
+def train_and_evaluate(features: pd.DataFrame, samples: pd.DataFrame, params: TrainParams) -> TrainResult:
+    """Cross-validate ``params.model`` by people, then fit it on everyone.
 
     Parameters
     ----------

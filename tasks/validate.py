@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
+from formset.params import ValidateParams
 from formset.quarantine import Rejection
 from formset.schemas.expectations import (
     CORE_COORDINATE_COLUMNS,
@@ -232,7 +233,7 @@ def validate_tables(
     samples: pd.DataFrame,
     keypoints: pd.DataFrame,
     features: pd.DataFrame,
-    params: Mapping[str, float],
+    params: ValidateParams,
     exercises: Sequence[str],
     context: AbstractDataContext | None = None,
 ) -> ValidationReport:
@@ -258,7 +259,7 @@ def validate_tables(
 
     context = context if context is not None else ephemeral_context()
     run_id = RunIdentifier(run_name=RUN_NAME)
-    samples_suite, keypoints_suite, features_suite, sample_views_suite = all_suites(params, exercises)
+    samples_suite, keypoints_suite, features_suite, sample_views_suite = all_suites(params.max_missing_rate, params.max_abs_normalized, exercises)
     tables = (
         (samples_suite, samples),
         (keypoints_suite, frame_steps(keypoints)),
@@ -269,7 +270,7 @@ def validate_tables(
     rejections = quarantine_confined_failures(
         [(suite, table, suites[suite.name]) for suite, table in tables],
         samples[list(SAMPLE_KEYS)].drop_duplicates().shape[0],
-        params["max_quarantined_share"],
+        params.max_quarantined_share,
     )
     passed = not any(o.blocking for outcomes in suites.values() for o in outcomes)
     return ValidationReport(passed_critical=passed, suites=suites, rejections=rejections)

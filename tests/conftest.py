@@ -43,10 +43,14 @@ from typing import Callable
 import numpy as np
 import pytest
 
+from formset import params as formset_params
 from formset import services
 from formset.schemas.skeleton import SOURCES
 
 REPO = Path(__file__).resolve().parent.parent
+#: The parameters of this checkout's params.yaml, typed: what tests change a few keys of
+#: (``dataclasses.replace``) for a small, fast case.
+DEFAULTS = formset_params.load(REPO / "params.yaml")
 #: One warm Prefect database per test process for the commands the tests run (a cold one
 #: costs ~20 s a start); each pytest-xdist worker has its own: two Prefect servers never
 #: write one SQLite file.
@@ -216,26 +220,24 @@ def generated_features(tmp_path_factory):
     Returns ``(samples, features, plan)``: the catalog, the ``FEATURES`` rows and the
     generator's plan (``Execution`` per sample, with its known reps).
     """
-    import yaml
-
     from formset.tasks.ingest import ingest_set
     from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
     from formset.tasks.normalize import features_for_samples
     from formset.tasks.synthetic import generator as synthetic
 
-    params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+    params = DEFAULTS
     set_dir = tmp_path_factory.mktemp("generated") / "generated"
     synthetic.generate_set(set_dir, set_id="generated", n_subjects=GENERATED_SUBJECTS, fps=GENERATED_FPS, seed=GENERATED_SEED)
-    samples = ingest_set(set_dir, params["exercises"]).samples
+    samples = ingest_set(set_dir, params.exercises).samples
     outcomes = {
         sample["sample_id"]: {
-            view: read_view_outcome(sample, column, set_dir, params["keypoints"], None)
+            view: read_view_outcome(sample, column, set_dir, params.keypoints, None)
             for view, column in source_columns(sample).items()
         }
         for sample in samples.to_dict("records")
     }
     keypoints, _ = assemble_samples(samples, outcomes)
-    features, _ = features_for_samples(keypoints, params["normalize"])
+    features, _ = features_for_samples(keypoints, params.normalize)
     plan = synthetic.plan_set(GENERATED_SUBJECTS, ("squat", "push_up"), 6, GENERATED_SEED)
     return samples, features, {execution.sample_id: execution for execution in plan}
 

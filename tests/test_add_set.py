@@ -338,7 +338,7 @@ def test_a_relabel_after_an_add_set_killed_before_registering_still_lists_the_ch
 
 def test_new_exercises_are_refused_with_the_one_step_that_adds_them(project, delivery):
     edit_samples(delivery, {(0, "exercise"): "hurdle_step", (1, "exercise"): "side_lunge", (2, "exercise"): "hurdle_step"})
-    listed = project.params()["exercises"]
+    listed = project.params().exercises
     result = add_set(delivery)
     assert result.exit_code == 1
     assert "samples.csv names 2 exercises that params.yaml does not list: hurdle_step, side_lunge." in result.output

@@ -5,13 +5,13 @@ The video is decoded once: the overlay is drawn on the frames the pose backend d
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import DEFAULTS
 
 from formset.analyze import (
     AnalysisRefused,
@@ -42,7 +42,7 @@ def test_the_models_judge_only_views_they_learned_from():
     from formset.analyze import trained_views
 
     class Models:
-        train_params = {"views": ["front", "diagonal", "side", "kinect"]}
+        train_params = replace(DEFAULTS.train, views=("front", "diagonal", "side", "kinect"))
 
     version = Version("v1", pd.DataFrame(), models=Models(), train_metrics={"per_view": {"front": {}, "kinect": {}}})
     assert trained_views(version) == ["front", "kinect"]
@@ -140,8 +140,7 @@ def test_a_video_is_decoded_once_its_overlay_drawn_on_the_pose_backend_s_frames(
         raise AssertionError("the overlay decoded the video again")
 
     monkeypatch.setattr("formset.tasks.render.overlay.iter_frames", no_second_decoding)
-    params = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
-    params["keypoints"]["pose_backend"] = SpoolingTestBackend.name
+    params = replace(DEFAULTS, keypoints=replace(DEFAULTS.keypoints, pose_backend=SpoolingTestBackend.name))
     out = tmp_path / "out"
     result = analyze(real_clip, out, params, Version.empty("test"), view="side", exercise="squat", overlay_max_side=320)
     assert result["files"]["overlay"] == ["overlay.mp4"]

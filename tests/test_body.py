@@ -3,9 +3,11 @@ known by construction, and of the models that read them (synthetic data, not peo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
-from test_exercise import EXERCISE_PARAMS, two_exercises
+from test_exercise import EXERCISE_PARAMS, RECOGNITION, two_exercises
 from test_train import PARAMS, synthetic_set
 
 from formset.tasks.exercise import ExerciseModel, recognize_exercises
@@ -131,7 +133,7 @@ def test_series_summaries_of_a_known_series():
 @pytest.mark.parametrize("family", ["minirocket", "kinematic"])
 def test_models_on_body_frame_inputs_learn_the_fault_and_reload_identically(family, tmp_path):
     features, samples = synthetic_set()
-    params = {**PARAMS, "model": family, "exercise_mode": "per_exercise", "body_frame": True}
+    params = replace(PARAMS, model=family, exercise_mode="per_exercise", body_frame=True)
     result = train_and_evaluate(features, samples, params)
     assert result.metrics["accuracy"] >= 0.9, result.metrics
     assert all(model.body_frame for model in result.model.models.values())
@@ -155,7 +157,7 @@ def test_models_on_body_frame_inputs_learn_the_fault_and_reload_identically(fami
 
 def test_a_model_saved_before_body_frame_inputs_reads_positions_as_they_are():
     features, samples = synthetic_set(n_subjects=6)
-    params = {**PARAMS, "model": "minirocket", "exercise_mode": "input"}
+    params = replace(PARAMS, model="minirocket", exercise_mode="input")
     seqs = build_sequences(features, samples, params)
     model = fit_model(seqs, np.arange(len(seqs.y)), params)
     state = model.state()
@@ -171,9 +173,9 @@ def test_a_model_saved_before_body_frame_inputs_reads_positions_as_they_are():
 
 def test_recognition_on_body_frame_inputs_names_unseen_people_s_exercise_and_reloads():
     features, samples = two_exercises()
-    params = {**EXERCISE_PARAMS, "exercise_model": {**EXERCISE_PARAMS["exercise_model"], "body_frame": True}}
-    seqs = build_sequences(features, samples, params, labeled_only=False)
-    result = recognize_exercises(seqs, params)
+    recognition = replace(RECOGNITION, body_frame=True)
+    seqs = build_sequences(features, samples, EXERCISE_PARAMS, labeled_only=False)
+    result = recognize_exercises(seqs, EXERCISE_PARAMS, recognition)
     assert result.metrics["accuracy"] == 1.0
     assert result.model.features.body_frame
     reloaded = ExerciseModel.from_state(result.model.state())

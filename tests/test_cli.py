@@ -226,7 +226,7 @@ def test_a_refused_delivery_groups_its_problems_before_the_rows(project, synthet
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    exercises = ", ".join(project.params()["exercises"])
+    exercises = ", ".join(project.params().exercises)
 
     result = run("add-set", str(synthetic_set))
     assert result.exit_code == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from formset.params import ClusterParams
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.schemas.tables import SCORES
 from formset.storage import to_arrow
@@ -20,7 +23,7 @@ from formset.tasks.cluster import (
     score_samples,
 )
 
-PARAMS = {"views": ["front", "kinect"], "eps": 0.08, "min_samples": 5, "max_distance": 0.5, "max_fit_points": 5000}
+PARAMS = ClusterParams(views=("front", "kinect"), eps=0.08, min_samples=5, max_distance=0.5, max_fit_points=5000)
 
 #: Two poses every synthetic correct execution alternates between (torso lengths).
 STAND = np.array([0.0, 0.0, 0.0])
@@ -154,7 +157,7 @@ def test_frames_without_the_joint_are_not_scored():
 
 def test_all_noise_joint_scores_nan_not_zero():
     features, samples = synthetic_set()
-    clusters = fit_joint_clusters(features, samples, {**PARAMS, "min_samples": 1000})
+    clusters = fit_joint_clusters(features, samples, replace(PARAMS, min_samples=1000))
     assert all(len(c) == 0 for c in clusters.centroids.values())
     scores = score_samples(features, samples, clusters, PARAMS)
     assert scores["score"].isna().all() and (scores["n_frames"] > 0).all()
@@ -176,7 +179,7 @@ def test_fit_on_a_subset_of_subjects_uses_only_their_frames():
 def test_save_and_load_round_trip(tmp_path):
     features, samples = synthetic_set()
     clusters = fit_joint_clusters(features, samples, PARAMS, subjects=["p1", "p2"])
-    noise_only = fit_joint_clusters(features, samples, {**PARAMS, "min_samples": 1000})
+    noise_only = fit_joint_clusters(features, samples, replace(PARAMS, min_samples=1000))
     clusters.centroids[("lunge", "front", "neck")] = noise_only.centroids[("squat", "front", "neck")]
     save_clusters(clusters, tmp_path / "clusters.json")
     loaded = load_clusters(tmp_path / "clusters.json")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import DEFAULTS
 from dtaidistance import dtw
 
 from formset.schemas import tables
@@ -16,15 +16,15 @@ from formset.tasks.cluster import fit_joint_clusters
 from formset.tasks.compare import compare_executions, dtw_to_references, json_safe, learn_threshold, rep_joint_scores
 from formset.tasks.reps import reps_for_samples
 
-PARAMS = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
+PARAMS = DEFAULTS
 NO_QUARANTINE = tables.QUARANTINE.empty_table().to_pandas()
 
 
 @pytest.fixture(scope="module")
 def compared(generated_features):
     samples, features, _ = generated_features
-    kinematics, _, _ = reps_for_samples(features, samples, NO_QUARANTINE, PARAMS["reps"])
-    distances, verdicts, metrics = compare_executions(features, kinematics, samples, PARAMS["compare"])
+    kinematics, _, _ = reps_for_samples(features, samples, NO_QUARANTINE, PARAMS.reps)
+    distances, verdicts, metrics = compare_executions(features, kinematics, samples, PARAMS.compare)
     return samples, features, kinematics, distances, verdicts, metrics
 
 
@@ -58,7 +58,7 @@ def test_without_references_there_is_no_distance():
 def test_unlabeled_exercise_gets_no_distance_and_no_threshold(compared):
     samples, features, kinematics, _, _, _ = compared
     unlabeled = samples.assign(label=None)
-    distances, verdicts, metrics = compare_executions(features, kinematics, unlabeled, PARAMS["compare"])
+    distances, verdicts, metrics = compare_executions(features, kinematics, unlabeled, PARAMS.compare)
     assert verdicts["distance"].isna().all() and verdicts["threshold"].isna().all()
     assert (verdicts["n_references"] == 0).all() and len(distances)
     assert np.isnan(metrics["recording"]["auc_mean"])
@@ -101,7 +101,7 @@ def test_generated_set_dtw_separates_correct_from_incorrect(compared):
 def test_a_chosen_reference_is_the_only_one(compared):
     samples, features, kinematics, _, _, _ = compared
     reference = samples[(samples["exercise"] == "squat") & (samples["label"] == "correct")].iloc[0]
-    params = {**PARAMS["compare"], "references": {"squat": f"{reference['set_id']}/{reference['sample_id']}"}}
+    params = replace(PARAMS.compare, references={"squat": f"{reference['set_id']}/{reference['sample_id']}"})
     _, verdicts, metrics = compare_executions(features, kinematics, samples, params)
     squats = verdicts[(verdicts["exercise"] == "squat") & verdicts["rep"].isna()]
     others = squats["sample_id"] != reference["sample_id"]
@@ -114,8 +114,8 @@ def test_a_chosen_reference_is_the_only_one(compared):
 
 def test_rep_joint_scores_rank_the_most_deviating_joint_first(compared):
     samples, features, kinematics, _, _, _ = compared
-    clusters = fit_joint_clusters(features, samples, PARAMS["cluster"])
-    scores = rep_joint_scores(features, kinematics, samples, clusters, PARAMS["cluster"]["max_distance"])
+    clusters = fit_joint_clusters(features, samples, PARAMS.cluster)
+    scores = rep_joint_scores(features, kinematics, samples, clusters, PARAMS.cluster.max_distance)
     to_arrow(scores, tables.REP_SCORES)
     first = scores.sort_values("deviation_rank").groupby(["sample_id", "view", "rep"]).head(1)
     lowest = scores.groupby(["sample_id", "view", "rep"])["score"].transform("min")
@@ -208,7 +208,7 @@ def test_a_measured_sample_is_judged_against_the_others_and_is_never_a_reference
     frames = frames[frames["exercise"] == exercise]
     correct = samples[(samples["exercise"] == exercise) & (samples["label"] == "correct")].iloc[0]
     key = (correct["set_id"], correct["sample_id"])
-    _, measured = compare_group(frames, exercise, view, PARAMS["compare"], measured={key})
+    _, measured = compare_group(frames, exercise, view, PARAMS.compare, measured={key})
     assert set(zip(measured["set_id"], measured["sample_id"])) == {key}
     whole = measured[measured["rep"].isna()].iloc[0]
     full = verdicts[(verdicts["set_id"] == key[0]) & (verdicts["sample_id"] == key[1]) & (verdicts["view"] == view) & verdicts["rep"].isna()].iloc[0]

@@ -3,22 +3,28 @@ exercises whose names are known by construction (synthetic data, not people)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from conftest import DEFAULTS
 from test_train import DELTA_COLUMNS, PARAMS, POSITION_COLUMNS, synthetic_set
 
+from formset.params import RecognitionParams
 from formset.quarantine import StageSkipped
 from formset.tasks.exercise import (
     ExerciseModel,
     check_recognizable,
     per_sample_exercise,
-    recognition_params,
+    recognition_record,
     recognize_exercises,
     softmax,
 )
 from formset.tasks.learning.sequences import UNLABELED, build_sequences
 
-EXERCISE_PARAMS = {**PARAMS, "exercise_model": {"length": 24, "features": 840}, "cv_folds": 3}
+EXERCISE_PARAMS = replace(PARAMS, cv_folds=3)
+#: A small MiniRocket for exercise recognition.
+RECOGNITION = RecognitionParams(length=24, features=840, body_frame=False)
 
 
 def two_exercises(n_subjects: int = 9):
@@ -54,7 +60,7 @@ def test_recognition_names_unseen_peoples_exercise_and_reloads_identically():
     features, samples = two_exercises()
     seqs = build_sequences(features, samples, EXERCISE_PARAMS, labeled_only=False)
     assert (seqs.y[seqs.exercise == "leg_raise"] == UNLABELED).all()  # unlabeled samples are kept
-    result = recognize_exercises(seqs, EXERCISE_PARAMS)
+    result = recognize_exercises(seqs, EXERCISE_PARAMS, RECOGNITION)
     assert result.metrics["accuracy"] == 1.0 and result.metrics["min_exercise_recall"] == 1.0
     assert result.metrics["classes"] == ["leg_raise", "squat"] and result.metrics["folds"] == 3
     assert result.metrics["n_samples"] == 9 and result.metrics["per_exercise"]["leg_raise"]["n_samples"] == 3
@@ -91,13 +97,15 @@ def test_the_claimed_exercise_s_probability_is_its_mean_over_views_and_0_when_un
 
 
 def test_recognition_reads_the_recognition_group_and_the_train_inputs_only():
-    all_params = {"train": {"views": ["kinect"], "joints": ["neck"], "axes": ["x"], "angles": [], "max_frames": 9,
-                            "cv_folds": 3, "seed": 1, "model": "conv_lstm", "epochs": 5},
-                  "recognition": {"length": 24, "features": 840}}  # fmt: skip
-    assert recognition_params(all_params) == {
-        "views": ["kinect"], "joints": ["neck"], "axes": ["x"], "angles": [], "max_frames": 9, "cv_folds": 3, "seed": 1,
-        "exercise_model": {"length": 24, "features": 840},
+    train = replace(DEFAULTS.train, views=("kinect",), joints=("neck",), axes=("x",), angles=(), max_frames=9, cv_folds=3, seed=1)
+    params = replace(DEFAULTS, train=train, recognition=RECOGNITION)
+    record = {
+        "views": ("kinect",), "joints": ("neck",), "axes": ("x",), "angles": (), "max_frames": 9, "cv_folds": 3, "seed": 1,
+        "exercise_model": {"length": 24, "features": 840, "body_frame": False},
     }  # fmt: skip
+    assert recognition_record(params) == record
+    # The classifier's own keys are not recognition's: changing them leaves its record as it was.
+    assert recognition_record(replace(params, train=replace(train, model="kinematic", epochs=5))) == record
 
 
 def test_one_exercise_or_one_person_skips_recognition_with_the_reason():

@@ -3,11 +3,14 @@ faults are known by construction (synthetic data, not people)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 from test_train import PARAMS, synthetic_set
 
+from formset.params import FaultModelParams
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
 from formset.tasks.faults import (
@@ -21,7 +24,7 @@ from formset.tasks.faults import (
 )
 from formset.tasks.learning.sequences import build_sequences
 
-FAULT_PARAMS = {**PARAMS, "cv_folds": 3, "fault_model": {"length": 24, "features": 840, "inner_folds": 2}}
+FAULT_PARAMS = replace(PARAMS, cv_folds=3, fault_model=FaultModelParams(length=24, features=840, inner_folds=2))
 KNEE = FAULTS.index("fault_left_knee")
 TORSO = FAULTS.index("fault_torso")
 

@@ -4,6 +4,8 @@ by construction."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from test_train import PARAMS, synthetic_set
@@ -68,7 +70,7 @@ def test_a_fused_model_gives_every_view_of_a_sample_one_probability(family):
     features, samples = synthetic_set(n_subjects=8)
     seqs = build_sequences(features, samples, PARAMS)
     rows = np.arange(len(seqs.y))
-    model = fit_model(seqs, rows, {**PARAMS, "model": family, "view_fusion": "fused"})
+    model = fit_model(seqs, rows, replace(PARAMS, model=family, view_fusion="fused"))
     assert model.view_fusion == "fused"
     p = model.predict(seqs, rows)
     by_sample = {}
@@ -85,7 +87,7 @@ def test_an_unknown_view_fusion_is_refused_with_the_choices():
     features, samples = synthetic_set(n_subjects=4)
     seqs = build_sequences(features, samples, PARAMS)
     with pytest.raises(ValueError, match="train.view_fusion is 'stacked': use one of average, fused"):
-        fit_model(seqs, np.arange(len(seqs.y)), {**PARAMS, "model": "kinematic", "view_fusion": "stacked"})
+        fit_model(seqs, np.arange(len(seqs.y)), replace(PARAMS, model="kinematic", view_fusion="stacked"))
 
 
 def test_centering_by_person_removes_each_person_s_mean_per_exercise():

@@ -4,17 +4,19 @@ safely and applied to built samples, on small synthetic squats (synthetic data, 
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
-from test_exercise import EXERCISE_PARAMS, two_exercises
+from test_exercise import EXERCISE_PARAMS, RECOGNITION, two_exercises
 from test_faults import FAULT_PARAMS, with_faults
 from test_train import PARAMS, synthetic_set
 
 from formset import models as inference
+from formset.params import NormalizeParams, TrainParams, plain
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
 from formset.tasks.exercise import recognize_exercises
@@ -23,19 +25,19 @@ from formset.tasks.learning.families import fit_model
 from formset.tasks.learning.model_files import save_model, save_skipped
 from formset.tasks.learning.sequences import build_sequences
 
-NORMALIZE = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
+NORMALIZE = NormalizeParams(reference_window=5, max_gap_frames=5, smoothing_sigma=1.0, min_confidence=0.1)
 
 
-def workspace(root, params: dict) -> None:
+def workspace(root, params: TrainParams) -> None:
     """A project folder holding ``params.yaml`` (its ``normalize`` group) and ``models/``."""
     (root / "models").mkdir()
-    (root / "params.yaml").write_text(yaml.safe_dump({"normalize": NORMALIZE, "train": params}))
+    (root / "params.yaml").write_text(yaml.safe_dump({"normalize": plain(NORMALIZE), "train": plain(params)}))
 
 
 @pytest.fixture(scope="module")
 def fitted():
     features, samples = synthetic_set(n_subjects=8)
-    params = {**PARAMS, "model": "kinematic", "exercise_mode": "per_exercise"}
+    params = replace(PARAMS, model="kinematic", exercise_mode="per_exercise")
     seqs = build_sequences(features, samples, params)
     return features, samples, params, seqs, fit_model(seqs, np.arange(len(seqs.y)), params)
 
@@ -43,7 +45,7 @@ def fitted():
 def test_workspace_models_predict_each_sample_as_the_mean_of_its_views(fitted, tmp_path):
     features, samples, params, seqs, model = fitted
     workspace(tmp_path, params)
-    save_model(model, tmp_path / "models" / "classifier.pt", {"params": params})
+    save_model(model, tmp_path / "models" / "classifier.pt", {"params": plain(params)})
     models = inference.load(inference.pull.WORKSPACE, str(tmp_path))
     assert models.rev == "workspace" and models.device == "cpu"
     assert models.normalize_params == NORMALIZE and models.train_params == params
@@ -64,7 +66,7 @@ def test_workspace_models_predict_each_sample_as_the_mean_of_its_views(fitted, t
 def test_samples_of_unknown_exercise_get_a_prediction_too(fitted, tmp_path):
     features, _, params, _, model = fitted
     workspace(tmp_path, params)
-    save_model(model, tmp_path / "models" / "classifier.pt", {"params": params})
+    save_model(model, tmp_path / "models" / "classifier.pt", {"params": plain(params)})
     predictions = inference.load("workspace", str(tmp_path)).predict(features)
     assert (predictions["exercise"] == inference.UNKNOWN_EXERCISE).all()
     # per_exercise without a shared model: an exercise nobody trained on gets the prior.
@@ -73,7 +75,7 @@ def test_samples_of_unknown_exercise_get_a_prediction_too(fitted, tmp_path):
 
 def test_a_skipped_version_says_why_and_a_pickled_object_is_refused(tmp_path):
     workspace(tmp_path, PARAMS)
-    save_skipped(tmp_path / "models" / "classifier.pt", "every one of the labeled samples is correct", {"params": PARAMS})
+    save_skipped(tmp_path / "models" / "classifier.pt", "every one of the labeled samples is correct", {"params": plain(PARAMS)})
     with pytest.raises(StageSkipped, match="no classifier to predict with: training was skipped in version workspace: every one"):
         inference.load("workspace", str(tmp_path))
     (tmp_path / "models" / "classifier.pt").unlink()
@@ -95,13 +97,13 @@ def test_device_is_cuda_only_when_asked_and_present(monkeypatch):
 
 def test_an_exercise_model_names_samples_and_the_classifier_judges_them_as_named(tmp_path):
     features, samples = two_exercises()
-    params = {**EXERCISE_PARAMS, "model": "kinematic", "exercise_mode": "per_exercise"}
+    params = replace(EXERCISE_PARAMS, model="kinematic", exercise_mode="per_exercise")
     labeled = build_sequences(features, samples, params)
     classifier = fit_model(labeled, np.arange(len(labeled.y)), params)
-    recognition = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
+    recognition = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params, RECOGNITION)
     workspace(tmp_path, params)
-    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": params})
-    save_model(recognition.model, tmp_path / "models" / "exercise_model.pt", {"params": params})
+    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": plain(params)})
+    save_model(recognition.model, tmp_path / "models" / "exercise_model.pt", {"params": plain(params)})
     models = inference.load("workspace", str(tmp_path))
     assert models.missing == {"fault_model": "version workspace has no models/fault_model.pt"}
     blind = models.predict(features)  # no catalog: the exercise is recognized, then judged
@@ -115,11 +117,11 @@ def test_an_exercise_model_names_samples_and_the_classifier_judges_them_as_named
 def test_a_fault_model_adds_each_faults_probability_and_its_decision_at_the_tuned_threshold(fitted, tmp_path):
     features, samples, params, seqs, classifier = fitted
     samples = with_faults(samples.copy())
-    params = {**params, **FAULT_PARAMS}
+    params = replace(params, fault_model=FAULT_PARAMS.fault_model)
     faults = fit_fault_model(seqs, np.arange(len(seqs.y)), fault_targets(seqs, samples), params)
     workspace(tmp_path, params)
-    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": params})
-    save_model(faults, tmp_path / "models" / "fault_model.pt", {"params": params})
+    save_model(classifier, tmp_path / "models" / "classifier.pt", {"params": plain(params)})
+    save_model(faults, tmp_path / "models" / "fault_model.pt", {"params": plain(params)})
     predictions = inference.load("workspace", str(tmp_path)).predict(features, samples)
     assert list(predictions.columns[len(inference.PREDICTION_COLUMNS):]) == [c for f in FAULTS for c in (f"p_{f}", f)]
     knee = FAULTS.index("fault_left_knee")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import DEFAULTS
 
 from formset.quarantine import Rejection, SampleError
 from formset.schemas.series import KeypointSeries
@@ -26,7 +28,7 @@ from formset.tasks.keypoints import (
 )
 from formset.tasks.pose.backends import get_backend
 
-PARAMS = {"openpose_min_confidence": 0.0, "min_frames": 3, "pose_backend": "none"}
+PARAMS = replace(DEFAULTS.keypoints, openpose_min_confidence=0.0, min_frames=3, pose_backend="none")
 N_FRAMES = 4
 
 

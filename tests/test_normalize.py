@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from formset.params import NormalizeParams
 from formset.quarantine import SampleError
 from formset.schemas.skeleton import AXES, JOINT_INDEX, JOINTS
 from formset.schemas.tables import ANGLES, FEATURES, KEYPOINTS, joint_columns
@@ -25,7 +27,7 @@ from formset.tasks.normalize import (
     reference_frames,
 )
 
-PARAMS = {"reference_window": 5, "max_gap_frames": 5, "smoothing_sigma": 1.0, "min_confidence": 0.1}
+PARAMS = NormalizeParams(reference_window=5, max_gap_frames=5, smoothing_sigma=1.0, min_confidence=0.1)
 POSITIONS = joint_columns(suffixes=AXES)
 DELTAS = ["d_" + c for c in POSITIONS]
 
@@ -208,7 +210,7 @@ def test_front_view_and_kinect_features_point_the_same_way():
     # Without noise, the reference frame (standing still) has a vertical torso in both views,
     # so the synthetic orthographic front view normalizes to exactly the Kinect's x and y.
     squat = synthetic_squat_m(jitter_m=0.0)
-    body = np.concatenate([np.repeat(squat[:1], PARAMS["reference_window"], axis=0), squat])
+    body = np.concatenate([np.repeat(squat[:1], PARAMS.reference_window, axis=0), squat])
     front = features_for_view(keypoint_rows(to_pixels(body), "px"), PARAMS)
     kinect = features_for_view(keypoint_rows(body, "m"), PARAMS)
     xy = joint_columns(suffixes=("x", "y"))
@@ -427,7 +429,7 @@ def test_deltas_are_change_per_source_frame_with_a_nan_first_row():
 
 
 def test_a_confidence_exactly_at_min_confidence_is_kept_and_just_below_is_dropped():
-    params = {**PARAMS, "min_confidence": 0.25}  # exact in float32, as confidence is stored
+    params = replace(PARAMS, min_confidence=0.25)  # exact in float32, as confidence is stored
     points = to_pixels(synthetic_squat_m(n_frames=12))
     confidence = np.full(points.shape[:2], 0.9)
     confidence[:, JOINT_INDEX["left_wrist"]] = 0.25

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from conftest import DEFAULTS
 
 from formset.schemas import tables
 from formset.tasks.cluster import fit_joint_clusters, score_samples
@@ -16,19 +15,19 @@ from formset.tasks.compare import compare_executions, rep_joint_scores
 from formset.tasks.render.report import RecordingData, image_tag, render_index, render_recording
 from formset.tasks.reps import reps_for_samples
 
-PARAMS = yaml.safe_load((Path(__file__).resolve().parent.parent / "params.yaml").read_text())
-TEMPO = PARAMS["reps"]["tempo"]
+PARAMS = DEFAULTS
+TEMPO = PARAMS.reps.tempo
 
 
 @pytest.fixture(scope="module")
 def built(generated_features):
     samples, features, _ = generated_features
     quarantine = tables.QUARANTINE.empty_table().to_pandas()
-    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, PARAMS["reps"])
-    distances, verdicts, metrics = compare_executions(features, kinematics, samples, PARAMS["compare"])
-    clusters = fit_joint_clusters(features, samples, PARAMS["cluster"])
-    rep_scores = rep_joint_scores(features, kinematics, samples, clusters, PARAMS["cluster"]["max_distance"])
-    joint_scores = score_samples(features, samples, clusters, PARAMS["cluster"])
+    kinematics, reps, recordings = reps_for_samples(features, samples, quarantine, PARAMS.reps)
+    distances, verdicts, metrics = compare_executions(features, kinematics, samples, PARAMS.compare)
+    clusters = fit_joint_clusters(features, samples, PARAMS.cluster)
+    rep_scores = rep_joint_scores(features, kinematics, samples, clusters, PARAMS.cluster.max_distance)
+    joint_scores = score_samples(features, samples, clusters, PARAMS.cluster)
     return {"samples": samples, "recordings": recordings, "reps": reps, "kinematics": kinematics,
             "verdicts": verdicts, "distances": distances, "rep_scores": rep_scores,
             "joint_scores": joint_scores, "quarantine": quarantine, "metrics": metrics}  # fmt: skip

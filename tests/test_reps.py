@@ -10,14 +10,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import GENERATED_FPS
+from conftest import DEFAULTS, GENERATED_FPS
 
+from formset.params import ExerciseRepsParams, TempoParams, plain
 from formset.schemas import tables
 from formset.storage import to_arrow
 from formset.tasks.reps import (
@@ -35,9 +36,9 @@ from formset.tasks.reps import (
 from formset.tasks.synthetic.generator import rep_frames
 
 REPO = Path(__file__).resolve().parent.parent
-PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
-REPS_PARAMS = PARAMS["reps"]
-SQUAT = REPS_PARAMS["exercises"]["squat"]
+PARAMS = DEFAULTS
+REPS_PARAMS = PARAMS.reps
+SQUAT = REPS_PARAMS.exercises["squat"]
 NO_QUARANTINE = tables.QUARANTINE.empty_table().to_pandas()
 #: Largest allowed boundary error on generated recordings, frames (at 15 fps: 0.27 s).
 MAX_BOUNDARY_ERROR_FRAMES = 4
@@ -121,14 +122,14 @@ def recognized_as(samples: pd.DataFrame, predicted: dict[str, str], margin: floa
 def test_recognition_naming_another_exercise_surely_makes_the_sample_wrong_exercise(generated_features):
     samples, features, _ = generated_features
     first = samples["sample_id"].iloc[0]
-    named = recognized_as(samples, {first: "lunge"}, REPS_PARAMS["recognition_min_margin"])
+    named = recognized_as(samples, {first: "lunge"}, REPS_PARAMS.recognition_min_margin)
     _, reps, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS, named)
     flagged = recordings[recordings["status"] == "wrong_exercise"]
     assert set(flagged["sample_id"]) == {first} and len(flagged) == features.loc[features["sample_id"] == first, "view"].nunique()
     assert flagged["detail"].str.startswith("exercise recognition, trained on other people, names this a lunge").all()
     assert first not in set(reps["sample_id"]) and (recordings.loc[recordings["sample_id"] != first, "status"] == "ok").all()
     # Below the margin it must reach, recognition says nothing.
-    unsure = recognized_as(samples, {first: "lunge"}, REPS_PARAMS["recognition_min_margin"] - 0.01)
+    unsure = recognized_as(samples, {first: "lunge"}, REPS_PARAMS.recognition_min_margin - 0.01)
     _, _, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS, unsure)
     assert (recordings["status"] == "ok").all()
 
@@ -218,20 +219,20 @@ def test_default_signal_is_the_coordinate_that_moves_most_with_rest_at_the_ends(
         }
     )
     spec = default_rep_spec(columns, REPS_PARAMS)
-    assert spec == {"signal": ["left_wrist_y"], "direction": "up", "min_range": REPS_PARAMS["default_min_range"],
-                    "angle": ["angle_left_shoulder"], "upright": None}  # fmt: skip
+    assert spec == ExerciseRepsParams(signal=("left_wrist_y",), direction="up", min_range=REPS_PARAMS.default_min_range,
+                                      angle=("angle_left_shoulder",), upright=None)  # fmt: skip
     search = find_reps(time_s, frame, columns["left_wrist_y"].to_numpy(), np.nan, spec, REPS_PARAMS)
     assert (search.status, len(search.reps)) == ("ok", 1)
     # The same movement downwards (a lunge's hip-relative knee): rest is high at the ends.
-    assert default_rep_spec(columns.assign(left_wrist_y=0.2 - 1.2 * lift), REPS_PARAMS)["direction"] == "down"
+    assert default_rep_spec(columns.assign(left_wrist_y=0.2 - 1.2 * lift), REPS_PARAMS).direction == "down"
     # Nothing visible: no signal to follow.
-    assert default_rep_spec(columns.assign(left_wrist_y=np.nan, right_wrist_z=np.nan, neck_y=np.nan), REPS_PARAMS)["signal"] == []
+    assert default_rep_spec(columns.assign(left_wrist_y=np.nan, right_wrist_z=np.nan, neck_y=np.nan), REPS_PARAMS).signal == ()
 
 
 def test_an_exercise_without_a_rep_signal_counts_generated_reps_with_the_default(generated_features):
     samples, features, _ = generated_features
     renamed = samples.assign(exercise=samples["exercise"].map({"squat": "new_squat", "push_up": "new_push_up"}))
-    assert not set(renamed["exercise"]) & set(REPS_PARAMS["exercises"])
+    assert not set(renamed["exercise"]) & set(REPS_PARAMS.exercises)
     _, reps, recordings = reps_for_samples(features, renamed, NO_QUARANTINE, REPS_PARAMS)
     primary = recordings[recordings["primary_view"]]
     # Every count exact, as with the exercises' own signals (measured: all views too).
@@ -270,12 +271,12 @@ def test_fill_short_gaps_fills_only_short_gaps():
 
 
 #: Kim & Heo's push-up counter's tempo rules.
-SEED_TEMPO = {"irregular_std_s": 0.1, "too_fast_s": 1.5, "too_slow_s": 2.5}
+SEED_TEMPO = TempoParams(irregular_std_s=0.1, too_fast_s=1.5, too_slow_s=2.5)
 
 
 def test_tempo_defaults_do_not_flag_ordinary_squats():
-    tempo = REPS_PARAMS["tempo"]
-    assert tempo == {"irregular_std_s": 0.5, "too_fast_s": 1.0, "too_slow_s": 5.0}
+    tempo = REPS_PARAMS.tempo
+    assert tempo == TempoParams(irregular_std_s=0.5, too_fast_s=1.0, too_slow_s=5.0)
     assert tempo_feedback(np.array([2.9, 3.23]), tempo) == "good tempo"  # the real squat's two reps
     assert tempo_feedback(np.array([2.0, 3.5]), tempo) == "irregular"  # std 1.06 s
     assert tempo_feedback(np.array([0.9, 0.95]), tempo) == "too fast"
@@ -283,7 +284,7 @@ def test_tempo_defaults_do_not_flag_ordinary_squats():
 
 
 def test_tempo_sentence_says_count_mean_spread_and_the_rule_broken():
-    assert tempo_sentence(np.array([2.9, 3.2]), REPS_PARAMS["tempo"]) == (
+    assert tempo_sentence(np.array([2.9, 3.2]), REPS_PARAMS.tempo) == (
         "2 reps of 3.05 s on average, 0.30 s apart at most: a steady tempo within 1.0-5.0 s per rep."
     )
     assert tempo_sentence(np.array([1.0, 1.4]), SEED_TEMPO) == (
@@ -313,14 +314,14 @@ def test_real_squat_video_has_two_reps_between_its_standing_phases():
 
     set_dir = REPO / "samples" / "real-squat"
     # Every second frame, at most 480 px: as tests/test_pose_mediapipe.py, to stay fast.
-    keypoint_params = {**PARAMS["keypoints"], "video_stride": 2, "video_max_side": 480}
-    samples = ingest_set(set_dir, PARAMS["exercises"]).samples
+    keypoint_params = replace(PARAMS.keypoints, video_stride=2, video_max_side=480)
+    samples = ingest_set(set_dir, PARAMS.exercises).samples
     sample = samples.to_dict("records")[0]
-    backend = MediaPipeBackend(keypoint_params)
+    backend = MediaPipeBackend(plain(keypoint_params))
     outcomes = {sample["sample_id"]: {v: read_view_outcome(sample, c, set_dir, keypoint_params, backend)
                                       for v, c in source_columns(sample).items()}}  # fmt: skip
     keypoints, _ = assemble_samples(samples, outcomes)
-    features, _ = features_for_samples(keypoints, PARAMS["normalize"])
+    features, _ = features_for_samples(keypoints, PARAMS.normalize)
     _, reps, recordings = reps_for_samples(features, samples, NO_QUARANTINE, REPS_PARAMS)
     assert recordings["rep_count"].tolist() == [2]
     # set.yaml: bottoms near 10.5 s and 17.5 s; standing before, between and after.
@@ -399,7 +400,7 @@ def test_an_empty_recording_has_nobody_in_it():
 
 
 def test_a_recording_exactly_one_rep_long_is_not_too_short():
-    min_rep_s = REPS_PARAMS["min_rep_s"]
+    min_rep_s = REPS_PARAMS.min_rep_s
     frame = np.arange(int(min_rep_s * FPS) + 1)  # 0 .. min_rep_s seconds
     search = find_reps(frame / FPS, frame, np.zeros(len(frame)), UPRIGHT_DEG, SQUAT, REPS_PARAMS)
     assert search.status == "no_movement"

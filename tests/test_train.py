@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import DEFAULTS
 
+from formset.params import KinematicModelParams, MiniRocketModelParams, plain
 from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.tasks.learning.conv_lstm import FormClassifier, class_weights, standardization
@@ -29,30 +31,38 @@ from formset.tasks.learning.sequences import build_sequences, frame_positions, i
 from formset.tasks.train import check_trainable, roc_table, summarize_folds, train_and_evaluate
 
 #: The seed-003 input: the core joints' x, y and their deltas (no extra joints, no angles).
-POSITION_COLUMNS, DELTA_COLUMNS, _ = input_columns({})
+POSITION_COLUMNS, DELTA_COLUMNS, _ = input_columns(replace(DEFAULTS.train, joints=(), axes=(), angles=()))
 
-#: A small, fast architecture; the real one comes from params.yaml.
-PARAMS = {
-    "seed": 7,
-    "threads": 1,
-    "views": ["front", "kinect"],
-    "model": "conv_lstm",
-    "exercise_mode": "input",
-    "cv_folds": 4,
-    "kinematic": {"C": 1.0},
-    "minirocket": {"length": 24, "features": 840},
-    "validation_subject_fraction": 0.0,
-    "patience": 3,
-    "max_frames": 24,
-    "epochs": 8,
-    "batch_size": 8,
-    "learning_rate": 0.01,
-    "dropout": 0.1,
-    "conv_filters": [8, 16, 16],
-    "conv_kernels": [5, 3, 3],
-    "lstm_units": 12,
-    "dense_units": 8,
-}
+#: A small, fast architecture on seed 003's inputs (the core joints' x and y); the real one
+#: comes from params.yaml.
+PARAMS = replace(
+    DEFAULTS.train,
+    seed=7,
+    threads=1,
+    views=("front", "kinect"),
+    joints=(),
+    axes=(),
+    angles=(),
+    model="conv_lstm",
+    exercise_mode="input",
+    view_fusion="average",
+    person_centering=False,
+    body_frame=False,
+    cv_folds=4,
+    kinematic=KinematicModelParams(C=1.0),
+    minirocket=MiniRocketModelParams(length=24, features=840),
+    validation_subject_fraction=0.0,
+    patience=3,
+    max_frames=24,
+    epochs=8,
+    batch_size=8,
+    learning_rate=0.01,
+    dropout=0.1,
+    conv_filters=(8, 16, 16),
+    conv_kernels=(5, 3, 3),
+    lstm_units=12,
+    dense_units=8,
+)
 
 #: Standing pose of the core joints, (x, y) in torso lengths from the mid-hip.
 STANDING = {
@@ -96,7 +106,7 @@ def synthetic_set(n_subjects: int = 20, samples_per_subject: int = 1, seed: int 
         for k in range(samples_per_subject):
             sample_id = f"p{subject:02d}_{k}"
             catalog.append(("synthetic", sample_id, f"p{subject:02d}", "squat", label))
-            for view in PARAMS["views"]:
+            for view in PARAMS.views:
                 points = synthetic_squat(rng, int(rng.integers(16, 32)), incorrect)
                 flat = points.reshape(len(points), -1)  # joint-major (x, y), as POSITION_COLUMNS
                 deltas = np.vstack([np.full((1, flat.shape[1]), np.nan), np.diff(flat, axis=0)])
@@ -160,7 +170,7 @@ def test_build_sequences_layout_fill_and_labels():
     knee_x = features.loc[first_front, "left_knee_x"].to_numpy()
     features.loc[first_front & features["frame"].isin([0, 3]), "left_knee_x"] = np.nan
 
-    seqs = build_sequences(features, samples, {**PARAMS, "max_frames": 100})
+    seqs = build_sequences(features, samples, replace(PARAMS, max_frames=100))
     assert len(seqs.y) == 4  # 2 labeled samples x 2 views; the unlabeled one is left out
     assert len(seqs.feature_names) == seqs.X.shape[2] == 2 * 2 * len(CORE_JOINTS) + 2
     row = np.flatnonzero((seqs.sample_id == "p01_0") & (seqs.view == "front"))[0]
@@ -174,7 +184,7 @@ def test_build_sequences_layout_fill_and_labels():
     np.testing.assert_array_equal(seqs.X[row, :n, seqs.feature_names.index("view_front")], 1)
     np.testing.assert_array_equal(seqs.X[row, :n, seqs.feature_names.index("view_kinect")], 0)
 
-    short = build_sequences(features, samples, {**PARAMS, "max_frames": 8})
+    short = build_sequences(features, samples, replace(PARAMS, max_frames=8))
     assert short.X.shape[1] == 8 and (short.lengths == 8).all()
 
 
@@ -251,7 +261,7 @@ def test_summary_of_hand_made_folds():
         }
     )
     one_view = pd.DataFrame({"view": "kinect", "fold": predictions["fold"], "correct": True})
-    metrics = summarize_folds(predictions, one_view, {"model": "kinematic", "exercise_mode": "input"})
+    metrics = summarize_folds(predictions, one_view, replace(PARAMS, model="kinematic", exercise_mode="input"))
     assert metrics["accuracy"] == pytest.approx((0.75 + 0.5) / 2)
     assert metrics["accuracy_std"] == pytest.approx(np.std([0.75, 0.5], ddof=1))
     assert metrics["per_exercise"]["a"]["accuracy"] == pytest.approx((1.0 + 0.0) / 2)
@@ -291,13 +301,13 @@ def test_roc_of_a_perfect_ranking_and_of_one_class():
 @pytest.mark.parametrize("mode", EXERCISE_MODES)
 def test_every_family_learns_the_clear_fault_and_reloads_identically(family, mode, tmp_path):
     features, samples = synthetic_set()
-    params = {**PARAMS, "model": family, "exercise_mode": mode}
+    params = replace(PARAMS, model=family, exercise_mode=mode)
     result = train_and_evaluate(features, samples, params)
     assert result.metrics["accuracy"] >= 0.9, result.metrics
     assert result.model.family == family and result.model.exercise_mode == mode
-    save_model(result.model, tmp_path / "model.pt", {"params": params})
+    save_model(result.model, tmp_path / "model.pt", {"params": plain(params)})
     loaded, meta = load_model(tmp_path / "model.pt")
-    assert meta == {"params": params}
+    assert meta == {"params": plain(params)}
     seqs = build_sequences(features, samples, params)
     everyone = np.arange(len(seqs.y))
     np.testing.assert_allclose(loaded.predict(seqs, everyone), result.model.predict(seqs, everyone), rtol=1e-6)
@@ -307,7 +317,7 @@ def test_per_exercise_models_fall_back_to_a_shared_one_and_to_the_prior():
     features, samples = synthetic_set(n_subjects=12)
     # p02 and p04 (even: correct) do lunges: the lunges have one class.
     samples.loc[samples["subject_id"].isin(["p02", "p04"]), "exercise"] = "lunge"
-    params = {**PARAMS, "model": "kinematic", "exercise_mode": "per_exercise"}
+    params = replace(PARAMS, model="kinematic", exercise_mode="per_exercise")
     seqs = build_sequences(features, samples, params)
     model = fit_model(seqs, np.arange(len(seqs.y)), params)
     assert set(model.models) == {"squat", SHARED}  # lunges have one class: the shared model serves them
@@ -362,7 +372,7 @@ def test_same_seed_gives_same_results(trained):
 
 def test_early_stopping_runs_and_stays_deterministic():
     features, samples = synthetic_set(n_subjects=12)
-    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 4, "cv_folds": 3}
+    params = replace(PARAMS, validation_subject_fraction=0.25, epochs=4, cv_folds=3)
     assert train_and_evaluate(features, samples, params).metrics == train_and_evaluate(features, samples, params).metrics
 
 
@@ -403,7 +413,7 @@ def test_training_people_without_a_class_skip_after_the_split():
 
 
 def test_a_skipped_model_slot_says_why_when_loaded(tmp_path):
-    save_skipped(tmp_path / "classifier.pt", "the labeled samples come from one person (p00)", {"params": PARAMS})
+    save_skipped(tmp_path / "classifier.pt", "the labeled samples come from one person (p00)", {"params": plain(PARAMS)})
     with pytest.raises(StageSkipped, match=r"holds no model: training was skipped \(the labeled samples come from one person"):
         load_model(tmp_path / "classifier.pt")
 
@@ -412,16 +422,16 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     from formset.tasks.learning import conv_lstm
 
     features, samples = synthetic_set(n_subjects=8, samples_per_subject=4, seed=1)
-    params = {**PARAMS, "validation_subject_fraction": 0.25, "epochs": 30, "patience": 3, "learning_rate": 0.003}
+    params = replace(PARAMS, validation_subject_fraction=0.25, epochs=30, patience=3, learning_rate=0.003)
     seqs = build_sequences(features, samples, params)
     everyone = np.ones(len(seqs.y), dtype=bool)
-    _, held = split_by_subject(seqs.subject, params["validation_subject_fraction"], params["seed"], seqs.y)
+    _, held = split_by_subject(seqs.subject, params.validation_subject_fraction, params.seed, seqs.y)
     # One in four of the validation people's sequences carries the other label: the majority,
     # and so the split, stays; the validation loss falls while the model is unsure and rises
     # once it grows confident on the clear fault.
     flipped = np.flatnonzero(held)[::4]
     seqs.y[flipped] = 1 - seqs.y[flipped]
-    np.testing.assert_array_equal(split_by_subject(seqs.subject, 0.25, params["seed"], seqs.y)[1], held)
+    np.testing.assert_array_equal(split_by_subject(seqs.subject, 0.25, params.seed, seqs.y)[1], held)
 
     losses, weights = [], []
     real_mean_loss = conv_lstm._mean_loss
@@ -436,7 +446,7 @@ def test_early_stopping_stops_patience_epochs_after_the_best_and_keeps_its_weigh
     model = conv_lstm.train_classifier(seqs, everyone, params)
 
     best = int(np.argmin(losses))  # 0-based epoch of the lowest validation loss
-    assert 0 < best and len(losses) == best + 1 + params["patience"] < params["epochs"]
+    assert 0 < best and len(losses) == best + 1 + params.patience < params.epochs
     assert min(losses[best + 1 :]) > losses[best]
     kept = model.state_dict()
     assert all(torch.equal(kept[name], tensor) for name, tensor in weights[best].items())

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from formset.params import ValidateParams
 from formset.schemas.expectations import (
     CORE_MISSING_RATE,
     FRAME_STEP,
@@ -36,7 +37,7 @@ SYNTHETIC_SET = "synthetic_set"
 SAMPLE_IDS = ("s001", "s002")
 VIEW_UNITS = {"front": "px", "kinect": "m"}
 FRAMES_PER_VIEW = 12
-PARAMS = {"max_missing_rate": 0.3, "max_abs_normalized": 6.0, "max_quarantined_share": 0.5}
+PARAMS = ValidateParams(max_missing_rate=0.3, max_abs_normalized=6.0, max_quarantined_share=0.5)
 EXERCISES = ["squat", "lunge"]
 
 
@@ -196,7 +197,7 @@ def test_sample_view_summary_counts_frames_missing_any_core_joint():
 
 
 def test_only_plausibility_checks_are_non_critical():
-    checks = [c for suite in all_suites(PARAMS, EXERCISES) for c in suite.checks]
+    checks = [c for suite in all_suites(PARAMS.max_missing_rate, PARAMS.max_abs_normalized, EXERCISES) for c in suite.checks]
     assert {c.reason for c in checks if not c.critical} == {
         "implausible_performer",
         "incomplete_keypoints",

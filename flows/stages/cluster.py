@@ -16,7 +16,7 @@ from formset.tasks.cluster import exercises_without_clusters, fit_joint_clusters
 def cluster_flow(root: str | None = None) -> dict:
     """Fit DBSCAN joint clusters on correct executions; score every sample per joint."""
     project = Project.find(root)
-    params = project.params()["cluster"]
+    params = project.params().cluster
     samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
     clusters = fit_joint_clusters(features, samples, params)

@@ -20,13 +20,13 @@ def compare_flow(root: str | None = None) -> dict:
     """DTW against correct executions with learned thresholds; per-rep joint scores."""
     project = Project.find(root)
     all_params = project.params()
-    params = all_params["compare"]
+    params = all_params.compare
     samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
     kinematics = read_table(project.path(catalog.KINEMATICS), catalog.KINEMATICS.schema)
     distances, verdicts, metrics = compare_executions(features, kinematics, samples, params)
     clusters = load_clusters(project.path(catalog.CLUSTERS))
-    scores = rep_joint_scores(features, kinematics, samples, clusters, all_params["cluster"]["max_distance"])
+    scores = rep_joint_scores(features, kinematics, samples, clusters, all_params.cluster.max_distance)
     inputs = {
         catalog.CLUSTERS.file_name: provenance.file_digest(project.path(catalog.CLUSTERS)),
         **gated_digests(project),
@@ -36,7 +36,7 @@ def compare_flow(root: str | None = None) -> dict:
     for table, rows in ((catalog.DISTANCES, distances), (catalog.VERDICTS, verdicts), (catalog.REP_SCORES, scores)):
         write_table(rows, project.path(table), table.schema, prov)
     summary = {f"auc_mean_{scope}": metrics[scope]["auc_mean"] for scope in metrics}
-    if reason := skip_reason(verdicts, params["views"]):
+    if reason := skip_reason(verdicts, params.views):
         metrics[SKIPPED] = reason
         summary = skipped("compare", reason, **summary)
     write_json(json_safe(metrics), project.path(catalog.COMPARE_METRICS))

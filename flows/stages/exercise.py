@@ -10,7 +10,7 @@ from formset.flows.stages.partitions import gated_digests, gated_features, skipp
 from formset.incremental import code_digest
 from formset.quarantine import StageSkipped
 from formset.storage import read_table, write_json
-from formset.tasks.exercise import recognition_params, recognize_exercises
+from formset.tasks.exercise import recognition_record, recognize_exercises
 from formset.tasks.learning.model_files import save_model, save_skipped
 from formset.tasks.learning.sequences import build_sequences
 
@@ -21,14 +21,15 @@ def exercise_flow(root: str | None = None) -> dict:
     write the model, its metrics, its out-of-fold predictions (one partition per set, what
     the reps stage checks) and the confusion plot."""
     project = Project.find(root)
-    params = recognition_params(project.params())
+    params = project.params()
+    record = recognition_record(params)
     samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
-    prov = provenance.record("exercise", params, gated_digests(project), code_digest(project, "exercise"))
-    meta = {"params": params, "provenance": prov}
+    prov = provenance.record("exercise", record, gated_digests(project), code_digest(project, "exercise"))
+    meta = {"params": record, "provenance": prov}
     try:
         # Every sample, labeled correct / incorrect or not.
-        result = recognize_exercises(build_sequences(features, samples, params, labeled_only=False), params)
+        result = recognize_exercises(build_sequences(features, samples, params.train, labeled_only=False), params.train, params.recognition)
     except StageSkipped as skip:
         save_skipped(project.path(catalog.EXERCISE_MODEL), skip.reason, meta)
         metrics = skipped("exercise", skip.reason)

@@ -33,7 +33,7 @@ def listing_fingerprint(set_dir: Path) -> str:
     return provenance.params_digest(lines)
 
 
-def register_set(project: Project, set_dir: Path, exercises: list[str], prov: dict) -> dict:
+def register_set(project: Project, set_dir: Path, exercises: tuple[str, ...], prov: dict) -> dict:
     """Ingest one set and write its catalog and quarantine partitions (``sets`` last, as it
     carries the key that says the others are complete)."""
     result = ingest_set(set_dir, exercises)
@@ -48,7 +48,7 @@ def register_set(project: Project, set_dir: Path, exercises: list[str], prov: di
     return {"set_id": set_id, "accepted": len(result.samples), "quarantined": len(result.rejections)}
 
 
-def ingest_records(project: Project, set_dirs: list[Path], exercises: list[str]) -> tuple[dict[str, dict], list[str]]:
+def ingest_records(project: Project, set_dirs: list[Path], exercises: tuple[str, ...]) -> tuple[dict[str, dict], list[str]]:
     """Provenance record per set dir name, and the sets whose catalog partitions are current."""
     inputs = {d.name: {"listing": listing_fingerprint(d)} for d in set_dirs}
     records, current = plan_sets(project, "ingest", {"exercises": exercises}, inputs, project.path(catalog.SETS))
@@ -56,7 +56,7 @@ def ingest_records(project: Project, set_dirs: list[Path], exercises: list[str])
 
 
 @stage_task
-def ingest_one_set(project: Project, set_dir: Path, exercises: list[str], prov: dict) -> dict:
+def ingest_one_set(project: Project, set_dir: Path, exercises: tuple[str, ...], prov: dict) -> dict:
     return register_set(project, set_dir, exercises, prov)
 
 
@@ -65,10 +65,10 @@ def ingest_flow(root: str | None = None) -> dict:
     """Validate every set under ``data/sets`` against the contract and register it."""
     project = Project.find(root)
     all_params = project.params()
-    exercises = all_params["exercises"]
+    exercises = all_params.exercises
     set_dirs = project.set_dirs()
     records, current = ingest_records(project, set_dirs, exercises)
-    with set_runner(all_params.get("runner")) as runner:
+    with set_runner(all_params.runner) as runner:
         futures = [
             runner.submit(ingest_one_set, {"project": project, "set_dir": d, "exercises": exercises, "prov": records[d.name]})
             for d in set_dirs

@@ -13,7 +13,7 @@ from prefect import flow
 
 from formset import catalog
 from formset.config import Project
-from formset.flows.runner import DEFAULT_SETTINGS, batches, task_runner
+from formset.flows.runner import batches, task_runner
 from formset.flows.stages.partitions import (
     drop_stale_partitions,
     plan_sets,
@@ -22,6 +22,7 @@ from formset.flows.stages.partitions import (
     work_summary,
     write_quarantine,
 )
+from formset.params import KeypointsParams, plain
 from formset.schemas.series import KeypointSeries
 from formset.storage import read_table, write_table
 from formset.tasks.keypoints import assemble_samples, is_video_column, read_view_outcome, source_columns
@@ -29,14 +30,14 @@ from formset.tasks.pose.backends import get_backend
 
 
 @stage_task
-def keypoints_one_video(project: Project, sample: dict, column: str, params: dict):
+def keypoints_one_video(project: Project, sample: dict, column: str, params: KeypointsParams):
     """One video view of one sample through the pose backend: ``KeypointSeries`` or ``Rejection``."""
-    backend = get_backend(params["pose_backend"], params)
+    backend = get_backend(params.pose_backend, plain(params))
     return read_view_outcome(sample, column, project.path(catalog.DELIVERED_SETS) / sample["set_id"], params, backend)
 
 
 @stage_task
-def keypoints_some_samples(project: Project, samples: list[dict], params: dict) -> dict:
+def keypoints_some_samples(project: Project, samples: list[dict], params: KeypointsParams) -> dict:
     """The file-sourced views of some samples of one set: sample_id -> view -> series or ``Rejection``."""
     return {
         sample["sample_id"]: {
@@ -85,15 +86,14 @@ def keypoints_flow(root: str | None = None) -> dict:
     """Read every accepted sample's keypoint sources into the canonical skeleton."""
     project = Project.find(root)
     all_params = project.params()
-    params = all_params["keypoints"]
+    params = all_params.keypoints
     set_ids = registered_sets(project)
     samples = {s: read_table(project.path(catalog.SAMPLES) / f"{s}.parquet", catalog.SAMPLES.schema) for s in set_ids}
     records, current = plan_sets(
         project, "keypoints", params, {s: keypoints_inputs(samples[s]) for s in set_ids}, project.path(catalog.KEYPOINTS)
     )
     todo = {s: samples[s] for s in set_ids if s not in current}
-    runner_params = {**DEFAULT_SETTINGS, **(all_params.get("runner") or {})}
-    with task_runner(runner_params) as runner:
+    with task_runner(all_params.runner) as runner:
         # Videos first: they are the long tasks, so every worker starts on one at once.
         videos = {s: [] for s in todo}
         for set_id, sample, view, column in _video_views(todo):
@@ -104,7 +104,7 @@ def keypoints_flow(root: str | None = None) -> dict:
         files = {
             s: [
                 runner.submit(keypoints_some_samples, {"project": project, "samples": batch, "params": params})
-                for batch in batches(todo[s].to_dict("records"), int(runner_params["samples_per_task"]))
+                for batch in batches(todo[s].to_dict("records"), all_params.runner.samples_per_task)
             ]
             for s in todo
         }

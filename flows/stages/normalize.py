@@ -7,12 +7,13 @@ from prefect import flow
 from formset import catalog
 from formset.config import Project
 from formset.flows.stages.partitions import run_per_set, stage_task, write_quarantine
+from formset.params import NormalizeParams
 from formset.storage import read_table, write_table
 from formset.tasks.normalize import features_for_samples
 
 
 @stage_task
-def normalize_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
+def normalize_one_set(project: Project, set_id: str, params: NormalizeParams, prov: dict) -> dict:
     keypoints = read_table(project.path(catalog.KEYPOINTS) / f"{set_id}.parquet", catalog.KEYPOINTS.schema)
     features, rejections = features_for_samples(keypoints, params)
     write_quarantine(project, "normalize", set_id, rejections)

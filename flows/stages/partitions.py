@@ -66,7 +66,7 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def plan_sets(
-    project: Project, stage: str, params: dict, inputs: dict[str, dict], out_dir: Path, companion_dirs: list[Path] | None = None
+    project: Project, stage: str, params: object, inputs: dict[str, dict], out_dir: Path, companion_dirs: list[Path] | None = None
 ) -> tuple[dict[str, dict], list[str]]:
     """The provenance record each set's partition gets, and the sets whose partition is
     already current (same key: same params, code and inputs) and is not recomputed.
@@ -123,7 +123,7 @@ def run_per_set(
     and its entry of ``derived_inputs`` (name -> digest of what the set's task reads of a
     dataset-wide table)."""
     all_params = project.params()
-    params = all_params[stage]
+    params = getattr(all_params, stage)
     set_ids = registered_sets(project)
     derived_inputs = derived_inputs or {}
     inputs = {
@@ -133,7 +133,7 @@ def run_per_set(
     companion_dirs = [project.path(catalog.quarantine_of(stage))] if companion_dirs is None else companion_dirs
     records, current = plan_sets(project, stage, params, inputs, out_dir, companion_dirs)
     todo = [s for s in set_ids if s not in current]
-    with set_runner(all_params.get("runner")) as runner:
+    with set_runner(all_params.runner) as runner:
         futures = [
             runner.submit(one_set, {"project": project, "set_id": s, "params": params, "prov": records[s]}) for s in todo
         ]

@@ -17,6 +17,7 @@ from formset.flows.stages.partitions import (
     run_per_set,
     stage_task,
 )
+from formset.params import RepsParams
 from formset.stage_result import why_skipped
 from formset.storage import read_table, write_table
 from formset.tasks.reps import named_otherwise, reps_for_samples
@@ -27,7 +28,7 @@ REPS_WRITE_ORDER: tuple[catalog.Table, ...] = (catalog.KINEMATICS, catalog.REPS,
 
 
 @stage_task
-def reps_one_set(project: Project, set_id: str, params: dict, prov: dict) -> dict:
+def reps_one_set(project: Project, set_id: str, params: RepsParams, prov: dict) -> dict:
     samples = read_table(project.path(catalog.SAMPLES) / f"{set_id}.parquet", catalog.SAMPLES.schema)
     features = gated_features(project, set_id)
     quarantine = pd.concat(
@@ -53,7 +54,7 @@ def reps_flow(root: str | None = None) -> dict:
     inputs = [project.path(catalog.FEATURES), project.path(catalog.SAMPLES), project.path(catalog.quarantine_of("validate"))]
     # A set's reps depend on recognition's verdicts on its samples, not on every probability:
     # a set added elsewhere leaves them, and this set's reps, as they were.
-    min_margin = project.params()["reps"]["recognition_min_margin"]
+    min_margin = project.params().reps.recognition_min_margin
     verdicts = {
         set_id: {"exercise_verdicts": provenance.params_digest(named_otherwise(exercise_predictions(project, set_id), min_margin)
                                                                .to_dict("records"))}

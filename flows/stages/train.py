@@ -19,6 +19,7 @@ from formset.flows.stages.partitions import (
     write_per_set,
 )
 from formset.incremental import code_digest
+from formset.params import plain
 from formset.quarantine import StageSkipped
 from formset.storage import read_table, write_json
 from formset.tasks.faults import evaluate_faults
@@ -33,12 +34,12 @@ def train_flow(root: str | None = None) -> dict:
     write the model, its metrics, the out-of-fold predictions (one partition per set, with
     the exercise stage's out-of-fold exercise) and the confusion and ROC plots."""
     project = Project.find(root)
-    params = project.params()["train"]
+    params = project.params().train
     samples = read_table(project.path(catalog.SAMPLES), catalog.SAMPLES.schema)
     features = gated_features(project)
     inputs = {**gated_digests(project), **partition_digests_in(project, catalog.EXERCISE_PREDICTIONS)}
     prov = provenance.record("train", params, inputs, code_digest(project, "train"))
-    meta = {"params": params, "provenance": prov}
+    meta = {"params": plain(params), "provenance": prov}
     try:
         result = train_and_evaluate(features, samples, params)
     except StageSkipped as skip:

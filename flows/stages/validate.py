@@ -31,7 +31,7 @@ def validate_and_report(project: Project) -> ValidationReport:
     keypoints = read_table(project.path(catalog.KEYPOINTS), catalog.KEYPOINTS.schema)
     features = read_table(project.path(catalog.FEATURES), catalog.FEATURES.schema)
     context = ephemeral_context()
-    report = validate_tables(samples, keypoints, features, all_params["validate"], all_params["exercises"], context)
+    report = validate_tables(samples, keypoints, features, all_params.validate, all_params.exercises, context)
     warnings = to_frame(sample_warnings(report))
     write_json(report.to_dict(), project.path(catalog.VALIDATION_REPORT))
     write_json(report.summary(), project.path(catalog.VALIDATION_SUMMARY))
@@ -46,7 +46,7 @@ def validate_and_report(project: Project) -> ValidationReport:
     # so re-running with nothing changed leaves the DVC-tracked docs (and dvc.lock) as they were.
     docs_provenance = provenance.record(
         "validate",
-        {name: all_params[name] for name in ("exercises", "validate")},
+        {"exercises": all_params.exercises, "validate": all_params.validate},
         {
             str(path.relative_to(project.root)): provenance.file_digest(path)
             for directory in (project.path(catalog.SAMPLES), project.path(catalog.KEYPOINTS), project.path(catalog.FEATURES))

@@ -103,7 +103,7 @@ def job_view(job, pool: JobPool) -> dict:
 def create_app(project: Project, rev: str | None = None, version=None) -> FastAPI:
     """The service for ``project``, judging with the published version ``rev`` (or ``version``, loaded)."""
     params = project.params()
-    settings = params["serve"]
+    settings = params.serve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -116,7 +116,7 @@ def create_app(project: Project, rev: str | None = None, version=None) -> FastAP
         state.pool.shutdown()
 
     app = FastAPI(title="formset", lifespan=lifespan)
-    max_bytes = int(settings["max_upload_mb"] * 2**20)
+    max_bytes = int(settings.max_upload_mb * 2**20)
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:
@@ -142,7 +142,7 @@ def create_app(project: Project, rev: str | None = None, version=None) -> FastAP
 
     @app.get("/api/version")
     def version_info(request: Request) -> dict:
-        return {**request.app.state.version.summary(), "exercises": params["exercises"], "views": ["front", "diagonal", "side"]}
+        return {**request.app.state.version.summary(), "exercises": params.exercises, "views": ["front", "diagonal", "side"]}
 
     @app.post("/api/analyze", status_code=202)
     def submit(
@@ -153,8 +153,8 @@ def create_app(project: Project, rev: str | None = None, version=None) -> FastAP
     ) -> JSONResponse:
         pool: JobPool = request.app.state.pool
         pool.remove_expired()
-        if exercise not in (*params["exercises"], "auto"):
-            raise Refused(422, "unknown_exercise", f"{exercise!r} is not one of {', '.join(params['exercises'])}")
+        if exercise not in (*params.exercises, "auto"):
+            raise Refused(422, "unknown_exercise", f"{exercise!r} is not one of {', '.join(params.exercises)}")
         if view not in ("front", "diagonal", "side"):
             raise Refused(422, "unknown_view", f"{view!r} is not one of front, diagonal, side")
         try:
@@ -164,7 +164,7 @@ def create_app(project: Project, rev: str | None = None, version=None) -> FastAP
         name = stored_name(video.filename)
         try:
             save_upload(video, folder / name, max_bytes)
-            check_video(folder / name, float(settings["max_seconds"]))
+            check_video(folder / name, float(settings.max_seconds))
             job = pool.submit(job_id, folder, name, exercise, view)
         except QueueFull as full:
             raise Refused(503, "queue_full", f"{full}: try again later", {"Retry-After": str(RETRY_AFTER_S)}) from full

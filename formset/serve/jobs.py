@@ -25,6 +25,7 @@ from pathlib import Path
 
 from formset import runtime
 from formset.analyze import AnalysisRefused, analyze
+from formset.params import Params
 
 #: A job id: 128 random bits, URL-safe base64 (22 characters); nothing else names a folder.
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -68,7 +69,7 @@ class Job:
 _WORKER: dict = {}
 
 
-def _init_worker(params: dict, version) -> None:
+def _init_worker(params: Params, version) -> None:
     runtime.configure(Path.cwd())
     _WORKER.update(params=params, version=version)
     threading.Thread(target=_exit_with_parent, daemon=True).start()
@@ -89,7 +90,7 @@ def _run_job(folder: str, upload: str, exercise: str, view: str) -> dict:
         result = analyze(
             out / upload, out, _WORKER["params"], _WORKER["version"], view=view, exercise=exercise,
             overlay_formats=(".webm",), on_stage=marker.write_text,
-            overlay_max_side=_WORKER["params"]["serve"].get("overlay_max_side"),
+            overlay_max_side=_WORKER["params"].serve.overlay_max_side,
         )  # fmt: skip
         return {"result": result}
     except AnalysisRefused as refused:
@@ -111,14 +112,14 @@ class JobPool:
     version
         The ``formset.analyze.Version`` every job is judged with.
     """
-    def __init__(self, jobs_dir: Path, params: dict, version):
-        settings = params["serve"]
+    def __init__(self, jobs_dir: Path, params: Params, version):
+        settings = params.serve
         self.jobs_dir = Path(jobs_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.workers = int(settings["workers"])
-        self.max_queue = int(settings["max_queue"])
-        self.keep_s = float(settings["keep_hours"]) * 3600
-        self.worker_max_jobs = settings.get("worker_max_jobs")
+        self.workers = int(settings.workers)
+        self.max_queue = int(settings.max_queue)
+        self.keep_s = float(settings.keep_hours) * 3600
+        self.worker_max_jobs = settings.worker_max_jobs
         self._params, self._version = params, version
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()

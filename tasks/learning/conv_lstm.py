@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from formset.params import TrainParams
 from formset.tasks.learning.sequences import CLASS_LABELS, INCORRECT, N_CLASSES, Sequences, split_by_subject
 
 #: Sequences per forward pass when predicting (memory, not results, depends on it).
@@ -80,15 +81,15 @@ class FormClassifier(nn.Module):
         )
 
     @classmethod
-    def from_params(cls, feature_names: tuple[str, ...], params: dict) -> "FormClassifier":
+    def from_params(cls, feature_names: tuple[str, ...], params: TrainParams) -> "FormClassifier":
         """Build the model from the ``train`` parameter group."""
         return cls(
             feature_names,
-            params["conv_filters"],
-            params["conv_kernels"],
-            params["lstm_units"],
-            params["dense_units"],
-            params["dropout"],
+            params.conv_filters,
+            params.conv_kernels,
+            params.lstm_units,
+            params.dense_units,
+            params.dropout,
         )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -197,7 +198,7 @@ def _mean_loss(model: FormClassifier, seqs: Sequences, index: np.ndarray, loss_f
         return float(loss_fn(_batch_logits(model, seqs.X, seqs.lengths, index), torch.from_numpy(seqs.y[index])))
 
 
-def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: dict) -> FormClassifier:
+def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: TrainParams) -> FormClassifier:
     """Fit a ``FormClassifier`` on the rows of ``train_mask``, deterministically.
 
     With ``validation_subject_fraction`` > 0 and enough training subjects, that share of the
@@ -221,27 +222,27 @@ def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: dict) -> F
     """
     train_index = np.flatnonzero(train_mask)
     fit_index, validation_index = train_index, np.empty(0, dtype=np.intp)
-    if params["validation_subject_fraction"] > 0 and len(np.unique(seqs.subject[train_index])) >= 2:
+    if params.validation_subject_fraction > 0 and len(np.unique(seqs.subject[train_index])) >= 2:
         keep, hold = split_by_subject(
-            seqs.subject[train_index], params["validation_subject_fraction"], params["seed"], seqs.y[train_index]
+            seqs.subject[train_index], params.validation_subject_fraction, params.seed, seqs.y[train_index]
         )
         # Early stopping must not cost the fit a class: without one, train on everyone.
         if (np.bincount(seqs.y[train_index[keep]], minlength=N_CLASSES) > 0).all():
             fit_index, validation_index = train_index[keep], train_index[hold]
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(seqs.y[fit_index]))
-    with _torch_session(params["seed"], params["threads"]):
+    with _torch_session(params.seed, params.threads):
         model = FormClassifier.from_params(seqs.feature_names, params)
         mean, scale = standardization(seqs.X[fit_index], seqs.lengths[fit_index])
         model.feature_mean.copy_(torch.from_numpy(mean))
         model.feature_scale.copy_(torch.from_numpy(scale))
-        optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"])
-        order = torch.Generator().manual_seed(params["seed"])
+        optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+        order = torch.Generator().manual_seed(params.seed)
         best_loss, best_state, stale_epochs = np.inf, None, 0
-        for _ in range(params["epochs"]):
+        for _ in range(params.epochs):
             model.train()
             shuffled = fit_index[torch.randperm(len(fit_index), generator=order).numpy()]
-            for start in range(0, len(shuffled), params["batch_size"]):
-                batch = shuffled[start : start + params["batch_size"]]
+            for start in range(0, len(shuffled), params.batch_size):
+                batch = shuffled[start : start + params.batch_size]
                 optimizer.zero_grad()
                 loss = loss_fn(_batch_logits(model, seqs.X, seqs.lengths, batch), torch.from_numpy(seqs.y[batch]))
                 loss.backward()
@@ -253,7 +254,7 @@ def train_classifier(seqs: Sequences, train_mask: np.ndarray, params: dict) -> F
                     best_state = {name: tensor.clone() for name, tensor in model.state_dict().items()}
                 else:
                     stale_epochs += 1
-                    if stale_epochs >= params["patience"]:
+                    if stale_epochs >= params.patience:
                         break
         if best_state is not None:
             model.load_state_dict(best_state)

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
 
-from formset.params import ExerciseMode, ModelFamily, ViewFusion
+from formset.params import ExerciseMode, ModelFamily, TrainParams, ViewFusion
 from formset.tasks.learning.body import body_series, series_summaries
 from formset.tasks.learning.conv_lstm import FormClassifier, predict_proba, train_classifier
 from formset.tasks.learning.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
@@ -138,7 +138,7 @@ class ConvLstm:
     vocabulary: list[str]
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "ConvLstm":
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: TrainParams, vocabulary: list[str]) -> "ConvLstm":
         inputs = _with_exercise_channels(seqs, vocabulary)
         mask = np.zeros(len(seqs.y), dtype=bool)
         mask[rows] = True
@@ -235,13 +235,13 @@ class Kinematic:
         return np.hstack([summaries, _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "Kinematic":
-        centered, body = bool(params.get("person_centering", False)), bool(params.get("body_frame", False))
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: TrainParams, vocabulary: list[str]) -> "Kinematic":
+        centered, body = params.person_centering, params.body_frame
         model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered, body)
         X = model._inputs(seqs, rows)
         mean, spread = X.mean(axis=0), X.std(axis=0)
         scale = np.where(spread > 1e-9, spread, 1.0)
-        regression = LogisticRegression(C=params["kinematic"]["C"], class_weight="balanced", max_iter=5000)
+        regression = LogisticRegression(C=params.kinematic.C, class_weight="balanced", max_iter=5000)
         regression.fit((X - mean) / scale, seqs.y[rows])
         return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered, body)
 
@@ -385,17 +385,17 @@ class MiniRocket:
         return np.hstack([transform_minirocket(series, self.transform), summaries])
 
     @classmethod
-    def fit(cls, seqs: Sequences, rows: np.ndarray, params: dict, vocabulary: list[str]) -> "MiniRocket":
-        settings = params["minirocket"]
-        body = bool(params.get("body_frame", False))
+    def fit(cls, seqs: Sequences, rows: np.ndarray, params: TrainParams, vocabulary: list[str]) -> "MiniRocket":
+        settings = params.minirocket
+        body = params.body_frame
         # Body frame: MiniRocket convolves the angles only (the segment directions lowered the
         # UI-PRMD figures; README, Models), the summaries read them all.
-        series, summaries = rocket_inputs(seqs, rows, settings["length"], body, directions=False)
+        series, summaries = rocket_inputs(seqs, rows, settings.length, body, directions=False)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
-        transform = fit_minirocket(series, settings["features"], params["seed"])
-        centered = bool(params.get("person_centering", False))
+        transform = fit_minirocket(series, settings.features, params.seed)
+        centered = params.person_centering
         X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), summaries]),
                                  seqs, rows, centered), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
@@ -404,7 +404,7 @@ class MiniRocket:
         # against the many MiniRocket features (by the root of their numbers' ratio).
         feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
-        return cls(settings["length"], channel_mean, channel_scale, transform, feature_mean, feature_scale,
+        return cls(settings.length, channel_mean, channel_scale, transform, feature_mean, feature_scale,
                    ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered, body)  # fmt: skip
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
@@ -500,8 +500,8 @@ class TrainedModel:
         return cls(state["family"], state["exercise_mode"], models, float(state["prior"]), state.get("view_fusion", "average"))
 
 
-def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
-    """Fit ``params["model"]`` on the sequences ``rows`` as ``params["exercise_mode"]`` says.
+def fit_model(seqs: Sequences, rows: np.ndarray, params: TrainParams) -> TrainedModel:
+    """Fit ``params.model`` on the sequences ``rows`` as ``params.exercise_mode`` says.
 
     Parameters
     ----------
@@ -517,7 +517,7 @@ def fit_model(seqs: Sequences, rows: np.ndarray, params: dict) -> TrainedModel:
     ValueError
         An unknown model family or exercise mode.
     """
-    family, mode, fusion = params["model"], params["exercise_mode"], params.get("view_fusion", "average")
+    family, mode, fusion = params.model, params.exercise_mode, params.view_fusion
     if family not in FAMILIES:
         raise ValueError(f"train.model is {family!r}: use one of {', '.join(MODEL_FAMILIES)}")
     if mode not in EXERCISE_MODES:

@@ -1,7 +1,7 @@
 """Model inputs: one padded sequence per labeled sample x view (Park 2020).
 
-Per frame the normalized x, y of ``params["joints"]`` (default the ten ``CORE_JOINTS``,
-Park 2020's input), the joint angles of ``params["angles"]``, the per-frame deltas of the
+Per frame the normalized x, y of ``params.joints`` (default the ten ``CORE_JOINTS``,
+Park 2020's input), the joint angles of ``params.angles``, the per-frame deltas of the
 positions, and a one-hot of the view, so one model learns from every view. People are never
 split: ``split_by_subject`` holds out whole subjects.
 
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from formset.params import TrainParams
 from formset.quarantine import StageSkipped
 from formset.schemas.skeleton import CORE_JOINTS
 from formset.schemas.vocab import LABELS
@@ -29,20 +30,20 @@ N_CLASSES = len(CLASS_LABELS)
 #: ``y`` of a sequence whose sample has no correct / incorrect label (``labeled_only=False``).
 UNLABELED = -1
 
-def input_columns(params: dict) -> tuple[list[str], list[str], list[str]]:
+def input_columns(params: TrainParams) -> tuple[list[str], list[str], list[str]]:
     """The ``FEATURES`` columns a model reads: ``(positions, deltas, angles)``.
 
-    ``params["joints"]`` (default ``CORE_JOINTS``, the seed-003 input) picks the joints whose
-    normalized coordinates along ``params["axes"]`` (default x, y: Park 2020's planar input)
-    and their deltas are used; ``params["angles"]`` (default none) adds joint angles.
+    ``params.joints`` (``CORE_JOINTS`` when empty, Park 2020's input) picks the joints whose
+    normalized coordinates along ``params.axes`` (x, y when empty: Park 2020's planar input)
+    and their deltas are used; ``params.angles`` adds joint angles.
     Park 2020's ten joints leave out the head and wrists, so neck faults and hand placement
     are invisible to it; params.yaml adds them, and z, which 3-D views (Kinect) have and
     2-D views lack (0 there).
     """
-    joints = params.get("joints") or CORE_JOINTS
-    axes = params.get("axes") or ("x", "y")
+    joints = params.joints or CORE_JOINTS
+    axes = params.axes or ("x", "y")
     positions = [f"{joint}_{axis}" for joint in joints for axis in axes]
-    return positions, [f"d_{c}" for c in positions], list(params.get("angles") or [])
+    return positions, [f"d_{c}" for c in positions], list(params.angles)
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,11 @@ class Sequences:
     time_s: np.ndarray
 
 
-def feature_names(params: dict) -> tuple[str, ...]:
+def feature_names(params: TrainParams) -> tuple[str, ...]:
     """Names of the per-frame features: positions, angles, deltas, then one ``view_<name>``
     per view."""
     positions, deltas, angles = input_columns(params)
-    return (*positions, *angles, *deltas, *(f"view_{view}" for view in params["views"]))
+    return (*positions, *angles, *deltas, *(f"view_{view}" for view in params.views))
 
 
 def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +116,7 @@ def frame_positions(n_frames: np.ndarray, max_frames: int) -> tuple[np.ndarray, 
     return np.where(valid, positions, 0), lengths
 
 
-def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict, labeled_only: bool = True) -> Sequences:
+def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: TrainParams, labeled_only: bool = True) -> Sequences:
     """Turn the frames of labeled samples (or of every sample) into padded per-view sequences.
 
     A missing position is carried forward from the last frame that had it (backward at the
@@ -136,7 +137,7 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict,
         False keeps every sample of ``samples`` (exercise recognition, inference): ``y`` is
         ``UNLABELED`` for a sample without a correct / incorrect label.
     """
-    views = list(params["views"])
+    views = list(params.views)
     position_columns, delta_columns, angle_columns = input_columns(params)
     needed = [*SEQUENCE_KEY, "frame", "time_s", *position_columns, *delta_columns, *angle_columns]
     missing = [c for c in needed if c not in features.columns]
@@ -169,7 +170,7 @@ def build_sequences(features: pd.DataFrame, samples: pd.DataFrame, params: dict,
     )
     starts = np.flatnonzero(np.diff(sequence_of_row, prepend=-1))
     n_frames = np.diff(np.append(starts, len(rows)))
-    time_steps = max(2, min(int(params["max_frames"]), int(n_frames.max())))
+    time_steps = max(2, min(params.max_frames, int(n_frames.max())))
     steps, lengths = frame_positions(n_frames, time_steps)
     valid = np.arange(time_steps)[np.newaxis, :] < lengths[:, np.newaxis]
     X = frame_features[starts[:, np.newaxis] + steps]  # (sequence, time, feature)

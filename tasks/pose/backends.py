@@ -67,7 +67,9 @@ def get_backend(name: str, params: dict) -> PoseBackend | None:
     name
         ``none`` or a key of ``BACKENDS``.
     params
-        The backend's parameters, passed to its factory.
+        The backend's settings, passed to its factory: the ``keypoints`` group of params.yaml
+        as a mapping (``formset.params.plain``): a backend is a plug-in that reads the keys it
+        knows (``video_stride``, ``mmpose_config`` ...) and checks them itself.
 
     Returns
     -------

@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from formset.catalog import COMPARE_METRICS  # noqa: E402
+from formset.params import TempoParams  # noqa: E402
 from formset.schemas.vocab import FAULTS  # noqa: E402
 from formset.tasks.reps import tempo_sentence  # noqa: E402
 
@@ -155,12 +156,12 @@ def _signal_unit(signal_label: str) -> str:
     return "angle (degrees)" if "angle" in signal_label or "inclination" in signal_label else "height (torso lengths)"
 
 
-def rep_bars_plot(reps: pd.DataFrame, tempo: dict) -> str:
+def rep_bars_plot(reps: pd.DataFrame, tempo: TempoParams) -> str:
     """Per-rep duration (with the tempo band of Kim & Heo's push-up analysis) and depth, as bars (SVG)."""
     figure, (left, right) = plt.subplots(1, 2, figsize=(FIGURE_WIDTH_IN, 2.8))
     numbers = reps["rep"].astype(int).astype(str)
     left.bar(numbers, reps["duration_s"], color="#3498db")
-    left.axhspan(tempo["too_fast_s"], tempo["too_slow_s"], color="#2ecc71", alpha=0.15, label="target tempo")
+    left.axhspan(tempo.too_fast_s, tempo.too_slow_s, color="#2ecc71", alpha=0.15, label="target tempo")
     left.set_title("Duration per rep", fontsize=10, loc="left")
     left.set_xlabel("rep")
     left.set_ylabel("duration (s)")
@@ -277,7 +278,7 @@ def assessment_html(assessment: dict) -> str:
     return "<h2>Assessment</h2>" + "".join(parts)
 
 
-def render_recording(data: RecordingData, tempo: dict) -> str:
+def render_recording(data: RecordingData, tempo: TempoParams) -> str:
     """The HTML report of one recording.
 
     Parameters
