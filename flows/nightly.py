@@ -14,6 +14,8 @@ run by hand with ``formset nightly``.
 from __future__ import annotations
 
 from prefect import flow
+from prefect.deployments.runner import EntrypointType
+from prefect.schedules import Cron
 
 from formset import gitops
 from formset.config import Project
@@ -120,9 +122,6 @@ def nightly_flow(root: str | None = None, wait_s: float = 600.0) -> dict:
 
 def nightly_deployment(project: Project):
     """The nightly flow as a Prefect deployment on the cron schedule of ``params.yaml``."""
-    from prefect.deployments.runner import EntrypointType
-    from prefect.schedules import Cron
-
     params = project.params().nightly
     return nightly_flow.to_deployment(
         name=params.deployment,
