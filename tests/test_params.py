@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from formset.config import Project
-from formset.params import ParamsError, load, parse
+from formset.params import NormalizeParams, ParamsError, TrainParams, group, load, parse, plain
 
 REPO = Path(__file__).resolve().parent.parent
 RAW = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -30,6 +30,27 @@ def changed(path: str, value) -> dict:
     else:
         node[last] = value
     return raw
+
+
+def test_plain_params_are_params_yaml_s_own_values_and_parse_back_to_the_same_groups():
+    params = load(REPO / "params.yaml")
+    recorded = plain(params)
+    # What provenance and model files keep: mappings, lists and scalars, as params.yaml has them.
+    assert recorded == yaml.safe_load(yaml.safe_dump(recorded))
+    assert recorded["train"]["views"] == ["front", "diagonal", "side", "kinect"]
+    assert recorded["reps"]["exercises"]["squat"]["signal"] == ["mid_hip_y"]
+    assert parse(recorded) == params
+    assert plain({"exercise_model": params.recognition, "seed": 7}) == {"exercise_model": RAW["recognition"], "seed": 7}
+
+
+def test_a_group_read_back_from_a_model_file_is_checked_and_names_that_file():
+    saved = plain(load(REPO / "params.yaml").train)
+    assert group(TrainParams, saved, "version v1: models/classifier.pt") == load(REPO / "params.yaml").train
+    del saved["body_frame"]
+    with pytest.raises(ParamsError, match=r"^version v1: models/classifier.pt: body_frame is missing"):
+        group(TrainParams, saved, "version v1: models/classifier.pt")
+    with pytest.raises(ParamsError, match=r"^version v1: params.yaml: smoothing_sigma must be a number, got 'wide'"):
+        group(NormalizeParams, {**RAW["normalize"], "smoothing_sigma": "wide"}, "version v1: params.yaml")
 
 
 def test_the_repository_s_params_parse_into_typed_groups():

@@ -5,6 +5,8 @@ can run."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 import yaml
 from conftest import REPO
@@ -44,6 +46,17 @@ def test_a_stage_s_code_is_what_its_module_can_import_and_nothing_of_other_stage
     assert "tasks/cluster.py" in registry.stage_code("compare")
     assert "tasks/validate.py" not in registry.stage_code("cluster")
     assert "tasks/validate.py" in registry.stage_code("validate")
+
+
+def test_a_stage_s_flow_loads_without_the_other_stages_heavy_modules():
+    # `formset stage normalize` (what `dvc repro` runs) must not wait for torch or
+    # great-expectations, which only the train, exercise and validate stages import.
+    probe = (
+        "import sys; from formset.flows.registry import load_flow; flow = load_flow('normalize'); "
+        "print(flow.name, flow.fn.__module__, 'torch' in sys.modules, 'great_expectations' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["normalize", "formset.flows.stages.normalize", "False", "False"]
 
 
 def test_relative_imports_resolve_against_the_importing_module():
