@@ -24,15 +24,14 @@ process otherwise (their tasks are short; a process pool would cost its start-up
 from __future__ import annotations
 
 import os
-from typing import Iterator, Mapping, Sequence, TypeVar, get_args
+from typing import Iterator, Mapping, Sequence, TypeVar
 
 from prefect.context import FlowRunContext
 from prefect.settings import get_current_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from formset.params import RunnerKind, RunnerParams
+from formset.params import RunnerParams
 
-KINDS: tuple[str, ...] = get_args(RunnerKind)
 #: The environment variable naming a Dask scheduler to run on, whatever params.yaml says.
 ADDRESS_VARIABLE = "FORMSET_DASK_ADDRESS"
 #: Dask workers run one task at a time each: the pose models are single-threaded and hold the GIL.
@@ -45,7 +44,7 @@ def task_runner(settings: RunnerParams) -> TaskRunner:
     Parameters
     ----------
     settings
-        ``kind`` (one of ``KINDS``), ``workers`` (parallel tasks; for ``dask`` the local
+        ``kind`` (``formset.params.RunnerKind``), ``workers`` (parallel tasks; for ``dask`` the local
         cluster's processes) and ``address`` (``dask`` only: an existing scheduler, when set
         ``workers`` is ignored).
 

@@ -326,34 +326,35 @@ def no_global_git_identity(monkeypatch, tmp_path):
 PROJECT_FILES = ["params.yaml", "dvc.yaml", ".dvcignore", "formset", "flows", "tasks", "schemas"]
 
 
-#: The API URL of this test process's Prefect server (``prefect_api``), once started.
-PREFECT_API: dict[str, str] = {}
+#: This test process's Prefect server, once a test has run a command (``prefect_api_url``).
+_PREFECT_SERVER: list[services.Service] = []
 
 
-@pytest.fixture(scope="session", autouse=True)
-def prefect_api():
-    """One Prefect server (API only) per test process, which every command the tests run
-    reports to: without it each command's flows would start a temporary server of their own
-    (~8 s a command). Its database is under ``PREFECT_HOME``, warm from the last session."""
-    server = services.start_prefect_server(PREFECT_HOME / "server", api_only=True)
-    PREFECT_API["url"] = server.address
-    with server:
-        yield server.address
-    PREFECT_API.clear()
+def prefect_api_url() -> str:
+    """The API URL of one Prefect server (API only) per test process, started when a test first
+    runs a command, which every command the tests run reports to: without it each command's
+    flows would start a temporary server of their own (~8 s a command). Tests that run no
+    command (a mutant's unit tests) start none. Its database is under ``PREFECT_HOME``."""
+    if not _PREFECT_SERVER:
+        _PREFECT_SERVER.append(services.start_prefect_server(PREFECT_HOME / "server", api_only=True))
+    return _PREFECT_SERVER[0].address
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    while _PREFECT_SERVER:
+        _PREFECT_SERVER.pop().stop()
 
 
 def project_env(project: Path) -> dict:
     """The environment of a command run in ``project``: this venv first on PATH, the project
     as ``FORMSET_ROOT``, one warm Prefect database for the whole test session and the test
-    process's Prefect server (``prefect_api``)."""
+    process's Prefect server (``prefect_api_url``), unless the caller's environment names one."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["FORMSET_ROOT"] = str(project)
     env.setdefault("PREFECT_HOME", str(PREFECT_HOME))
-    if "url" in PREFECT_API:
-        env.setdefault("PREFECT_API_URL", PREFECT_API["url"])
-    # `python -m` would put the project first on sys.path, and its copy of formset/ (a code
-    # dep in dvc.yaml) would shadow the installed package.
+    if "PREFECT_API_URL" not in env:
+        env["PREFECT_API_URL"] = prefect_api_url()
     env["PYTHONSAFEPATH"] = "1"
     return env
 
