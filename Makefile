@@ -72,4 +72,4 @@ rep-eval: venv
 	$(BIN)/python bench/rep_count_eval.py --subjects 16
 
 model-eval: venv
-	$(BIN)/python bench/model_eval.py --per-movement --tasks classifier,exercise,faults --models minirocket,kinematic --centering false,true --fusions average,fused
+	$(BIN)/python bench/model_eval.py --per-movement --tasks classifier,exercise,faults --models minirocket,kinematic --person none,rank --fusions average,fused

@@ -1,10 +1,11 @@
 """Leave-people-out cross-validation of every model family on real and synthetic data.
 
-    python bench/model_eval.py                       # every family, params.yaml's mode, fusion, centering
+    python bench/model_eval.py                       # every family, params.yaml's mode, fusion, person normalization
+    python bench/model_eval.py --datasets uiprmd --models minirocket --person none,rank --incorrect-kept 10,2,0
     python bench/model_eval.py --models minirocket --modes input,per_exercise
     python bench/model_eval.py --datasets uiprmd --cache /tmp/model-eval
     python bench/model_eval.py --tasks exercise,faults --models none   # recognition and fault heads only
-    make model-eval    # minirocket and kinematic, raw and centered by person, views averaged and fused
+    make model-eval    # minirocket and kinematic, each execution alone and ranked by person, views averaged and fused
 
 Datasets:
 - ``uiprmd``: UI-PRMD (Vakanski, Jun, Paul, Baker: "A Data Set of Human Body Movements for
@@ -20,8 +21,12 @@ cross-validation runs (``tasks.train.cross_validate``, ``train.cv_folds`` folds 
 ``--body-frame false,true`` compares the inputs as they are with the body-frame inputs
 (``train.body_frame``, ``tasks/learning/body.py``: each execution's own rest posture and body frame).
 ``--fusions average,fused`` compares the ways views meet (``train.view_fusion``; the
-synthetic set only, UI-PRMD has one view) and ``--centering false,true`` features as they
-are against centered by person (``train.person_centering``), on the same folds.
+synthetic set only, UI-PRMD has one view) and ``--person none,center,rank`` each execution
+alone against read among the same person's executions (``train.person_normalization``), on
+the same folds. ``--incorrect-kept 10,5,2,0`` asks what that reading assumes: each held-out
+person delivers all their correct executions of an exercise and only that many incorrect
+ones (the first by sample id), and the accuracy on the executions delivered is printed,
+correct and incorrect apart.
 The table: accuracy mean ± std over folds, the mean and the minimum of the per-movement
 accuracies, ROC AUC, and the seconds of the whole cross-validation. Targets on UI-PRMD:
 mean over the 9 movements >= 0.95, no movement below 0.90, the CV within 10 minutes.
@@ -55,7 +60,8 @@ from formset.tasks.exercise import recognize_exercises
 from formset.tasks.faults import evaluate_faults
 from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
-from formset.tasks.learning.families import EXERCISE_MODES, MODEL_FAMILIES, VIEW_FUSIONS
+from formset.tasks.learning.families import EXERCISE_MODES, MODEL_FAMILIES, PERSON_NORMALIZATIONS, VIEW_FUSIONS, fit_model
+from formset.tasks.learning.folds import label_folds
 from formset.tasks.learning.sequences import build_sequences
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.synthetic import generator as synthetic
@@ -160,11 +166,34 @@ def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params
     return lines
 
 
-def row(dataset_name: str, metrics: dict, fusion: str, centered: bool) -> dict:
+def incorrect_kept_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: TrainParams, kept: int) -> str:
+    """Leave-people-out accuracy when each held-out person delivers all their correct
+    executions of an exercise and only ``kept`` incorrect ones (by sample id): what reading
+    an execution among the same person's others (``train.person_normalization``) assumes."""
+    seqs = build_sequences(features, samples, params)
+    fold = label_folds(seqs.subject, seqs.exercise, seqs.y, params.cv_folds, params.seed)
+    incorrect = pd.DataFrame({"subject": seqs.subject, "exercise": seqs.exercise, "sample": seqs.sample_id})[seqs.y == 1]
+    first = incorrect.drop_duplicates().sort_values("sample").groupby(["subject", "exercise"]).head(kept)["sample"]
+    delivered = (seqs.y == 0) | np.isin(seqs.sample_id, first.to_numpy())
+    right = np.zeros(len(fold), dtype=bool)
+    for number in np.unique(fold):
+        test_rows = np.flatnonzero((fold == number) & delivered)
+        p = fit_model(seqs, np.flatnonzero(fold != number), params).predict(seqs, test_rows)
+        right[test_rows] = (p >= 0.5) == (seqs.y[test_rows] == 1)
+    per_movement = pd.Series(right[delivered]).groupby(seqs.exercise[delivered]).mean()
+    correct, wrong = delivered & (seqs.y == 0), delivered & (seqs.y == 1)
+    called = f"{right[wrong].mean():.3f}" if wrong.any() else "-"
+    return (f"{name} {params.model}/{params.person_normalization}, {kept} incorrect kept per person x exercise: "
+            f"accuracy {right[delivered].mean():.3f} over {delivered.sum()} sequences (correct ones called correct "
+            f"{right[correct].mean():.3f}, incorrect called incorrect {called}), weakest movement "
+            f"{per_movement.idxmin()} {per_movement.min():.3f}")  # fmt: skip
+
+
+def row(dataset_name: str, metrics: dict, fusion: str, person: str) -> dict:
     per_movement = [e["accuracy"] for e in metrics["per_exercise"].values()]
     return {
         "dataset": dataset_name, "model": metrics["model"], "exercise_mode": metrics["exercise_mode"], "views": fusion,
-        "centered": centered,
+        "person": person,
         "folds": metrics["folds"], "accuracy": f"{metrics['accuracy']:.3f} ± {metrics['accuracy_std']:.3f}",
         "movement_mean": round(float(np.mean(per_movement)), 3), "movement_min": round(min(per_movement), 3),
         "weakest": min(metrics["per_exercise"], key=lambda e: metrics["per_exercise"][e]["accuracy"]),
@@ -178,8 +207,11 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODEL_FAMILIES))
     parser.add_argument("--modes", default=None, help="exercise modes (default: params.yaml's train.exercise_mode)")
     parser.add_argument("--fusions", default=None, help="view fusions (default: params.yaml's train.view_fusion)")
-    parser.add_argument("--centering", default=None,
-                        help="person centering, any of false,true (default: params.yaml's train.person_centering)")
+    parser.add_argument("--person", default=None,
+                        help=f"person normalizations, any of {','.join(PERSON_NORMALIZATIONS)} "
+                             "(default: params.yaml's train.person_normalization)")
+    parser.add_argument("--incorrect-kept", default=None,
+                        help="also: held-out people deliver only this many incorrect executions per exercise, e.g. 10,2,0")
     parser.add_argument("--body-frame", default=None,
                         help="body-frame inputs, any of false,true (default: params.yaml's train.body_frame)")
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -193,7 +225,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown exercise modes {sorted(unknown)}: use {', '.join(EXERCISE_MODES)}")
     fusions = args.fusions.split(",") if args.fusions else [params.train.view_fusion]
-    centerings = [yaml.safe_load(c) for c in args.centering.split(",")] if args.centering else [params.train.person_centering]
+    persons = args.person.split(",") if args.person else [params.train.person_normalization]
+    if set(persons) - set(PERSON_NORMALIZATIONS):
+        parser.error(f"unknown person normalizations {sorted(set(persons) - set(PERSON_NORMALIZATIONS))}: "
+                     f"use {', '.join(PERSON_NORMALIZATIONS)}")  # fmt: skip
+    kept_counts = [int(k) for k in args.incorrect_kept.split(",")] if args.incorrect_kept else []
     bodies = ([yaml.safe_load(b) for b in args.body_frame.split(",")] if args.body_frame
               else [params.train.body_frame])  # fmt: skip
     if set(fusions) - set(VIEW_FUSIONS):
@@ -218,18 +254,22 @@ def main() -> None:
                 extra.append(recognition_line(name, samples, features, params))
                 print("  ", extra[-1], flush=True)
             if "faults" in tasks:
-                extra.extend(fault_lines(name, samples, features, params.train))
-                print("\n".join(extra[-8:]), flush=True)
+                lines = fault_lines(name, samples, features, params.train)
+                extra.extend(lines)
+                print("\n".join(lines), flush=True)
             # One view only (UI-PRMD's Kinect): nothing to fuse, fused is averaging.
             set_fusions = fusions if features["view"].nunique() > 1 else [params.train.view_fusion]
             for model in models:
                 for mode in modes:
-                    for fusion, centered, body in [(f, c, b) for f in set_fusions for c in centerings for b in bodies]:
+                    for fusion, person, body in [(f, p, b) for f in set_fusions for p in persons for b in bodies]:
                         train = replace(params.train, model=model, exercise_mode=mode, view_fusion=fusion,
-                                        person_centering=centered, body_frame=body)  # fmt: skip
+                                        person_normalization=person, body_frame=body)  # fmt: skip
                         metrics = evaluate(samples, features, train)
-                        rows.append({**row(name, metrics, fusion, centered), "body_frame": body})
-                        per_movement[(name, model, mode, fusion, centered, body)] = {
+                        rows.append({**row(name, metrics, fusion, person), "body_frame": body})
+                        for kept in kept_counts:
+                            extra.append(incorrect_kept_line(name, samples, features, train, kept))
+                            print("  ", extra[-1], flush=True)
+                        per_movement[(name, model, mode, fusion, person, body)] = {
                             e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()
                         }
                         print("  ", rows[-1], flush=True)
@@ -245,7 +285,7 @@ def main() -> None:
     real = table[table["dataset"] == "uiprmd"]
     for item in real.itertuples():
         met = item.movement_mean >= TARGET_MEAN and item.movement_min >= TARGET_MIN and item.seconds <= TARGET_SECONDS
-        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/{'centered' if item.centered else 'raw'}/"
+        print(f"uiprmd {item.model}/{item.exercise_mode}/{item.views}/person {item.person}/"
               f"{'body frame' if item.body_frame else 'positions'}: movements mean {item.movement_mean:.3f} (target {TARGET_MEAN}), "
               f"min {item.movement_min:.3f} (target {TARGET_MIN}), {item.seconds:.0f} s (target {TARGET_SECONDS:.0f}): "
               f"{'met' if met else 'NOT met'}")  # fmt: skip

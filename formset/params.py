@@ -31,6 +31,7 @@ RunnerKind = Literal["processes", "threads", "dask"]
 ModelFamily = Literal["conv_lstm", "kinematic", "minirocket"]
 ExerciseMode = Literal["input", "per_exercise"]
 ViewFusion = Literal["average", "fused"]
+PersonNormalization = Literal["none", "center", "rank"]
 
 
 #: A params group's dataclass.
@@ -131,6 +132,7 @@ class KinematicModelParams:
 class MiniRocketModelParams:
     length: int = count()
     features: int = count()
+    C: float = positive()
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class TrainParams:
     model: ModelFamily
     exercise_mode: ExerciseMode
     view_fusion: ViewFusion
-    person_centering: bool
+    person_normalization: PersonNormalization
     body_frame: bool
     cv_folds: int = in_range(2, math.inf)
     views: tuple[str, ...] = names_of(VIEWS)

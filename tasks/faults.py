@@ -35,7 +35,7 @@ from formset.params import TrainParams
 from formset.quarantine import StageSkipped
 from formset.schemas.vocab import FAULTS
 from formset.tasks.learning.families import RIDGE_ALPHAS, RocketFeatures
-from formset.tasks.learning.folds import assign_folds
+from formset.tasks.learning.folds import assign_folds, label_folds
 from formset.tasks.learning.sequences import CORRECT, SAMPLE_KEY, Sequences
 
 #: Threshold of a fault whose validation scores hold no positive (nothing to tune on).
@@ -245,8 +245,7 @@ def evaluate_faults(seqs: Sequences, samples: pd.DataFrame, params: TrainParams)
     """
     targets = fault_targets(seqs, samples)
     check_fault_labels(targets, seqs.subject)
-    strata = np.char.add(np.asarray(seqs.exercise, dtype=str), np.where(seqs.y == 1, "/incorrect", "/correct"))
-    fold = assign_folds(seqs.subject, strata, params.cv_folds, params.seed)
+    fold = label_folds(seqs.subject, seqs.exercise, seqs.y, params.cv_folds, params.seed)
     probabilities = np.zeros((len(fold), len(FAULTS)))
     thresholds = np.zeros((len(fold), len(FAULTS)))
     for number in np.unique(fold):

@@ -2,7 +2,7 @@
 cross-validation, then the final model fitted on everyone.
 
 1. ``build_sequences`` (``tasks.learning.sequences``): one sequence per labeled sample x view.
-2. **Folds** (``assign_folds``): the people are dealt into ``cv_folds`` folds (fewer when
+2. **Folds** (``label_folds``): the people are dealt into ``cv_folds`` folds (fewer when
    there are fewer people), whole people only, stratified by exercise x label so each fold
    holds about the same mix (scikit-learn's ``StratifiedGroupKFold``, seeded).
 3. **Cross-validation**: for each fold, the model family of ``train.model`` is fitted on the
@@ -32,7 +32,7 @@ from sklearn.metrics import precision_recall_fscore_support, roc_auc_score, roc_
 from formset.params import TrainParams
 from formset.quarantine import StageSkipped
 from formset.tasks.learning.families import TrainedModel, fit_model
-from formset.tasks.learning.folds import assign_folds, mean_std
+from formset.tasks.learning.folds import label_folds, mean_std
 from formset.tasks.learning.sequences import CLASS_LABELS, N_CLASSES, SAMPLE_KEY, Sequences, build_sequences
 
 #: ``p(incorrect)`` at or above which a sample is predicted incorrect.
@@ -222,8 +222,7 @@ def cross_validate(seqs: Sequences, params: TrainParams) -> tuple[pd.DataFrame, 
     StageSkipped
         The training people of a fold lack a class.
     """
-    strata = np.char.add(np.asarray(seqs.exercise, dtype=str), np.where(seqs.y == 1, "/incorrect", "/correct"))
-    fold = assign_folds(seqs.subject, strata, params.cv_folds, params.seed)
+    fold = label_folds(seqs.subject, seqs.exercise, seqs.y, params.cv_folds, params.seed)
     p_incorrect = np.empty(len(seqs.y))
     for number in np.unique(fold):
         train_rows, test_rows = np.flatnonzero(fold != number), np.flatnonzero(fold == number)

@@ -11,7 +11,15 @@ from test_exercise import EXERCISE_PARAMS, RECOGNITION, two_exercises
 from test_train import PARAMS, synthetic_set
 
 from formset.tasks.exercise import ExerciseModel, recognize_exercises
-from formset.tasks.learning.body import BODY_ANGLES, BODY_JOINTS, BODY_SEGMENTS, body_series, series_summaries, to_body_frame
+from formset.tasks.learning.body import (
+    BODY_ANGLES,
+    BODY_JOINTS,
+    BODY_SEGMENTS,
+    body_series,
+    mirror_to_moving_side,
+    series_summaries,
+    to_body_frame,
+)
 from formset.tasks.learning.families import fit_model, rocket_inputs
 from formset.tasks.learning.model_files import load_model, save_model
 from formset.tasks.learning.sequences import build_sequences
@@ -144,9 +152,9 @@ def test_models_on_body_frame_inputs_learn_the_fault_and_reload_identically(fami
     np.testing.assert_allclose(loaded.predict(seqs, everyone), result.model.predict(seqs, everyone), rtol=1e-6)
     # The inputs are the body channels, not the positions as they are; the classifier's
     # MiniRocket convolves the angles only.
-    plain, _ = rocket_inputs(seqs, everyone[:2], 24, False)
-    body, _ = rocket_inputs(seqs, everyone[:2], 24, True)
-    angles, _ = rocket_inputs(seqs, everyone[:2], 24, True, directions=False)
+    plain, _ = rocket_inputs(seqs, everyone[:2], 24, False, False)
+    body, _ = rocket_inputs(seqs, everyone[:2], 24, True, True)
+    angles, _ = rocket_inputs(seqs, everyone[:2], 24, True, True, directions=False)
     assert plain.shape[1] != body.shape[1]
     assert body.shape[1] == 3 * len(BODY_SEGMENTS) + len(BODY_ANGLES)  # one view per sequence
     assert angles.shape[1] == len(BODY_ANGLES)
@@ -181,3 +189,32 @@ def test_recognition_on_body_frame_inputs_names_unseen_people_s_exercise_and_rel
     reloaded = ExerciseModel.from_state(result.model.state())
     rows = np.arange(len(seqs.y))
     np.testing.assert_allclose(reloaded.predict_proba(seqs, rows), result.model.predict_proba(seqs, rows))
+
+
+def mirror_image(frames: np.ndarray) -> np.ndarray:
+    """``frames`` (step, feature) seen in a mirror: x negated, left and right joints swapped."""
+    points = frames.reshape(len(frames), len(BODY_JOINTS), 3) * np.array([-1.0, 1.0, 1.0])
+    swapped = [BODY_JOINTS.index(j.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_")) for j in BODY_JOINTS]
+    return points[:, swapped].reshape(len(frames), -1)
+
+
+def test_mirrored_sides_read_a_left_arm_raise_as_the_same_right_arm_raise():
+    left = raise_left_arm(30.0)
+    right = mirror_image(left)
+    as_recorded = body_series(np.stack([left, right]), np.full(2, STEPS), NAMES, STEPS)[0]
+    mirrored = body_series(np.stack([left, right]), np.full(2, STEPS), NAMES, STEPS, mirror_sides=True)[0]
+    assert not np.allclose(as_recorded[0], as_recorded[1], atol=1e-6)
+    np.testing.assert_allclose(mirrored[0], mirrored[1], atol=1e-9)
+    # The moving side is read as the right one: the right arm's elevation reaches 80 degrees.
+    elevation = mirrored[0, -len(BODY_ANGLES) + BODY_ANGLES.index("right_arm_elevation")]
+    assert elevation.max() == pytest.approx(80.0, abs=0.5)
+    np.testing.assert_allclose(mirrored[1], as_recorded[1], atol=1e-9)
+
+
+def test_mirroring_leaves_an_execution_whose_right_side_moved_more_as_it_is():
+    frames = np.stack([mirror_image(raise_left_arm(0.0))]).reshape(1, STEPS, -1, 3)
+    body = to_body_frame(frames, rest_steps=2)
+    np.testing.assert_array_equal(mirror_to_moving_side(body, rest_steps=2), body)
+    moved_left = to_body_frame(raise_left_arm(0.0).reshape(1, STEPS, -1, 3), rest_steps=2)
+    flipped = mirror_to_moving_side(moved_left, rest_steps=2)
+    np.testing.assert_allclose(flipped[0, :, BODY_JOINTS.index("right_wrist"), 0], -moved_left[0, :, BODY_JOINTS.index("left_wrist"), 0])

@@ -1,6 +1,6 @@
 """Views fused (``tasks.learning.sequences.fuse_views``, ``train.view_fusion: fused``) and features
-centered by person (``train.person_centering``) on hand-made arrays whose results are known
-by construction."""
+read among the same person's executions (``train.person_normalization``) on hand-made arrays
+whose results are known by construction."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_train import PARAMS, synthetic_set
 
-from formset.tasks.learning.families import TrainedModel, center_by_person, fit_model
+from formset.tasks.learning.families import MiniRocket, TrainedModel, by_person, center_by_person, fit_model, rank_by_person
 from formset.tasks.learning.sequences import FUSED_VIEW, Sequences, build_sequences, fuse_views
 
 
@@ -94,3 +94,48 @@ def test_centering_by_person_removes_each_person_s_mean_per_exercise():
     X = np.array([[1.0, 10.0], [3.0, 14.0], [5.0, 0.0], [7.0, 7.0]])
     out = center_by_person(X, np.array(["p", "p", "p", "q"]), np.array(["squat", "squat", "lunge", "squat"]))
     np.testing.assert_allclose(out, [[-1.0, -2.0], [1.0, 2.0], [0.0, 0.0], [0.0, 0.0]])
+
+
+def test_ranking_by_person_spans_minus_half_to_half_within_each_person_and_exercise():
+    X = np.array([[3.0, 1.0], [1.0, 1.0], [2.0, 5.0], [9.0, 9.0], [4.0, 0.0]])
+    out = rank_by_person(X, np.array(["p", "p", "p", "q", "p"]), np.array(["squat", "squat", "squat", "squat", "lunge"]))
+    # p's squats: 3, 1, 2 -> ranks 2, 0, 1 of 0..2; ties (1, 1) share rank 0.5; a lone execution is 0.
+    np.testing.assert_allclose(out, [[0.5, -0.25], [-0.5, -0.25], [0.0, 0.5], [0.0, 0.0], [0.0, 0.0]])
+
+
+def test_person_normalization_none_leaves_features_as_they_are():
+    X = np.array([[1.0], [3.0]])
+    assert by_person(X, np.array(["p", "p"]), np.array(["squat", "squat"]), "none") is X
+    np.testing.assert_allclose(by_person(X, np.array(["p", "p"]), np.array(["squat", "squat"]), "center"), [[-1.0], [1.0]])
+
+
+@pytest.mark.parametrize("person", ["none", "rank"])
+def test_a_ranked_model_judges_an_execution_among_the_person_s_others(person):
+    features, samples = synthetic_set(n_subjects=8, samples_per_subject=2)
+    # Each person of the synthetic set squats one way; pairs of them make people who do both.
+    samples["subject_id"] = "m" + (samples["subject_id"].str[1:].astype(int) // 2).astype(str)
+    seqs = build_sequences(features, samples, PARAMS)
+    params = replace(PARAMS, model="minirocket", exercise_mode="per_exercise", person_normalization=person)
+    model = fit_model(seqs, np.arange(len(seqs.y)), params)
+    person_rows = np.flatnonzero(seqs.subject == seqs.subject[0])
+    first = person_rows[0]
+    alone = model.predict(seqs, np.array([first]))[0]
+    among = model.predict(seqs, person_rows)[0]
+    if person == "none":
+        assert alone == pytest.approx(among)
+    else:
+        # Ranked among nothing, every feature is 0: the execution reads as the person's middle one.
+        assert alone != pytest.approx(among, abs=1e-6)
+
+
+def test_a_minirocket_model_saved_before_person_normalization_reads_its_old_flags():
+    features, samples = synthetic_set(n_subjects=4)
+    seqs = build_sequences(features, samples, PARAMS)
+    params = replace(PARAMS, model="minirocket", exercise_mode="input", body_frame=True)
+    model = fit_model(seqs, np.arange(len(seqs.y)), params).models["*"]
+    state = model.state()
+    del state["person_normalization"], state["decision_scale"], state["mirror_sides"]
+    old = MiniRocket.from_state({**state, "person_centered": True})
+    assert (old.person_normalization, old.decision_scale, old.mirror_sides) == ("center", 2.0, False)
+    new = MiniRocket.from_state(model.state())
+    assert (new.person_normalization, new.decision_scale, new.mirror_sides) == ("none", 1.0, True)

@@ -46,11 +46,11 @@ PARAMS = replace(
     model="conv_lstm",
     exercise_mode="input",
     view_fusion="average",
-    person_centering=False,
+    person_normalization="none",
     body_frame=False,
     cv_folds=4,
     kinematic=KinematicModelParams(C=1.0),
-    minirocket=MiniRocketModelParams(length=24, features=840),
+    minirocket=MiniRocketModelParams(length=24, features=840, C=0.1),
     validation_subject_fraction=0.0,
     patience=3,
     max_frames=24,
@@ -303,7 +303,7 @@ def test_every_family_learns_the_clear_fault_and_reloads_identically(family, mod
     features, samples = synthetic_set()
     params = replace(PARAMS, model=family, exercise_mode=mode)
     result = train_and_evaluate(features, samples, params)
-    assert result.metrics["accuracy"] >= 0.9, result.metrics
+    assert result.metrics["accuracy"] >= 0.9 - 1e-9, result.metrics  # 18 of 20 right: a mean over folds, in floats
     assert result.model.family == family and result.model.exercise_mode == mode
     save_model(result.model, tmp_path / "model.pt", {"params": plain(params)})
     loaded, meta = load_model(tmp_path / "model.pt")

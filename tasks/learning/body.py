@@ -10,7 +10,11 @@ execution of the person:
    of the execution (an exercise starts from rest); the positions are turned about the
    vertical axis (y), by at most 90 degrees, so that the rest posture's right-to-left hip
    and shoulder axis lies along x, and moved so that the rest mid-hip is the origin. How the
-   person stood to the camera drops out.
+   person stood to the camera drops out. With ``mirror_sides``, an execution whose left
+   joints moved further from rest than its right ones is then mirrored (x negated, left
+   and right swapped), so the side that moves is always the right: which arm or leg a
+   person uses for a one-sided exercise drops out too (on UI-PRMD two of the ten people
+   raise the left arm where the others raise the right).
 2. **Displacement from rest**: the body-frame positions less the rest posture (every joint
    0 at rest), what the execution moved, not where a person's joints happen to sit.
 3. **Segment directions**: the unit vector of each ``BODY_SEGMENTS`` bone (upper arms,
@@ -67,6 +71,9 @@ BODY_ANGLES: tuple[str, ...] = (
 
 #: The joints ``body_series`` reads (the others are ignored).
 BODY_JOINTS: tuple[str, ...] = tuple(dict.fromkeys(j for segment in BODY_SEGMENTS for j in segment))
+#: ``BODY_JOINTS`` index of each joint's mirror image (left <-> right; a middle joint itself).
+MIRRORED_JOINTS = np.array([BODY_JOINTS.index(j.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_"))
+                            for j in BODY_JOINTS])  # fmt: skip
 
 AXES = ("x", "y", "z")
 
@@ -131,6 +138,33 @@ def to_body_frame(positions: np.ndarray, rest_steps: int) -> np.ndarray:
     return np.einsum("nij,ntkj->ntki", rotation, positions - origin[:, np.newaxis, np.newaxis, :])
 
 
+def mirror_to_moving_side(body: np.ndarray, rest_steps: int) -> np.ndarray:
+    """Body-frame positions with each execution whose left joints moved more than its right
+    ones mirrored (module docstring, step 1).
+
+    Parameters
+    ----------
+    body
+        float, shape ``(execution, time, joint, 3)`` over ``BODY_JOINTS``, in the body frame
+        (``to_body_frame``: left along +x).
+    rest_steps
+        The first steps whose mean is the rest posture, at least 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape of ``body``: where the summed distance from rest of the left joints
+        over the execution exceeds the right joints', x negated and left and right joints
+        swapped (the left side stays along +x); the other executions as they are.
+    """
+    moved = np.linalg.norm(body - body[:, :rest_steps].mean(axis=1, keepdims=True), axis=-1).sum(axis=1)  # (execution, joint)
+    left = np.array([j.startswith("left_") for j in BODY_JOINTS])
+    flip = moved[:, left].sum(axis=1) > moved[:, MIRRORED_JOINTS[left]].sum(axis=1)
+    out = np.array(body, dtype=np.float64)
+    out[flip] = out[flip][:, :, MIRRORED_JOINTS] * np.array([-1.0, 1.0, 1.0])
+    return out
+
+
 def body_angles(body: np.ndarray) -> np.ndarray:
     """``BODY_ANGLES`` of body-frame positions (``(execution, time, joint, 3)``), shape
     ``(execution, time, len(BODY_ANGLES))``."""
@@ -170,7 +204,8 @@ def _view_groups(feature_names: tuple[str, ...]) -> dict[str, dict[tuple[str, st
 
 
 def body_series(
-    X: np.ndarray, lengths: np.ndarray, feature_names: tuple[str, ...], length: int, directions: bool = True
+    X: np.ndarray, lengths: np.ndarray, feature_names: tuple[str, ...], length: int, directions: bool = True,
+    mirror_sides: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The body channels of executions, each resampled to ``length`` steps.
 
@@ -188,6 +223,9 @@ def body_series(
     directions
         Whether ``series`` holds the segment directions before the angles (False: the angles
         only; ``summary`` holds them either way).
+    mirror_sides
+        Whether executions that moved their left side more are mirrored
+        (``mirror_to_moving_side``).
 
     Returns
     -------
@@ -215,6 +253,8 @@ def body_series(
             positions[i][:, joints, axes] = (1 - weight) * values[below] + weight * values[above]
         rest_steps = max(1, int(round(REST_FRACTION * length)))
         body = to_body_frame(positions, rest_steps)
+        if mirror_sides:
+            body = mirror_to_moving_side(body, rest_steps)
         displacement = (body - body[:, :rest_steps].mean(axis=1, keepdims=True)).reshape(n, length, -1)
         segments = np.concatenate([_unit(body[:, :, BODY_JOINTS.index(b)] - body[:, :, BODY_JOINTS.index(a)])
                                      for a, b in BODY_SEGMENTS], axis=2)  # fmt: skip

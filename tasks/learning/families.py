@@ -17,20 +17,26 @@ torch's safe loader:
   recording.
 - ``minirocket``: each execution resampled to ``minirocket.length`` steps, per channel
   standardized, MiniRocket features (``tasks.learning.minirocket``) and the ``kinematic`` summaries,
-  standardized (the two blocks scaled to weigh the same), into a class-balanced ridge
-  classifier with its penalty chosen by
-  leave-one-out (``RidgeClassifierCV``); ``p(incorrect)`` is the logistic function of twice
-  its decision value (a score for ranking and the 0.5 threshold, not a calibrated
-  probability). MiniRocket's kernels sum to zero, so they see a series' shape and not its
-  level: a knee held further out for the whole execution is invisible to them (measured on
-  the synthetic test set of ``tests/test_train.py``: accuracy 0.70 without the summaries),
-  and the summaries carry the levels.
+  standardized (the two blocks scaled to weigh the same), into a class-balanced L2 logistic
+  regression (inverse penalty ``minirocket.C``; on UI-PRMD it scores 0.03 above the ridge
+  classifier of the MiniRocket paper, README, Models). MiniRocket's kernels sum to zero, so
+  they see a series' shape and not its level: a knee held further out for the whole
+  execution is invisible to them (measured on the synthetic test set of
+  ``tests/test_train.py``: accuracy 0.70 without the summaries), and the summaries carry the
+  levels.
 
 Inputs (``train.body_frame``, ``kinematic`` and ``minirocket``): false reads the normalized
 positions and angles as they are; true reads ``tasks.learning.body``'s channels of each execution
-alone (``rocket_inputs``, ``execution_summaries``): MiniRocket convolves the body-frame joint
-angles, the summaries read the displacements from the execution's rest posture, the angles
-and the segment directions.
+alone (``rocket_inputs``, ``execution_summaries``), mirrored so the side that moved is the
+right (``mirror_sides``; a model saved before it reads its body frame unmirrored): MiniRocket
+convolves the body-frame joint angles, the summaries read the displacements from the
+execution's rest posture, the angles and the segment directions.
+
+Person (``train.person_normalization``, ``kinematic`` and ``minirocket``): ``none`` judges each
+execution alone; ``center`` subtracts from its features the mean of the same person's
+executions of the exercise, ``rank`` replaces each feature by its rank among them
+(``by_person``). Both read the other executions present (labels unused), so they only help
+when a person's executions hold both correct and incorrect ones (README, Models).
 
 Exercise: ``input`` trains one model for every exercise with the exercise as an input (a
 one-hot per frame for ``conv_lstm``, appended to the features for the others);
@@ -53,9 +59,10 @@ from typing import get_args
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression, RidgeClassifierCV
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression
 
-from formset.params import ExerciseMode, ModelFamily, TrainParams, ViewFusion
+from formset.params import ExerciseMode, ModelFamily, PersonNormalization, TrainParams, ViewFusion
 from formset.tasks.learning.body import body_series, series_summaries
 from formset.tasks.learning.conv_lstm import FormClassifier, predict_proba, train_classifier
 from formset.tasks.learning.minirocket import MiniRocketParameters, fit_minirocket, transform_minirocket
@@ -64,13 +71,14 @@ from formset.tasks.learning.sequences import Sequences, fuse_views
 MODEL_FAMILIES: tuple[str, ...] = get_args(ModelFamily)
 EXERCISE_MODES: tuple[str, ...] = get_args(ExerciseMode)
 VIEW_FUSIONS: tuple[str, ...] = get_args(ViewFusion)
+PERSON_NORMALIZATIONS: tuple[str, ...] = get_args(PersonNormalization)
 #: Key of the model that serves every exercise (``input``) or those without their own.
 SHARED = "*"
 #: Statistics per channel of the ``kinematic`` family, in feature order.
 SUMMARY_STATISTICS: tuple[str, ...] = ("min", "max", "range", "mean", "std", "t_min", "t_max")
 #: Steps each execution is resampled to for the body-frame summaries (``execution_summaries``).
 BODY_STEPS = 100
-#: Ridge penalties ``RidgeClassifierCV`` chooses among (``minirocket``).
+#: Ridge penalties ``RidgeClassifierCV`` chooses among (exercise recognition, fault heads).
 RIDGE_ALPHAS = np.logspace(-3, 3, 10)
 
 
@@ -101,6 +109,12 @@ def _state_tensors(**arrays) -> dict[str, torch.Tensor]:
     return {name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in arrays.items()}
 
 
+def _person_groups(subjects: np.ndarray, exercises: np.ndarray) -> np.ndarray:
+    """int, shape ``(row,)``: one group number per person x exercise."""
+    keys = np.char.add(np.char.add(np.asarray(subjects, dtype=str), "\x1f"), np.asarray(exercises, dtype=str))
+    return np.unique(keys, return_inverse=True)[1].reshape(-1)
+
+
 def center_by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray) -> np.ndarray:
     """``X`` less, on each row, the mean of the rows of the same person and exercise.
 
@@ -117,11 +131,53 @@ def center_by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray)
         float64, shape of ``X``: what sets each execution apart from that person's other
         executions of the exercise (0 for a person's only execution).
     """
-    keys = np.char.add(np.char.add(np.asarray(subjects, dtype=str), "\x1f"), np.asarray(exercises, dtype=str))
-    _, group = np.unique(keys, return_inverse=True)
+    group = _person_groups(subjects, exercises)
     sums = np.zeros((group.max(initial=-1) + 1, X.shape[1]))
     np.add.at(sums, group, X)
     return X - (sums / np.bincount(group)[:, np.newaxis])[group]
+
+
+def rank_by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray) -> np.ndarray:
+    """Each feature's rank among the rows of the same person and exercise, from -0.5
+    (lowest) to 0.5 (highest); ties share their mean rank.
+
+    Parameters
+    ----------
+    X
+        float, shape ``(row, feature)``.
+    subjects, exercises
+        shape ``(row,)``: the person and the exercise of each row.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape of ``X``, unitless: where each execution stands among that person's
+        executions of the exercise, whatever the person's own scale (0 for a person's only
+        execution).
+    """
+    group = _person_groups(subjects, exercises)
+    out = np.zeros(X.shape)
+    # A loop over person x exercise groups (tens), each ranked array-wise.
+    for members in (group == g for g in np.unique(group)):
+        n = int(members.sum())
+        if n > 1:
+            out[members] = (rankdata(X[members], axis=0) - 1.0) / (n - 1) - 0.5
+    return out
+
+
+def by_person(X: np.ndarray, subjects: np.ndarray, exercises: np.ndarray, how: str) -> np.ndarray:
+    """``X`` as ``train.person_normalization`` says: ``none`` as it is, ``center``
+    (``center_by_person``) or ``rank`` (``rank_by_person``)."""
+    if how == "center":
+        return center_by_person(X, subjects, exercises)
+    if how == "rank":
+        return rank_by_person(X, subjects, exercises)
+    return X
+
+
+def _person_normalization(state: dict) -> str:
+    """The person normalization of a saved model (before ``rank``, a ``person_centered`` flag)."""
+    return str(state.get("person_normalization", "center" if state.get("person_centered") else "none"))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -205,14 +261,15 @@ def kinematic_summaries(seqs: Sequences, rows: np.ndarray) -> np.ndarray:
     return np.hstack([stats.reshape(len(rows), -1), seqs.duration_s[rows, np.newaxis]])
 
 
-def execution_summaries(seqs: Sequences, rows: np.ndarray, body_frame: bool) -> np.ndarray:
+def execution_summaries(seqs: Sequences, rows: np.ndarray, body_frame: bool, mirror_sides: bool) -> np.ndarray:
     """The per-execution summaries a model reads: ``kinematic_summaries`` of the channels as
     they are, or with ``body_frame`` the same statistics of the ``tasks.learning.body`` summary
     channels (displacements from the execution's rest posture in its body frame, angles,
-    segment directions) resampled to ``BODY_STEPS`` steps, then the duration."""
+    segment directions; ``mirror_sides``: the moving side on the right) resampled to
+    ``BODY_STEPS`` steps, then the duration."""
     if not body_frame:
         return kinematic_summaries(seqs, rows)
-    _, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, BODY_STEPS)
+    _, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, BODY_STEPS, mirror_sides=mirror_sides)
     return series_summaries(summary, seqs.duration_s[rows])
 
 
@@ -225,40 +282,41 @@ class Kinematic:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
-    person_centered: bool = False
+    person_normalization: str = "none"
     body_frame: bool = False
+    mirror_sides: bool = False
 
     def _inputs(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        summaries = execution_summaries(seqs, rows, self.body_frame)
-        if self.person_centered:
-            summaries = center_by_person(summaries, seqs.subject[rows], seqs.exercise[rows])
+        summaries = execution_summaries(seqs, rows, self.body_frame, self.mirror_sides)
+        summaries = by_person(summaries, seqs.subject[rows], seqs.exercise[rows], self.person_normalization)
         return np.hstack([summaries, _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, params: TrainParams, vocabulary: list[str]) -> "Kinematic":
-        centered, body = params.person_centering, params.body_frame
-        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, centered, body)
+        person, body = params.person_normalization, params.body_frame
+        model = cls(np.zeros(0), np.ones(0), np.zeros(0), 0.0, vocabulary, person, body, body)
         X = model._inputs(seqs, rows)
         mean, spread = X.mean(axis=0), X.std(axis=0)
         scale = np.where(spread > 1e-9, spread, 1.0)
         regression = LogisticRegression(C=params.kinematic.C, class_weight="balanced", max_iter=5000)
         regression.fit((X - mean) / scale, seqs.y[rows])
-        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, centered, body)
+        return cls(mean, scale, regression.coef_[0], float(regression.intercept_[0]), vocabulary, person, body, body)
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         return _sigmoid(((self._inputs(seqs, rows) - self.mean) / self.scale) @ self.coef + self.intercept)
 
     def state(self) -> dict:
         return {**_state_tensors(mean=self.mean, scale=self.scale, coef=self.coef), "intercept": self.intercept,
-                "vocabulary": json.dumps(self.vocabulary), "person_centered": self.person_centered,
-                "body_frame": self.body_frame}  # fmt: skip
+                "vocabulary": json.dumps(self.vocabulary), "person_normalization": self.person_normalization,
+                "body_frame": self.body_frame, "mirror_sides": self.mirror_sides}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "Kinematic":
-        # A model saved before body-frame inputs read the positions as they are.
+        # A model saved before body-frame inputs read the positions as they are, and one saved
+        # before mirrored sides read its body frame unmirrored.
         return cls(state["mean"].numpy(), state["scale"].numpy(), state["coef"].numpy(), float(state["intercept"]),
-                   json.loads(state["vocabulary"]), bool(state.get("person_centered", False)),
-                   bool(state.get("body_frame", False)))  # fmt: skip
+                   json.loads(state["vocabulary"]), _person_normalization(state),
+                   bool(state.get("body_frame", False)), bool(state.get("mirror_sides", False)))  # fmt: skip
 
 
 # ------------------------------------------------------------------ minirocket
@@ -284,18 +342,18 @@ def resampled_series(seqs: Sequences, rows: np.ndarray, length: int) -> np.ndarr
 
 
 def rocket_inputs(
-    seqs: Sequences, rows: np.ndarray, length: int, body_frame: bool, directions: bool = True
+    seqs: Sequences, rows: np.ndarray, length: int, body_frame: bool, mirror_sides: bool, directions: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(series, summaries)`` of the sequences ``rows``: what MiniRocket convolves, float64
     ``(len(rows), channel, length)``, and the per-execution summaries. As they are:
     ``resampled_series`` and ``kinematic_summaries``; with ``body_frame``, the ``tasks.learning.body``
     channels of each execution alone (segment directions, when ``directions``, and angles;
     summaries of the displacements from rest, angles and segment directions, and the
-    duration)."""
+    duration), with ``mirror_sides`` the moving side on the right."""
     rows = np.asarray(rows)
     if not body_frame:
         return resampled_series(seqs, rows, length), kinematic_summaries(seqs, rows)
-    series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length, directions)
+    series, summary = body_series(seqs.X[rows], seqs.lengths[rows], seqs.feature_names, length, directions, mirror_sides)
     return series, series_summaries(summary, seqs.duration_s[rows])
 
 
@@ -312,12 +370,14 @@ class RocketFeatures:
     feature_mean: np.ndarray
     feature_scale: np.ndarray
     body_frame: bool = False
+    mirror_sides: bool = False
 
     @classmethod
     def fit(cls, seqs: Sequences, rows: np.ndarray, length: int, n_features: int, seed: int,
             body_frame: bool = False) -> "RocketFeatures":  # fmt: skip
-        """``body_frame``: the ``tasks.learning.body`` channels of each execution (``tasks.learning.families.rocket_inputs``)."""
-        series, summaries = rocket_inputs(seqs, rows, length, body_frame)
+        """``body_frame``: the ``tasks.learning.body`` channels of each execution, the moving
+        side on the right (``tasks.learning.families.rocket_inputs``)."""
+        series, summaries = rocket_inputs(seqs, rows, length, body_frame, body_frame)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
@@ -328,11 +388,11 @@ class RocketFeatures:
         # The few summaries weigh as much as the many MiniRocket features (tasks.learning.families, minirocket).
         n_rocket = transform.n_features
         feature_scale[n_rocket:] /= np.sqrt(n_rocket / (X.shape[1] - n_rocket))
-        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale, body_frame)
+        return cls(length, channel_mean, channel_scale, transform, feature_mean, feature_scale, body_frame, body_frame)
 
     def __call__(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         """float64, shape ``(len(rows), feature)``, standardized."""
-        series, summaries = rocket_inputs(seqs, np.asarray(rows), self.length, self.body_frame)
+        series, summaries = rocket_inputs(seqs, np.asarray(rows), self.length, self.body_frame, self.mirror_sides)
         series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
         X = np.hstack([transform_minirocket(series, self.transform), summaries])
         return (X - self.feature_mean) / self.feature_scale
@@ -346,26 +406,21 @@ class RocketFeatures:
             "feature_scale": self.feature_scale,
         }  # fmt: skip
         return {**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}, "length": self.length,
-                "body_frame": self.body_frame}  # fmt: skip
+                "body_frame": self.body_frame, "mirror_sides": self.mirror_sides}  # fmt: skip
 
     @classmethod
     def from_state(cls, state: dict) -> "RocketFeatures":
         a = {name: value.numpy() for name, value in state.items() if isinstance(value, torch.Tensor)}
         transform = MiniRocketParameters(a["dilations"], a["features_per_dilation"], a["channel_counts"],
                                          a["channel_indices"], a["biases"])  # fmt: skip
-        # A model saved before body-frame inputs read the positions as they are.
+        # A model saved before body-frame inputs read the positions as they are (before mirrored sides, unmirrored).
         return cls(int(state["length"]), a["channel_mean"], a["channel_scale"], transform, a["feature_mean"], a["feature_scale"],
-                   bool(state.get("body_frame", False)))  # fmt: skip
-
-
-def _centered(X: np.ndarray, seqs: Sequences, rows: np.ndarray, centered: bool) -> np.ndarray:
-    """``X`` (rows ``rows``) ``center_by_person`` when ``centered``, else as it is."""
-    return center_by_person(X, seqs.subject[rows], seqs.exercise[rows]) if centered else X
+                   bool(state.get("body_frame", False)), bool(state.get("mirror_sides", False)))  # fmt: skip
 
 
 @dataclass
 class MiniRocket:
-    """Per-channel standardization, MiniRocket, standardization, ridge classifier."""
+    """Per-channel standardization, MiniRocket, standardization, logistic regression."""
 
     length: int
     channel_mean: np.ndarray
@@ -376,11 +431,15 @@ class MiniRocket:
     coef: np.ndarray
     intercept: float
     vocabulary: list[str]
-    person_centered: bool = False
+    person_normalization: str = "none"
     body_frame: bool = False
+    mirror_sides: bool = False
+    #: p(incorrect) is the logistic function of this times the decision value: 2 in models
+    #: saved before the logistic regression (a ridge classifier's +-1 targets).
+    decision_scale: float = 1.0
 
     def _features(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-        series, summaries = rocket_inputs(seqs, rows, self.length, self.body_frame, directions=False)
+        series, summaries = rocket_inputs(seqs, rows, self.length, self.body_frame, self.mirror_sides, directions=False)
         series = (series - self.channel_mean[:, np.newaxis]) / self.channel_scale[:, np.newaxis]
         return np.hstack([transform_minirocket(series, self.transform), summaries])
 
@@ -390,27 +449,29 @@ class MiniRocket:
         body = params.body_frame
         # Body frame: MiniRocket convolves the angles only (the segment directions lowered the
         # UI-PRMD figures; README, Models), the summaries read them all.
-        series, summaries = rocket_inputs(seqs, rows, settings.length, body, directions=False)
+        series, summaries = rocket_inputs(seqs, rows, settings.length, body, body, directions=False)
         channel_mean, spread = series.mean(axis=(0, 2)), series.std(axis=(0, 2))
         channel_scale = np.where(spread > 1e-9, spread, 1.0)
         series = (series - channel_mean[:, np.newaxis]) / channel_scale[:, np.newaxis]
         transform = fit_minirocket(series, settings.features, params.seed)
-        centered = params.person_centering
-        X = np.hstack([_centered(np.hstack([transform_minirocket(series, transform), summaries]),
-                                 seqs, rows, centered), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
+        person = params.person_normalization
+        X = np.hstack([by_person(np.hstack([transform_minirocket(series, transform), summaries]), seqs.subject[rows],
+                                 seqs.exercise[rows], person), _exercise_one_hot(seqs.exercise[rows], vocabulary)])  # fmt: skip
         feature_mean, spread = X.mean(axis=0), X.std(axis=0)
         feature_scale = np.where(spread > 1e-9, spread, 1.0)
-        # Both blocks weigh the same in the ridge penalty: the few summaries are scaled up
+        # Both blocks weigh the same in the L2 penalty: the few summaries are scaled up
         # against the many MiniRocket features (by the root of their numbers' ratio).
         feature_scale[transform.n_features :] /= np.sqrt(transform.n_features / (X.shape[1] - transform.n_features))
-        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight="balanced").fit((X - feature_mean) / feature_scale, seqs.y[rows])
+        regression = LogisticRegression(C=settings.C, class_weight="balanced", max_iter=5000)
+        regression.fit((X - feature_mean) / feature_scale, seqs.y[rows])
         return cls(settings.length, channel_mean, channel_scale, transform, feature_mean, feature_scale,
-                   ridge.coef_.reshape(-1), float(np.ravel(ridge.intercept_)[0]), vocabulary, centered, body)  # fmt: skip
+                   regression.coef_.reshape(-1), float(regression.intercept_[0]), vocabulary, person, body, body)  # fmt: skip
 
     def predict(self, seqs: Sequences, rows: np.ndarray) -> np.ndarray:
         features = self._features(seqs, rows)
-        X = np.hstack([_centered(features, seqs, rows, self.person_centered), _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])
-        return _sigmoid(2.0 * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
+        X = np.hstack([by_person(features, seqs.subject[rows], seqs.exercise[rows], self.person_normalization),
+                       _exercise_one_hot(seqs.exercise[rows], self.vocabulary)])  # fmt: skip
+        return _sigmoid(self.decision_scale * (((X - self.feature_mean) / self.feature_scale) @ self.coef + self.intercept))
 
     def state(self) -> dict:
         t = self.transform
@@ -422,7 +483,8 @@ class MiniRocket:
                 feature_scale=self.feature_scale, coef=self.coef,
             ),
             "length": self.length, "intercept": self.intercept, "vocabulary": json.dumps(self.vocabulary),
-            "person_centered": self.person_centered, "body_frame": self.body_frame,
+            "person_normalization": self.person_normalization, "body_frame": self.body_frame,
+            "mirror_sides": self.mirror_sides, "decision_scale": self.decision_scale,
         }  # fmt: skip
 
     @classmethod
@@ -434,7 +496,8 @@ class MiniRocket:
         )  # fmt: skip
         return cls(int(state["length"]), array["channel_mean"], array["channel_scale"], transform, array["feature_mean"],
                    array["feature_scale"], array["coef"], float(state["intercept"]), json.loads(state["vocabulary"]),
-                   bool(state.get("person_centered", False)), bool(state.get("body_frame", False)))  # fmt: skip
+                   _person_normalization(state), bool(state.get("body_frame", False)),
+                   bool(state.get("mirror_sides", False)), float(state.get("decision_scale", 2.0)))  # fmt: skip
 
 
 FAMILIES = {"conv_lstm": ConvLstm, "kinematic": Kinematic, "minirocket": MiniRocket}

@@ -14,6 +14,27 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 
+def label_folds(subjects: np.ndarray, exercises: np.ndarray, y: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """``assign_folds`` stratified by exercise x correctness: the folds of the form models.
+
+    Parameters
+    ----------
+    subjects, exercises
+        shape ``(row,)``: the person and the exercise of each row.
+    y
+        int, shape ``(row,)``: 1 incorrect, 0 correct.
+    n_folds, seed
+        As ``assign_folds``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int, shape ``(row,)``: each row's fold, from 0.
+    """
+    strata = np.char.add(np.asarray(exercises, dtype=str), np.where(np.asarray(y) == 1, "/incorrect", "/correct"))
+    return assign_folds(subjects, strata, n_folds, seed)
+
+
 def assign_folds(subjects: np.ndarray, strata: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """Deal whole people into folds, stratified by ``strata`` as far as people allow.
 
