@@ -574,6 +574,7 @@ def predict(
     try:
         with _dvc_clones():
             models = inference.load(rev, repo)
+        samples = None
         if target.endswith(".parquet"):
             if not Path(target).is_file():
                 raise typer.BadParameter(f"{target} is not a file: give a keypoints table as a Parquet file")
@@ -586,6 +587,9 @@ def predict(
         raise typer.Exit(1)
     for r in rejections:
         console.print(f"[yellow]{escape(f'{r.set_id}/{r.sample_id}')}: not predicted, {r.reason}: {escape(r.detail)}[/]")
+    note = inference.person_normalization_note(predictions, samples, models.train_params.person_normalization)
+    if note:
+        console.print(f"[yellow]{escape(note)}[/]")
     if out is not None:
         predictions.to_parquet(out, index=False)
         console.print(f"wrote {len(predictions)} predictions to {out}")

@@ -202,6 +202,41 @@ def sample_catalog(features: pd.DataFrame, samples: pd.DataFrame | None) -> pd.D
     return keys
 
 
+def person_normalization_note(predictions: pd.DataFrame, samples: pd.DataFrame | None, person_normalization: str) -> str | None:
+    """What a reader of predictions must know when the classifier reads each execution
+    against the same person's other executions (``train.person_normalization`` not ``none``).
+
+    Parameters
+    ----------
+    predictions
+        ``set_id``, ``sample_id``, ``exercise`` per sample predicted.
+    samples
+        Their catalog rows (``subject_id``), or None: every sample of an unknown person.
+    person_normalization
+        The version's ``train.person_normalization``.
+
+    Returns
+    -------
+    str or None
+        None for ``none``; else that the verdicts depend on which of the person's executions
+        are predicted together, and how many samples are their person's only execution of
+        the exercise among them (each read as that person's usual execution).
+    """
+    if person_normalization == "none":
+        return None
+    people = predictions[[*SAMPLE_KEY, "exercise"]].assign(subject_id=UNKNOWN_EXERCISE)
+    if samples is not None and "subject_id" in samples.columns:
+        people = people.drop(columns="subject_id").merge(samples[[*SAMPLE_KEY, "subject_id"]].drop_duplicates(SAMPLE_KEY),
+                                                         on=SAMPLE_KEY, how="left")  # fmt: skip
+    lone = int((people.groupby(["subject_id", "exercise"], dropna=False)["sample_id"].transform("size") == 1).sum())
+    note = (f"this version's classifier reads each execution against the same person's other executions of the exercise "
+            f"predicted with it (train.person_normalization: {person_normalization}): predict a person's executions "
+            "together; a person whose executions are all correct gets about half of them called incorrect (README, Models)")  # fmt: skip
+    if lone:
+        note += f"; {lone} of the {len(people)} samples are their person's only execution here and read as that person's usual one"
+    return note
+
+
 def per_sample_predictions(per_view: pd.DataFrame) -> pd.DataFrame:
     """Average one row per sample x view into one row per sample.
 

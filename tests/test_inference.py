@@ -129,3 +129,17 @@ def test_a_fault_model_adds_each_faults_probability_and_its_decision_at_the_tune
     assert (predictions["fault_left_knee"] == expected.astype(np.int8)).all()
     # A fault nobody has: its constant probability, 0.
     np.testing.assert_allclose(predictions["p_fault_neck"], 0.0)
+
+
+def test_predictions_of_a_person_normalized_classifier_say_what_their_verdicts_depend_on():
+    predictions = pd.DataFrame({"set_id": "s", "sample_id": ["a", "b", "c", "d"], "exercise": ["squat", "squat", "squat", "lunge"]})
+    samples = pd.DataFrame({"set_id": "s", "sample_id": ["a", "b", "c", "d"], "subject_id": ["p", "p", "q", "p"]})
+    assert inference.person_normalization_note(predictions, samples, "none") is None
+    note = inference.person_normalization_note(predictions, samples, "rank")
+    assert "train.person_normalization: rank" in note
+    # q's squat and p's lunge are alone; p's two squats are read against each other.
+    assert note.endswith("2 of the 4 samples are their person's only execution here and read as that person's usual one")
+    # Without a catalog every sample is of one unknown person: only the lunge is alone.
+    assert "1 of the 4 samples" in inference.person_normalization_note(predictions, None, "center")
+    together = inference.person_normalization_note(predictions.iloc[:2], samples, "rank")
+    assert "only execution" not in together
