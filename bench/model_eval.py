@@ -62,7 +62,7 @@ from formset.tasks.ingest import ingest_set
 from formset.tasks.keypoints import assemble_samples, read_view_outcome, source_columns
 from formset.tasks.learning.families import EXERCISE_MODES, MODEL_FAMILIES, PERSON_NORMALIZATIONS, VIEW_FUSIONS, fit_model
 from formset.tasks.learning.folds import label_folds
-from formset.tasks.learning.sequences import build_sequences
+from formset.tasks.learning.sequences import Sequences, build_sequences
 from formset.tasks.normalize import features_for_samples
 from formset.tasks.synthetic import generator as synthetic
 from formset.tasks.train import cross_validate, summarize_folds
@@ -126,9 +126,8 @@ def dataset(name: str, work: Path, params: Params) -> tuple[pd.DataFrame, pd.Dat
     return samples, features
 
 
-def evaluate(samples: pd.DataFrame, features: pd.DataFrame, params: TrainParams) -> dict:
+def evaluate(seqs: Sequences, params: TrainParams) -> dict:
     """The cross-validation's metrics and its seconds (``seconds``)."""
-    seqs = build_sequences(features, samples, params)
     start = time.perf_counter()
     predictions, sequence_correct = cross_validate(seqs, params)
     seconds = time.perf_counter() - start
@@ -166,11 +165,10 @@ def fault_lines(name: str, samples: pd.DataFrame, features: pd.DataFrame, params
     return lines
 
 
-def incorrect_kept_line(name: str, samples: pd.DataFrame, features: pd.DataFrame, params: TrainParams, kept: int) -> str:
+def incorrect_kept_line(name: str, seqs: Sequences, params: TrainParams, kept: int) -> str:
     """Leave-people-out accuracy when each held-out person delivers all their correct
     executions of an exercise and only ``kept`` incorrect ones (by sample id): what reading
     an execution among the same person's others (``train.person_normalization``) assumes."""
-    seqs = build_sequences(features, samples, params)
     fold = label_folds(seqs.subject, seqs.exercise, seqs.y, params.cv_folds, params.seed)
     incorrect = pd.DataFrame({"subject": seqs.subject, "exercise": seqs.exercise, "sample": seqs.sample_id})[seqs.y == 1]
     first = incorrect.drop_duplicates().sort_values("sample").groupby(["subject", "exercise"]).head(kept)["sample"]
@@ -264,10 +262,11 @@ def main() -> None:
                     for fusion, person, body in [(f, p, b) for f in set_fusions for p in persons for b in bodies]:
                         train = replace(params.train, model=model, exercise_mode=mode, view_fusion=fusion,
                                         person_normalization=person, body_frame=body)  # fmt: skip
-                        metrics = evaluate(samples, features, train)
+                        seqs = build_sequences(features, samples, train)
+                        metrics = evaluate(seqs, train)
                         rows.append({**row(name, metrics, fusion, person), "body_frame": body})
                         for kept in kept_counts:
-                            extra.append(incorrect_kept_line(name, samples, features, train, kept))
+                            extra.append(incorrect_kept_line(name, seqs, train, kept))
                             print("  ", extra[-1], flush=True)
                         per_movement[(name, model, mode, fusion, person, body)] = {
                             e: round(v["accuracy"], 3) for e, v in metrics["per_exercise"].items()

@@ -224,10 +224,8 @@ def person_normalization_note(predictions: pd.DataFrame, samples: pd.DataFrame |
     """
     if person_normalization == "none":
         return None
-    people = predictions[[*SAMPLE_KEY, "exercise"]].assign(subject_id=UNKNOWN_EXERCISE)
-    if samples is not None and "subject_id" in samples.columns:
-        people = people.drop(columns="subject_id").merge(samples[[*SAMPLE_KEY, "subject_id"]].drop_duplicates(SAMPLE_KEY),
-                                                         on=SAMPLE_KEY, how="left")  # fmt: skip
+    # The catalog's person of each sample; the exercise as predicted (given, or recognized).
+    people = sample_catalog(predictions, samples).assign(exercise=predictions["exercise"].to_numpy())
     lone = int((people.groupby(["subject_id", "exercise"], dropna=False)["sample_id"].transform("size") == 1).sum())
     note = (f"this version's classifier reads each execution against the same person's other executions of the exercise "
             f"predicted with it (train.person_normalization: {person_normalization}): predict a person's executions "
